@@ -1,0 +1,8 @@
+# The two commands of the README. Both install what they need (into ~/.cache/chorus).
+.PHONY: demo test lint
+
+demo:  ## the main job: the smallest real end-to-end slice on one machine
+	scripts/demo.sh
+
+test:  ## every test, against a real Kafka, kube-apiserver and Flink mini-cluster
+	scripts/test.sh

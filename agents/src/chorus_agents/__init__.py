@@ -1,0 +1,1 @@
+"""The Chorus agent runtime and the reference domain agents."""

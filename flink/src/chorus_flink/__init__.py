@@ -1,0 +1,1 @@
+"""Chorus PyFlink jobs and their shared layer."""

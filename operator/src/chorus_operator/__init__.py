@@ -1,0 +1,1 @@
+"""The Chorus operator: reconciles Agent and Tool resources (kopf)."""

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Checks the machine has what Chorus builds with; says what is missing and how to get it.
+set -euo pipefail
+missing=0
+need() {  # need <command> <what it is for> <how to install>
+  if ! command -v "$1" >/dev/null 2>&1; then
+    echo "missing: $1 ($2). Install: $3" >&2
+    missing=1
+  fi
+}
+need python3 "Python 3.11, every Chorus package" "apt-get install python3 python3-venv"
+need java "Java 17, the Kafka broker and Flink" "apt-get install openjdk-17-jdk-headless"
+need mvn "Maven, resolves Kafka and the Flink Kafka connector from Maven Central" "apt-get install maven"
+need go "Go 1.26, builds the test kube-apiserver and kubectl" "https://go.dev/doc/install"
+if command -v python3 >/dev/null 2>&1; then
+  python3 -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' || {
+    echo "missing: Python 3.11 as python3 (found $(python3 --version 2>&1))" >&2; missing=1; }
+  python3 -c 'import venv, ensurepip' 2>/dev/null || {
+    echo "missing: python3 venv/ensurepip. Install: apt-get install python3-venv" >&2; missing=1; }
+fi
+exit "$missing"
