@@ -1,0 +1,382 @@
+"""The Agent kind: an event-driven AI agent the operator runs on Kubernetes.
+
+``Agent.model_validate(obj)`` parses a whole resource as the apiserver returns it
+(``apiVersion``, ``kind``, ``metadata``, ``spec``, ``status``) and enforces every rule
+the CRD enforces, so a spec the apiserver would refuse is refused here too, with the
+same message and a path naming the field (see :func:`chorus_api.rules.describe_errors`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    WithJsonSchema,
+    model_validator,
+)
+
+from chorus_api.common import (
+    NAME_RULE,
+    PYTHON_PATH,
+    ApiModel,
+    Condition,
+    ConditionList,
+    Duration,
+    ObjectMeta,
+    ObjectName,
+    Phase,
+    ResourceRequirements,
+    SecretKeyRef,
+    StatusModel,
+    TopicName,
+    Url,
+)
+from chorus_api.rules import Rule, list_map, list_set, unique_by, validations
+
+# --- model -------------------------------------------------------------------------------
+
+
+class Provider(StrEnum):
+    """Who answers the agent's model calls."""
+
+    OPENAI = "openai"
+    ANTHROPIC = "anthropic"
+    SCRIPTED = "scripted"
+
+
+MODEL_NAME_REQUIRED = Rule(
+    rule="self.provider == 'scripted' || has(self.name)",
+    message="name is required unless provider is scripted",
+    field_path=".name",
+    reason="FieldValueRequired",
+)
+
+
+class ModelSpec(ApiModel):
+    """The language model the agent calls."""
+
+    model_config = ConfigDict(json_schema_extra=validations(MODEL_NAME_REQUIRED))
+
+    provider: Provider
+    """``openai`` (any OpenAI-compatible endpoint), ``anthropic``, or ``scripted``
+    (deterministic, offline)."""
+    name: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    """The model's name at the provider; required unless the provider is ``scripted``."""
+    endpoint: Url | None = None
+    """The provider's base URL, when not its public default."""
+    api_key_secret_ref: SecretKeyRef | None = None
+    """The Secret key holding the provider's API key."""
+
+    @model_validator(mode="after")
+    def _name_unless_scripted(self) -> Self:
+        if self.provider != Provider.SCRIPTED and self.name is None:
+            raise MODEL_NAME_REQUIRED.error()
+        return self
+
+
+# --- skills ------------------------------------------------------------------------------
+
+Tag = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class Skill(ApiModel):
+    """A skill the agent offers, published in its A2A AgentCard."""
+
+    id: Annotated[str, Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$", max_length=128)]
+    """A stable identifier, unique within the agent."""
+    name: Annotated[str, Field(min_length=1, max_length=256)]
+    """A short name for people."""
+    description: Annotated[str, Field(max_length=4096)] | None = None
+    """What the skill does, for people and for other agents' models."""
+    tags: Annotated[
+        tuple[Tag, ...],
+        Field(max_length=32, json_schema_extra=list_set()),
+        AfterValidator(unique_by(lambda tag: tag)),
+    ] = ()
+    """Keywords for discovery."""
+
+
+# --- topics ------------------------------------------------------------------------------
+
+
+class SubscribeTopic(ApiModel):
+    """A domain event topic the agent consumes."""
+
+    topic: TopicName
+    """The topic's name."""
+
+
+PUBLISH_NOT_RESERVED = Rule(
+    rule="!self.topic.startsWith('chorus.')",
+    message="topics named chorus.* are managed by the platform and cannot be declared",
+    field_path=".topic",
+    reason="FieldValueForbidden",
+)
+
+
+class PublishTopic(ApiModel):
+    """A domain event topic the agent writes; the operator creates it."""
+
+    model_config = ConfigDict(json_schema_extra=validations(PUBLISH_NOT_RESERVED))
+
+    topic: TopicName
+    """The topic's name; ``chorus.*`` is reserved for the platform's own topics."""
+    partitions: Annotated[StrictInt, Field(ge=1, le=1000)] = 3
+    """How many partitions the topic has."""
+    retention: Duration = "7d"
+    """How long records are kept, like ``7d`` or ``12h``."""
+
+    @model_validator(mode="after")
+    def _not_reserved(self) -> Self:
+        if self.topic.startswith("chorus."):
+            raise PUBLISH_NOT_RESERVED.error()
+        return self
+
+
+# --- tools -------------------------------------------------------------------------------
+
+McpToolName = Annotated[str, Field(pattern=r"^[a-zA-Z0-9_.-]{1,128}$", max_length=128)]
+"""The name of one tool an MCP server lists."""
+
+
+class ToolBinding(ApiModel):
+    """A Tool resource the agent may use, and which of its tools."""
+
+    ref: ObjectName
+    """The name of a Tool in the agent's namespace."""
+    allow: Annotated[
+        tuple[McpToolName, ...],
+        Field(min_length=1, max_length=128, json_schema_extra=list_set()),
+        AfterValidator(unique_by(lambda name: name)),
+    ]
+    """The tools the agent may call; any other tool of the server is refused."""
+
+
+# --- streams -----------------------------------------------------------------------------
+
+
+class UpgradeMode(StrEnum):
+    """How the Flink operator upgrades a running job."""
+
+    STATELESS = "stateless"
+    SAVEPOINT = "savepoint"
+    LAST_STATE = "last-state"
+
+
+class Stream(ApiModel):
+    """A PyFlink job that turns raw events into the signals the agent acts on."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z]([-a-z0-9]*[a-z0-9])?$", max_length=40)]
+    """The stream's name, unique within the agent; its Flink deployment is named after it."""
+    job: Annotated[str, Field(pattern=f"^{PYTHON_PATH}$", max_length=256)]
+    """The Python module of the job (``chorus_flink.trading.signals``)."""
+    parallelism: Annotated[StrictInt, Field(ge=1, le=1024)] = 1
+    """How many parallel subtasks each operator of the job runs."""
+    upgrade_mode: UpgradeMode = UpgradeMode.STATELESS
+    """``stateless``, ``savepoint`` or ``last-state``."""
+
+
+# --- delivery and scaling ----------------------------------------------------------------
+
+
+class Guarantee(StrEnum):
+    """What the agent promises about each input record."""
+
+    AT_LEAST_ONCE = "at-least-once"
+    EXACTLY_ONCE = "exactly-once"
+
+
+class Delivery(ApiModel):
+    """How the agent processes its input records."""
+
+    guarantee: Guarantee = Guarantee.EXACTLY_ONCE
+    """``exactly-once`` (outputs and input offsets in one Kafka transaction) or
+    ``at-least-once``."""
+    max_attempts: Annotated[StrictInt, Field(ge=1, le=100)] = 3
+    """How many times a record is tried before it counts as failed."""
+    dead_letter: StrictBool = True
+    """Whether a failed record goes to the agent's dead-letter topic (otherwise it is
+    dropped and logged)."""
+
+
+SCALING_RANGE = Rule(
+    rule="self.maxReplicas >= self.minReplicas",
+    message="maxReplicas must be greater than or equal to minReplicas",
+    field_path=".maxReplicas",
+)
+
+
+class Scaling(ApiModel):
+    """Autoscaling on consumer lag; without it the agent runs one replica."""
+
+    model_config = ConfigDict(json_schema_extra=validations(SCALING_RANGE))
+
+    min_replicas: Annotated[StrictInt, Field(ge=0, le=1000)] = 1
+    """The fewest replicas; 0 lets the agent scale to zero when it has no lag."""
+    max_replicas: Annotated[StrictInt, Field(ge=1, le=1000)]
+    """The most replicas; at least ``minReplicas``."""
+    lag_threshold: Annotated[StrictInt, Field(ge=1)] = 1000
+    """Consumer lag per replica above which the agent scales out."""
+
+    @model_validator(mode="after")
+    def _range(self) -> Self:
+        if self.max_replicas < self.min_replicas:
+            raise SCALING_RANGE.error()
+        return self
+
+
+# --- the spec ----------------------------------------------------------------------------
+
+HANDLER_OR_INSTRUCTIONS = Rule(
+    rule="has(self.handler) || has(self.instructions)",
+    message="set handler or instructions (or both): an agent needs code or a prompt",
+)
+MODEL_FOR_INSTRUCTIONS = Rule(
+    rule="has(self.handler) || has(self.model)",
+    message="model is required when there is no handler: instructions are run by a model",
+    field_path=".model",
+    reason="FieldValueRequired",
+)
+
+
+class AgentSpec(ApiModel):
+    """What the agent is, what it listens to, what it may touch, and how it runs."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(HANDLER_OR_INSTRUCTIONS, MODEL_FOR_INSTRUCTIONS)
+    )
+
+    description: Annotated[str, Field(max_length=1024)] | None = None
+    """What the agent does, for people and for its AgentCard."""
+    image: Annotated[str, Field(pattern=r"^\S+$", max_length=512)] | None = None
+    """The container image; the operator's default runtime image when omitted."""
+    handler: (
+        Annotated[str, Field(pattern=f"^{PYTHON_PATH}:{PYTHON_PATH}$", max_length=256)] | None
+    ) = None
+    """A code-defined agent, ``module:attribute`` (``chorus_agents.trading.risk:RiskAgent``)."""
+    instructions: Annotated[str, Field(min_length=1, max_length=32768)] | None = None
+    """The system prompt of an agent defined by instructions (or of a handler that uses them)."""
+    model: ModelSpec | None = None
+    """The language model; required when there is no handler."""
+    skills: Annotated[
+        tuple[Skill, ...],
+        Field(max_length=64, json_schema_extra=list_map("id")),
+        AfterValidator(unique_by(lambda skill: skill.id)),
+    ] = ()
+    """The skills published in the AgentCard."""
+    subscribe: Annotated[
+        tuple[SubscribeTopic, ...],
+        Field(max_length=64, json_schema_extra=list_map("topic")),
+        AfterValidator(unique_by(lambda entry: entry.topic)),
+    ] = ()
+    """Domain event topics the agent consumes, besides its own inbox."""
+    publish: Annotated[
+        tuple[PublishTopic, ...],
+        Field(max_length=64, json_schema_extra=list_map("topic")),
+        AfterValidator(unique_by(lambda entry: entry.topic)),
+    ] = ()
+    """Domain event topics the agent writes; the operator creates them."""
+    tools: Annotated[
+        tuple[ToolBinding, ...],
+        Field(max_length=32, json_schema_extra=list_map("ref")),
+        AfterValidator(unique_by(lambda binding: binding.ref)),
+    ] = ()
+    """Tools the agent may call, each allow-listed."""
+    streams: Annotated[
+        tuple[Stream, ...],
+        Field(max_length=16, json_schema_extra=list_map("name")),
+        AfterValidator(unique_by(lambda stream: stream.name)),
+    ] = ()
+    """Flink jobs that feed the agent."""
+    delivery: Annotated[Delivery, Field(json_schema_extra={"default": {}})] = Field(
+        default_factory=Delivery
+    )
+    """How input records are processed."""
+    scaling: Scaling | None = None
+    """Autoscaling on consumer lag; one replica when omitted."""
+    resources: ResourceRequirements | None = None
+    """Compute resources of the agent's container."""
+
+    @model_validator(mode="after")
+    def _handler_or_instructions(self) -> Self:
+        if self.handler is None and self.instructions is None:
+            raise HANDLER_OR_INSTRUCTIONS.error()
+        if self.handler is None and self.model is None:
+            raise MODEL_FOR_INSTRUCTIONS.error()
+        return self
+
+
+# --- the status --------------------------------------------------------------------------
+
+
+class AgentConditionType(StrEnum):
+    """The conditions the operator reports on an Agent."""
+
+    READY = "Ready"
+    TOPICS_READY = "TopicsReady"
+    ACCESS_READY = "AccessReady"
+    WORKLOAD_READY = "WorkloadReady"
+    STREAMS_READY = "StreamsReady"
+    TOOLS_RESOLVED = "ToolsResolved"
+
+
+class AgentTopics(StatusModel):
+    """The topics the operator made for the agent itself."""
+
+    inbox: Annotated[str, Field(max_length=249)] | None = None
+    """A2A requests to the agent: ``chorus.<namespace>.<agent>.inbox``."""
+    replies: Annotated[str, Field(max_length=249)] | None = None
+    """Answers to the requests the agent sent: ``chorus.<namespace>.<agent>.replies``."""
+    dead_letter: Annotated[str, Field(max_length=249)] | None = None
+    """What the agent could not process: ``chorus.<namespace>.<agent>.dlq``."""
+
+
+class AgentStatus(StatusModel):
+    """What the operator observed and did; written only by the operator."""
+
+    phase: Phase | None = None
+    """A summary for people: Pending, Ready, Degraded or Failed."""
+    observed_generation: Annotated[int, Field(ge=0)] | None = None
+    """The ``metadata.generation`` this status describes."""
+    conditions: ConditionList = ()
+    """Ready, TopicsReady, AccessReady, WorkloadReady, StreamsReady, ToolsResolved."""
+    topics: AgentTopics | None = None
+    """The agent's own topics."""
+    agent_card: Mapping[str, Any] | None = None
+    """The A2A AgentCard the agent publishes."""
+
+
+# --- the resource ------------------------------------------------------------------------
+
+
+class Agent(ApiModel):
+    """An event-driven AI agent: it consumes events, reasons with a model and tools,
+    and publishes."""
+
+    model_config = ConfigDict(json_schema_extra=validations(NAME_RULE))
+
+    api_version: Annotated[Literal["chorus.dev/v1alpha1"], WithJsonSchema({"type": "string"})] = (
+        "chorus.dev/v1alpha1"
+    )
+    """The API version: ``chorus.dev/v1alpha1``."""
+    kind: Annotated[Literal["Agent"], WithJsonSchema({"type": "string"})] = "Agent"
+    """The kind: ``Agent``."""
+    metadata: Annotated[ObjectMeta, WithJsonSchema({"type": "object"})]
+    """Standard object metadata."""
+    spec: AgentSpec
+    """What the agent should be."""
+    status: AgentStatus | None = None
+    """What the operator observed."""
+
+    def condition(self, type_: str) -> Condition | None:
+        """The status condition of ``type_``, or ``None`` when there is none."""
+        if self.status is None:
+            return None
+        return next((c for c in self.status.conditions if c.type == type_), None)
