@@ -7,14 +7,27 @@ service that is already up.
 
 from __future__ import annotations
 
+import importlib
+
 from tests.services.base import Service
+
+# name -> (module, class). Imported only when asked for: each pulls in its own client.
+SERVICES = {
+    "kafka": ("tests.services.kafka", "KafkaService"),
+    "kube": ("tests.services.kube", "KubeService"),
+    "flink": ("tests.services.flink", "FlinkService"),
+}
+
+
+def service(name: str) -> Service[object]:
+    """The service called ``name``; a KeyError lists the names there are."""
+    if name not in SERVICES:
+        raise KeyError(f"no service {name!r}; there are: {', '.join(SERVICES)}")
+    module, cls = SERVICES[name]
+    made: Service[object] = getattr(importlib.import_module(module), cls)()
+    return made
 
 
 def registry() -> dict[str, Service[object]]:
-    """Every service by name. Imported lazily: each module pulls in its own client."""
-    from tests.services.flink import FlinkService
-    from tests.services.kafka import KafkaService
-    from tests.services.kube import KubeService
-
-    services: list[Service[object]] = [KafkaService(), KubeService(), FlinkService()]  # type: ignore[list-item]
-    return {service.name: service for service in services}
+    """Every service by name."""
+    return {name: service(name) for name in SERVICES}

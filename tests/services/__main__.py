@@ -1,52 +1,65 @@
 """Start, stop and inspect the test services by hand.
 
-    python -m tests.services kafka up      # prints the handle (bootstrap servers, ...)
-    python -m tests.services kafka down
-    python -m tests.services status
+python -m tests.services kafka up      # prints the handle (bootstrap servers, ...)
+python -m tests.services kafka down
+python -m tests.services status        # a table of every service
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from enum import StrEnum
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from tests.services import registry
+from tests.services import SERVICES, service
 
-app = typer.Typer(add_completion=False, help=__doc__)
 console = Console()
 
 
-@app.command()
-def up(name: str) -> None:
-    """Install (once) and start a service; it keeps running until `down`."""
-    service = registry()[name]
-    with console.status(f"starting {name}..."):
-        handle = service.up()
-    console.print_json(json.dumps(dataclasses.asdict(handle), default=str))  # type: ignore[call-overload]
+class Action(StrEnum):
+    up = "up"
+    down = "down"
+    status = "status"
 
 
-@app.command()
-def down(name: str) -> None:
-    """Stop a service started with `up`."""
-    stopped = registry()[name].down()
-    console.print(f"{name}: {'stopped' if stopped else 'was not running'}")
+def as_json(handle: object) -> str:
+    return json.dumps(dataclasses.asdict(handle), default=str)  # type: ignore[call-overload]
 
 
-@app.command()
-def status() -> None:
-    """A table of the services and whether they run."""
+def status_table(names: list[str]) -> Table:
     table = Table("service", "state", "handle")
-    for name, service in registry().items():
-        handle = service.running()
+    for name in names:
+        handle = service(name).running()
         state = "[green]up[/]" if handle else "[dim]down[/]"
-        details = json.dumps(dataclasses.asdict(handle), default=str) if handle else ""  # type: ignore[call-overload]
-        table.add_row(name, state, details)
-    console.print(table)
+        table.add_row(name, state, as_json(handle) if handle else "")
+    return table
+
+
+def main(
+    name: Annotated[str, typer.Argument(help=f"{', '.join(SERVICES)}, or status")],
+    action: Annotated[Action, typer.Argument()] = Action.status,
+) -> None:
+    """Install (once) and start a service (`up`), stop it (`down`), or show what runs."""
+    if name == "status":
+        console.print(status_table(list(SERVICES)))
+        return
+    if name not in SERVICES:
+        raise typer.BadParameter(f"no service {name!r}; there are: {', '.join(SERVICES)}")
+    if action is Action.up:
+        with console.status(f"starting {name} (the first start installs it)..."):
+            handle = service(name).up()
+        console.print_json(as_json(handle))
+    elif action is Action.down:
+        stopped = service(name).down()
+        console.print(f"{name}: {'stopped' if stopped else 'was not running'}")
+    else:
+        console.print(status_table([name]))
 
 
 if __name__ == "__main__":
-    app()
+    typer.run(main)

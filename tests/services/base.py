@@ -157,18 +157,24 @@ class Service(ABC, Generic[H]):
         return self.handle_type(**state["handle"])
 
     def up(self) -> H:
-        """Installs and starts the service, or returns the one already running."""
+        """Installs and starts the service for later use, or returns the one already running.
+
+        The instance is recorded in the state file, so it outlives this process (`down` ends it).
+        """
         existing = self.running()
         if existing is not None:
             return existing
-        self.install()
-        workdir = CACHE / "work" / f"{self.name}-{os.getpid()}-{int(time.time())}"
-        workdir.mkdir(parents=True, exist_ok=True)
-        process, handle = self.launch(workdir)
+        process, handle = self._start()
         RUN_DIR.mkdir(parents=True, exist_ok=True)
-        state = {"pid": process.pid, "workdir": str(workdir), "handle": dataclasses.asdict(handle)}  # type: ignore[call-overload]
+        state = {"pid": process.pid, "handle": dataclasses.asdict(handle)}  # type: ignore[call-overload]
         self.state_file.write_text(json.dumps(state, indent=2, default=str))
         return handle
+
+    def _start(self) -> tuple[subprocess.Popen[bytes], H]:
+        self.install()
+        workdir = CACHE / "work" / f"{self.name}-{os.getpid()}-{time.time_ns()}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        return self.launch(workdir)
 
     def down(self) -> bool:
         """Stops the running instance; returns whether there was one."""
@@ -181,14 +187,21 @@ class Service(ABC, Generic[H]):
 
     @contextlib.contextmanager
     def session(self) -> Iterator[H]:
-        """Up for the duration of the block; stopped afterwards unless it was already running."""
-        started_here = self.running() is None
-        handle = self.up()
+        """The service for the duration of the block.
+
+        Reuses an instance started with `up` (and leaves it running); otherwise starts a
+        private one, not recorded in the state file so that concurrent test runs never
+        share or stop each other's, and stops it afterwards.
+        """
+        existing = self.running()
+        if existing is not None:
+            yield existing
+            return
+        process, handle = self._start()
         try:
             yield handle
         finally:
-            if started_here:
-                self.down()
+            stop_process(process.pid)
 
 
 def spawn(cmd: list[str], *, log: Path, env: dict[str, str] | None = None,

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/server/v3/embed"
+	"go.etcd.io/etcd/server/v3/storage/wal"
 	"k8s.io/component-base/cli"
 	"k8s.io/kubernetes/cmd/kube-apiserver/app"
 
@@ -86,6 +87,9 @@ func run(dataDir string, port, etcdPort, verbosity int) error {
 		"--service-account-signing-key-file=" + filepath.Join(pki, "sa.key"),
 		"--service-cluster-ip-range=10.96.0.0/16",
 		"--authorization-mode=RBAC",
+		// The kubernetes Service cannot have a loopback endpoint (the reconciler would
+		// log an error every 10s), and nothing here would use one.
+		"--endpoint-reconciler-type=none",
 		"--allow-privileged=true",
 		// Nothing runs pods here: skip the admission that waits for service-account tokens.
 		"--disable-admission-plugins=ServiceAccount",
@@ -116,8 +120,10 @@ func startEtcd(dir string, port int) (*embed.Etcd, error) {
 	cfg.ListenPeerUrls = []url.URL{*peer}
 	cfg.AdvertisePeerUrls = []url.URL{*peer}
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
-	// A test store: trade durability for speed.
+	// A test store: trade durability for speed and disk (WAL segments are
+	// preallocated, 64 MB each by default; every test run has its own data dir).
 	cfg.UnsafeNoFsync = true
+	wal.SegmentSizeBytes = 8 << 20
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
 		return nil, err
