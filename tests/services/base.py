@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -172,6 +173,7 @@ class Service(ABC, Generic[H]):
 
     def _start(self) -> tuple[subprocess.Popen[bytes], H]:
         self.install()
+        prune_workdirs(CACHE / "work", self.name)
         workdir = CACHE / "work" / f"{self.name}-{os.getpid()}-{time.time_ns()}"
         workdir.mkdir(parents=True, exist_ok=True)
         return self.launch(workdir)
@@ -202,6 +204,22 @@ class Service(ABC, Generic[H]):
             yield handle
         finally:
             stop_process(process.pid)
+
+
+def prune_workdirs(root: Path, name: str, *, older_than: float = 24 * 3600) -> None:
+    """Removes this service's work directories (data and logs) untouched for over a day.
+
+    "Touched" is the newest change to the directory or a file directly in it: a running
+    service keeps appending to its log there, so its directory is never taken.
+    """
+    if not root.exists():
+        return
+    cutoff = time.time() - older_than
+    for workdir in root.glob(f"{name}-*"):
+        with contextlib.suppress(OSError):
+            entries = [workdir, *workdir.iterdir()]
+            if max(entry.stat().st_mtime for entry in entries) < cutoff:
+                shutil.rmtree(workdir, ignore_errors=True)
 
 
 def spawn(cmd: list[str], *, log: Path, env: dict[str, str] | None = None,
