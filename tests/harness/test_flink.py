@@ -30,8 +30,11 @@ def scripted_events(count: int = 120, seed: int = 7) -> list[tuple[str, int, dat
     """
     rng = random.Random(seed)
     return [
-        (rng.choice("abcd"), rng.randint(-50, 100),
-         BASE + timedelta(milliseconds=500 * i + rng.randint(-2000, 2000)))
+        (
+            rng.choice("abcd"),
+            rng.randint(-50, 100),
+            BASE + timedelta(milliseconds=500 * i + rng.randint(-2000, 2000)),
+        )
         for i in range(count)
     ]
 
@@ -42,8 +45,10 @@ def expected_rows(events: list[tuple[str, int, datetime]]) -> set[Row]:
     for key, value, at in events:
         start = BASE + ((at - BASE) // WINDOW) * WINDOW
         windows[(key, start)].append(value)
-    return {(key, start, start + WINDOW, len(values), sum(values))
-            for (key, start), values in windows.items()}
+    return {
+        (key, start, start + WINDOW, len(values), sum(values))
+        for (key, start), values in windows.items()
+    }
 
 
 def test_windowed_counts_job_aggregates_every_window(kafka: KafkaBroker, flink: FlinkEnv) -> None:
@@ -54,20 +59,27 @@ def test_windowed_counts_job_aggregates_every_window(kafka: KafkaBroker, flink: 
 
     producer = Producer(kafka.client_config(**{"enable.idempotence": True}))
     for key, value, at in events:
-        record = {"key": key, "value": value,
-                  "event_time": at.isoformat(sep=" ", timespec="milliseconds")}
+        record = {
+            "key": key,
+            "value": value,
+            "event_time": at.isoformat(sep=" ", timespec="milliseconds"),
+        }
         producer.produce(source, key=key, value=json.dumps(record))
     assert producer.flush(30) == 0
 
-    flink.run_chorus_job("windowed_counts", {
-        "bootstrap_servers": kafka.bootstrap_servers,
-        "source_topic": source,
-        "sink_topic": sink,
-        "window_seconds": 10,
-        "watermark_delay_seconds": 5,
-        "bounded": True,
-        "group_id": f"harness-flink-{run}",
-    }, timeout=300)
+    flink.run_chorus_job(
+        "windowed_counts",
+        {
+            "bootstrap_servers": kafka.bootstrap_servers,
+            "source_topic": source,
+            "sink_topic": sink,
+            "window_seconds": 10,
+            "watermark_delay_seconds": 5,
+            "bounded": True,
+            "group_id": f"harness-flink-{run}",
+        },
+        timeout=300,
+    )
 
     rows: list[Row] = []
     for message in read_topic(kafka, sink):
@@ -75,8 +87,14 @@ def test_windowed_counts_job_aggregates_every_window(kafka: KafkaBroker, flink: 
         assert raw_key is not None and raw_value is not None
         value = json.loads(raw_value)
         assert raw_key.decode() == value["key"]  # records of one key share a partition
-        rows.append((value["key"], datetime.fromisoformat(value["window_start"]),
-                     datetime.fromisoformat(value["window_end"]), value["event_count"],
-                     value["value_sum"]))
+        rows.append(
+            (
+                value["key"],
+                datetime.fromisoformat(value["window_start"]),
+                datetime.fromisoformat(value["window_end"]),
+                value["event_count"],
+                value["value_sum"],
+            )
+        )
     assert Counter(rows).most_common(1)[0][1] == 1, "a window was emitted twice"
     assert set(rows) == expected_rows(events)

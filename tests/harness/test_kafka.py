@@ -31,17 +31,26 @@ def test_ten_thousand_records_arrive_complete_and_in_order(kafka: KafkaBroker) -
             failures.append(str(error))
 
     for i in range(count):
-        producer.produce(topic, key=f"k{i % partitions}", value=f"record-{i}",
-                         partition=i % partitions, on_delivery=delivered)
+        producer.produce(
+            topic,
+            key=f"k{i % partitions}",
+            value=f"record-{i}",
+            partition=i % partitions,
+            on_delivery=delivered,
+        )
         producer.poll(0)
     assert producer.flush(30) == 0
     assert failures == []
 
-    consumer = Consumer(kafka.client_config(**{
-        "group.id": unique("harness.bulk-group"),
-        "auto.offset.reset": "earliest",
-        "enable.auto.commit": False,
-    }))
+    consumer = Consumer(
+        kafka.client_config(
+            **{
+                "group.id": unique("harness.bulk-group"),
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            }
+        )
+    )
     consumer.subscribe([topic])
     received: dict[int, list[tuple[int, str, str]]] = defaultdict(list)
     deadline = time.monotonic() + 60
@@ -87,5 +96,6 @@ def test_read_committed_sees_only_the_committed_transaction(kafka: KafkaBroker) 
     everything = [m.value() for m in read_topic(kafka, topic, isolation="read_uncommitted")]
 
     assert committed == [f"committed-{i}".encode() for i in range(5)]
-    assert everything == ([f"committed-{i}".encode() for i in range(5)]
-                          + [f"aborted-{i}".encode() for i in range(5)])
+    assert everything == (
+        [f"committed-{i}".encode() for i in range(5)] + [f"aborted-{i}".encode() for i in range(5)]
+    )

@@ -222,8 +222,9 @@ def prune_workdirs(root: Path, name: str, *, older_than: float = 24 * 3600) -> N
                 shutil.rmtree(workdir, ignore_errors=True)
 
 
-def spawn(cmd: list[str], *, log: Path, env: dict[str, str] | None = None,
-          cwd: Path | None = None) -> subprocess.Popen[bytes]:
+def spawn(
+    cmd: list[str], *, log: Path, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.Popen[bytes]:
     """Starts a service process in its own process group, its output going to ``log``."""
     log.parent.mkdir(parents=True, exist_ok=True)
     out = log.open("ab")

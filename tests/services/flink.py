@@ -44,18 +44,24 @@ class FlinkEnv:
 
     def environment(self, log_dir: Path) -> dict[str, str]:
         """The job's environment: the flink venv alone, logs in ``log_dir``, a small JVM."""
-        env = {k: v for k, v in os.environ.items()
-               if k not in {"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"}}
-        env.update({
-            "VIRTUAL_ENV": str(Path(self.python).parent.parent),
-            "CHORUS_FLINK_CONNECTOR_JAR": self.connector_jar,
-            "FLINK_LOG_DIR": str(log_dir),
-            "JVM_ARGS": env.get("CHORUS_FLINK_JVM_ARGS", JVM_ARGS),
-        })
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in {"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"}
+        }
+        env.update(
+            {
+                "VIRTUAL_ENV": str(Path(self.python).parent.parent),
+                "CHORUS_FLINK_CONNECTOR_JAR": self.connector_jar,
+                "FLINK_LOG_DIR": str(log_dir),
+                "JVM_ARGS": env.get("CHORUS_FLINK_JVM_ARGS", JVM_ARGS),
+            }
+        )
         return env
 
-    def run_job(self, module: str, args: list[str], timeout: float = 300.0
-                ) -> subprocess.CompletedProcess[str]:
+    def run_job(
+        self, module: str, args: list[str], timeout: float = 300.0
+    ) -> subprocess.CompletedProcess[str]:
         """Runs ``python -m module args`` (or ``python module args`` for a ``.py`` path).
 
         Raises :class:`ServiceError` with the job's output if it fails or outlives
@@ -68,8 +74,14 @@ class FlinkEnv:
         logs = Path(self.log_dir) / f"{Path(module).name}-{time.time_ns()}"
         logs.mkdir(parents=True, exist_ok=True)
         process = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            text=True, env=self.environment(logs), cwd=FLINK, start_new_session=True,
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=self.environment(logs),
+            cwd=FLINK,
+            start_new_session=True,
         )
         try:
             output, _ = process.communicate(timeout=timeout)
@@ -93,9 +105,14 @@ class FlinkEnv:
             )
         return result
 
-    def run_chorus_job(self, job: str, config: Mapping[str, Any], *, timeout: float = 300.0,
-                       options: Mapping[str, str] | None = None
-                       ) -> subprocess.CompletedProcess[str]:
+    def run_chorus_job(
+        self,
+        job: str,
+        config: Mapping[str, Any],
+        *,
+        timeout: float = 300.0,
+        options: Mapping[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
         """Runs a ``chorus_flink.jobs`` module through ``chorus_flink.run``, waiting for its end.
 
         ``options`` are Flink configuration options; parallelism defaults to 1 here.
@@ -128,16 +145,20 @@ class FlinkService(Service[FlinkEnv]):
         if VENV_PYTHON.exists() and marker.exists():
             return
         bootstrap = subprocess.run(
-            ["bash", str(REPO / "scripts" / "bootstrap.sh")], capture_output=True, text=True,
-            check=False, env={**os.environ, "CHORUS_CACHE": str(CACHE)},
+            ["bash", str(REPO / "scripts" / "bootstrap.sh")],
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, "CHORUS_CACHE": str(CACHE)},
         )
         if bootstrap.returncode != 0:
             raise ServiceError(f"flink: scripts/bootstrap.sh failed\n{bootstrap.stderr}")
         uv = bootstrap.stdout.strip()
         env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
         env.setdefault("UV_CACHE_DIR", str(CACHE / "uv"))
-        run_checked([uv, "sync"], what="flink: uv sync in flink/", log=self.install_log,
-                    cwd=FLINK, env=env)
+        run_checked(
+            [uv, "sync"], what="flink: uv sync in flink/", log=self.install_log, cwd=FLINK, env=env
+        )
         for old in self.home.glob("venv-synced-*"):
             old.unlink()
         marker.touch()
@@ -161,6 +182,7 @@ class FlinkService(Service[FlinkEnv]):
         logs.mkdir(parents=True, exist_ok=True)
         # A placeholder with the service's lifetime: jobs bring their own mini-cluster.
         process = spawn(["sleep", "infinity"], log=workdir / "placeholder.log")
-        env = FlinkEnv(python=str(VENV_PYTHON), connector_jar=str(self.connector_jar()),
-                       log_dir=str(logs))
+        env = FlinkEnv(
+            python=str(VENV_PYTHON), connector_jar=str(self.connector_jar()), log_dir=str(logs)
+        )
         return process, env

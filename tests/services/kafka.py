@@ -110,8 +110,15 @@ def resolve_maven_jars(pom: Path, root: Path, *, log: Path) -> Path:
     partial = root / f".jars-{digest}.{os.getpid()}.partial"
     shutil.rmtree(partial, ignore_errors=True)
     run_checked(
-        ["mvn", "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
-         f"-DoutputDirectory={partial}"],
+        [
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(pom),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={partial}",
+        ],
         what=f"resolving the jars of {pom.relative_to(REPO)}",
         log=log,
     )
@@ -181,17 +188,29 @@ class KafkaService(Service[KafkaBroker]):
         data = workdir / "data"
         config = workdir / "server.properties"
         config.write_text(
-            "".join(f"{key}={value}\n" for key, value in
-                    server_properties(port=port, controller_port=controller_port,
-                                      data=data).items())
+            "".join(
+                f"{key}={value}\n"
+                for key, value in server_properties(
+                    port=port, controller_port=controller_port, data=data
+                ).items()
+            )
         )
         log4j = workdir / "log4j2.properties"
         server_log = workdir / "server.log"
         log4j.write_text(LOG4J2.format(log=server_log))
         java = ["java", f"-Dlog4j2.configurationFile={log4j}", "-cp", f"{self.libs()}/*"]
         run_checked(
-            [*java, *FORMAT_JVM_OPTS, STORAGE_TOOL, "format", "--cluster-id", cluster_id(),
-             "--config", str(config), "--standalone"],
+            [
+                *java,
+                *FORMAT_JVM_OPTS,
+                STORAGE_TOOL,
+                "format",
+                "--cluster-id",
+                cluster_id(),
+                "--config",
+                str(config),
+                "--standalone",
+            ],
             what="kafka: formatting the log directory",
             log=workdir / "format.log",
         )
@@ -201,8 +220,13 @@ class KafkaService(Service[KafkaBroker]):
             bootstrap_servers=f"127.0.0.1:{port}", pid=process.pid, log_file=str(server_log)
         )
         try:
-            wait_until(lambda: healthy(broker), what="kafka: broker", timeout=90,
-                       process=process, log=server_log if server_log.exists() else console)
+            wait_until(
+                lambda: healthy(broker),
+                what="kafka: broker",
+                timeout=90,
+                process=process,
+                log=server_log if server_log.exists() else console,
+            )
         except ServiceError:
             process.kill()
             raise
@@ -239,8 +263,12 @@ def create_topics(
     names = list(names)
     client = admin(broker)
     futures = client.create_topics(
-        [NewTopic(name, num_partitions=partitions, replication_factor=1, config=dict(config or {}))
-         for name in names],
+        [
+            NewTopic(
+                name, num_partitions=partitions, replication_factor=1, config=dict(config or {})
+            )
+            for name in names
+        ],
         operation_timeout=timeout,
     )
     for name, future in futures.items():
@@ -252,7 +280,8 @@ def create_topics(
     def led() -> bool:
         topics = client.list_topics(timeout=5).topics
         return all(
-            name in topics and len(topics[name].partitions) == partitions
+            name in topics
+            and len(topics[name].partitions) == partitions
             and all(p.leader >= 0 for p in topics[name].partitions.values())
             for name in names
         )
@@ -275,12 +304,16 @@ def read_topic(
     """
     from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
-    consumer = Consumer(broker.client_config(**{
-        "group.id": f"chorus-test-reader-{uuid.uuid4().hex[:8]}",
-        "enable.auto.commit": False,
-        "enable.partition.eof": True,
-        "isolation.level": isolation,
-    }))
+    consumer = Consumer(
+        broker.client_config(
+            **{
+                "group.id": f"chorus-test-reader-{uuid.uuid4().hex[:8]}",
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+                "isolation.level": isolation,
+            }
+        )
+    )
     try:
         metadata = consumer.list_topics(topic, timeout=10).topics[topic]
         if metadata.error is not None:

@@ -44,10 +44,18 @@ FIELD_MANAGER = "chorus-tests"
 
 def crd_files() -> list[Path]:
     """The CRDs a started cluster serves: upstream operators' first, then Chorus' own."""
-    folders = [SHARED / "crds" / "strimzi", SHARED / "crds" / "flink-operator",
-               REPO / "charts" / "chorus-operator" / "crds"]
-    return [path for folder in folders if folder.is_dir() for path in sorted(folder.iterdir())
-            if path.suffix in {".yaml", ".yml"}]
+    folders = [
+        SHARED / "crds" / "strimzi",
+        SHARED / "crds" / "flink-operator",
+        REPO / "charts" / "chorus-operator" / "crds",
+    ]
+    return [
+        path
+        for folder in folders
+        if folder.is_dir()
+        for path in sorted(folder.iterdir())
+        if path.suffix in {".yaml", ".yml"}
+    ]
 
 
 class KubectlError(RuntimeError):
@@ -56,8 +64,9 @@ class KubectlError(RuntimeError):
     def __init__(self, args: Sequence[str], result: subprocess.CompletedProcess[str]) -> None:
         self.returncode = result.returncode
         self.stderr = result.stderr
-        super().__init__(f"kubectl {' '.join(args)} failed ({result.returncode}):\n"
-                         f"{result.stderr.strip()}")
+        super().__init__(
+            f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr.strip()}"
+        )
 
 
 @dataclass(frozen=True)
@@ -73,20 +82,36 @@ class KubeCluster:
     restricted_kubeconfig: str
     kubectl_path: str
 
-    def kubectl(self, *args: str, input: str | None = None, check: bool = True,
-                restricted: bool = False, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def kubectl(
+        self,
+        *args: str,
+        input: str | None = None,
+        check: bool = True,
+        restricted: bool = False,
+        timeout: float = 120,
+    ) -> subprocess.CompletedProcess[str]:
         """Runs kubectl as admin (or the restricted user); raises KubectlError if ``check``."""
         kubeconfig = Path(self.restricted_kubeconfig if restricted else self.admin_kubeconfig)
-        cmd = [self.kubectl_path, f"--kubeconfig={kubeconfig}",
-               f"--cache-dir={kubeconfig.parent / 'kubectl-cache'}", *args]
-        result = subprocess.run(cmd, input=input, capture_output=True, text=True,
-                                timeout=timeout, check=False)
+        cmd = [
+            self.kubectl_path,
+            f"--kubeconfig={kubeconfig}",
+            f"--cache-dir={kubeconfig.parent / 'kubectl-cache'}",
+            *args,
+        ]
+        result = subprocess.run(
+            cmd, input=input, capture_output=True, text=True, timeout=timeout, check=False
+        )
         if check and result.returncode != 0:
             raise KubectlError(args, result)
         return result
 
-    def apply(self, manifest: str | Mapping[str, Any] | Sequence[Mapping[str, Any]], *,
-              dry_run: bool = False, restricted: bool = False) -> subprocess.CompletedProcess[str]:
+    def apply(
+        self,
+        manifest: str | Mapping[str, Any] | Sequence[Mapping[str, Any]],
+        *,
+        dry_run: bool = False,
+        restricted: bool = False,
+    ) -> subprocess.CompletedProcess[str]:
         """Server-side applies YAML text, one object or a list of objects (strict validation).
 
         Raises KubectlError, whose ``stderr`` names the offending field, when refused.
@@ -112,8 +137,11 @@ class KubeService(Service[KubeCluster]):
 
     def _version(self) -> str:
         """The Kubernetes release pinned in go.mod, e.g. ``v1.36.3``."""
-        found = re.search(r"^\s*k8s\.io/kubernetes (v\d+\.\d+\.\d+)\s*$",
-                          (MODULE / "go.mod").read_text(), re.MULTILINE)
+        found = re.search(
+            r"^\s*k8s\.io/kubernetes (v\d+\.\d+\.\d+)\s*$",
+            (MODULE / "go.mod").read_text(),
+            re.MULTILINE,
+        )
         if not found:
             raise ServiceError(f"{MODULE / 'go.mod'}: does not require k8s.io/kubernetes")
         return found.group(1)
@@ -123,13 +151,26 @@ class KubeService(Service[KubeCluster]):
         # hack/lib/version.sh does it, for the server and for client-go).
         version = self._version()
         major, minor, _ = version.lstrip("v").split(".")
-        stamps = {"gitVersion": version, "gitMajor": major, "gitMinor": minor,
-                  "gitTreeState": "clean"}
-        ldflags = ["-s"] + [f"-X {pkg}.{key}={value}" for pkg in
-                            ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
-                            for key, value in stamps.items()]
-        return ["go", "build", "-trimpath", f"-ldflags={' '.join(ldflags)}",
-                "-o", f"{out}/", "./cmd/..."]
+        stamps = {
+            "gitVersion": version,
+            "gitMajor": major,
+            "gitMinor": minor,
+            "gitTreeState": "clean",
+        }
+        ldflags = ["-s"] + [
+            f"-X {pkg}.{key}={value}"
+            for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
+            for key, value in stamps.items()
+        ]
+        return [
+            "go",
+            "build",
+            "-trimpath",
+            f"-ldflags={' '.join(ldflags)}",
+            "-o",
+            f"{out}/",
+            "./cmd/...",
+        ]
 
     def bin_dir(self) -> Path:
         """Where the binaries of the current sources live (built or not)."""
@@ -166,15 +207,29 @@ class KubeService(Service[KubeCluster]):
         bin_dir, data, log = self.bin_dir(), workdir / "data", workdir / "apiserver.log"
         port, etcd_port = free_port(), free_port()
         started = time.monotonic()
-        process = spawn([str(bin_dir / "chorus-apiserver"), f"--data-dir={data}",
-                         f"--port={port}", f"--etcd-port={etcd_port}"], log=log)
-        cluster = KubeCluster(server=f"https://127.0.0.1:{port}",
-                              admin_kubeconfig=str(data / "admin.kubeconfig"),
-                              restricted_kubeconfig=str(data / "restricted.kubeconfig"),
-                              kubectl_path=str(bin_dir / "kubectl"))
+        process = spawn(
+            [
+                str(bin_dir / "chorus-apiserver"),
+                f"--data-dir={data}",
+                f"--port={port}",
+                f"--etcd-port={etcd_port}",
+            ],
+            log=log,
+        )
+        cluster = KubeCluster(
+            server=f"https://127.0.0.1:{port}",
+            admin_kubeconfig=str(data / "admin.kubeconfig"),
+            restricted_kubeconfig=str(data / "restricted.kubeconfig"),
+            kubectl_path=str(bin_dir / "kubectl"),
+        )
         try:
-            wait_until(lambda: _ready(cluster), what="kube-apiserver /readyz",
-                       timeout=self.ready_timeout, process=process, log=log)
+            wait_until(
+                lambda: _ready(cluster),
+                what="kube-apiserver /readyz",
+                timeout=self.ready_timeout,
+                process=process,
+                log=log,
+            )
             ready = time.monotonic()
             files = [arg for path in crd_files() for arg in ("-f", str(path))]
             cluster.kubectl("apply", "--server-side", f"--field-manager={FIELD_MANAGER}", *files)
@@ -186,14 +241,17 @@ class KubeService(Service[KubeCluster]):
             stop_process(process.pid)
             raise
         with log.open("a") as out:
-            out.write(f"chorus-tests: /readyz after {ready - started:.1f}s, "
-                      f"CRDs established after {time.monotonic() - started:.1f}s\n")
+            out.write(
+                f"chorus-tests: /readyz after {ready - started:.1f}s, "
+                f"CRDs established after {time.monotonic() - started:.1f}s\n"
+            )
         return process, cluster
 
 
 def _ready(cluster: KubeCluster) -> bool:
     if not Path(cluster.admin_kubeconfig).exists():
         return False
-    result = cluster.kubectl("get", "--raw=/readyz", "--request-timeout=5s", check=False,
-                             timeout=15)
+    result = cluster.kubectl(
+        "get", "--raw=/readyz", "--request-timeout=5s", check=False, timeout=15
+    )
     return result.returncode == 0 and result.stdout.strip() == "ok"

@@ -29,8 +29,9 @@ class KafkaSettings:
         if "bootstrap_servers" not in config:
             raise ValueError("job config: missing 'bootstrap_servers'")
         properties = config.get("kafka_properties", {})
-        return cls(str(config["bootstrap_servers"]),
-                   {str(k): str(v) for k, v in properties.items()})
+        return cls(
+            str(config["bootstrap_servers"]), {str(k): str(v) for k, v in properties.items()}
+        )
 
 
 def quote(value: str) -> str:

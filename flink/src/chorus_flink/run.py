@@ -31,8 +31,7 @@ JAR_ENV = "CHORUS_FLINK_CONNECTOR_JAR"
 class Job(Protocol):
     """A job module: ``build`` wires tables and statements; it does not execute them."""
 
-    def build(self, t_env: StreamTableEnvironment, config: Mapping[str, Any]) -> StatementSet:
-        ...
+    def build(self, t_env: StreamTableEnvironment, config: Mapping[str, Any]) -> StatementSet: ...
 
 
 def load_job(name: str) -> Job:
@@ -67,7 +66,8 @@ def jar_urls(jars: Sequence[str]) -> str:
 def table_environment(jars: Sequence[str], options: Mapping[str, str]) -> StreamTableEnvironment:
     """A streaming table environment with ``jars`` on the pipeline and ``options`` set."""
     t_env = StreamTableEnvironment.create(
-        environment_settings=EnvironmentSettings.in_streaming_mode())
+        environment_settings=EnvironmentSettings.in_streaming_mode()
+    )
     table_config = t_env.get_config()
     if jars:
         table_config.set("pipeline.jars", jar_urls(jars))
@@ -77,16 +77,31 @@ def table_environment(jars: Sequence[str], options: Mapping[str, str]) -> Stream
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m chorus_flink.run", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m chorus_flink.run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("job", help="job module, e.g. windowed_counts or a.b.module")
     parser.add_argument("--config", default="{}", help="job config: JSON, or @file")
-    parser.add_argument("--jar", action="append", default=[],
-                        help=f"extra jar for pipeline.jars (default: ${JAR_ENV})")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="a Flink configuration option")
-    parser.add_argument("--detach", action="store_true",
-                        help="submit and return instead of waiting for the job to end")
+    parser.add_argument(
+        "--jar",
+        action="append",
+        default=[],
+        help=f"extra jar for pipeline.jars (default: ${JAR_ENV})",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a Flink configuration option",
+    )
+    parser.add_argument(
+        "--detach",
+        action="store_true",
+        help="submit and return instead of waiting for the job to end",
+    )
     return parser.parse_args(argv)
 
 

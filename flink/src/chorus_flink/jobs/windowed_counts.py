@@ -52,7 +52,8 @@ class WindowedCountsConfig:
             sink_topic=str(config["sink_topic"]),
             window_seconds=int(config.get("window_seconds", cls.window_seconds)),
             watermark_delay_seconds=int(
-                config.get("watermark_delay_seconds", cls.watermark_delay_seconds)),
+                config.get("watermark_delay_seconds", cls.watermark_delay_seconds)
+            ),
             bounded=bool(config.get("bounded", cls.bounded)),
             group_id=str(config.get("group_id", cls.group_id)),
         )
@@ -78,19 +79,27 @@ GROUP BY `key`, window_start, window_end
 def build(t_env: StreamTableEnvironment, config: Mapping[str, Any]) -> StatementSet:
     """Wires the Kafka source and sink around :func:`windowed_counts_sql`."""
     settings = WindowedCountsConfig.from_config(config)
-    t_env.execute_sql(source_table(
-        "events",
-        [*SOURCE_COLUMNS, watermark(settings.watermark_delay_seconds)],
-        topic=settings.source_topic,
-        kafka=settings.kafka,
-        group_id=settings.group_id,
-        bounded=settings.bounded,
-    ))
-    t_env.execute_sql(sink_table(
-        "windowed_counts", SINK_COLUMNS, topic=settings.sink_topic, kafka=settings.kafka,
-        key_field="key",
-    ))
+    t_env.execute_sql(
+        source_table(
+            "events",
+            [*SOURCE_COLUMNS, watermark(settings.watermark_delay_seconds)],
+            topic=settings.source_topic,
+            kafka=settings.kafka,
+            group_id=settings.group_id,
+            bounded=settings.bounded,
+        )
+    )
+    t_env.execute_sql(
+        sink_table(
+            "windowed_counts",
+            SINK_COLUMNS,
+            topic=settings.sink_topic,
+            kafka=settings.kafka,
+            key_field="key",
+        )
+    )
     statements = t_env.create_statement_set()
-    statements.add_insert_sql(windowed_counts_sql("events", "windowed_counts",
-                                                  settings.window_seconds))
+    statements.add_insert_sql(
+        windowed_counts_sql("events", "windowed_counts", settings.window_seconds)
+    )
     return statements
