@@ -1,0 +1,688 @@
+"""The server side of the binding: the agent's inbox, served by an a2a-sdk ``RequestHandler``.
+
+One loop per replica, in cycles. A cycle polls a batch of records from the inbox
+(the agent's consumer group), decodes each, starts it on the request handler, waits
+until every request of the batch is *accepted*, then commits one Kafka transaction
+holding everything queued in the :class:`Outbox` since the last cycle (answers,
+stream events, task-store writes, dead letters) and the batch's input offsets.
+
+A request is accepted once it is durable without its input record: its task has been
+written to the task store (through :class:`AcceptingTaskStore`), or its first answer
+record is queued, or it finished. Long tasks therefore do not hold a transaction open:
+their later events are committed by later cycles, so a streamed answer reaches the
+caller as it is produced, and a ``CancelTask`` is read while the task still runs.
+
+Ordering: records of one key (a conversation) are started in order, each after the
+one before it was accepted; the SDK then runs the messages of one task one at a time.
+At most ``max_in_flight`` requests run at once; beyond that the loop stops polling.
+
+Records of the subscribed domain topics go to ``on_event`` (a code-defined agent's
+:meth:`~chorus_agents.handler.Handler.on_event`), retried with backoff up to
+``max_attempts`` times, then dead-lettered; one is accepted once handled, so what the
+handler publishes is committed with its offset. The writing itself (transactions, or
+produce-flush-commit for at-least-once) is :class:`~.writer.OutputWriter`'s.
+
+Poison (a record that is no valid A2A request, see :mod:`.codec`) goes to the
+dead-letter topic with ``chorus-error-*`` headers, and when the record said where to
+answer, the caller gets the matching JSON-RPC error, in the same transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from collections import Counter
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from a2a.extensions.common import get_requested_extensions
+from a2a.server.context import ServerCallContext
+from a2a.server.events import Event
+from a2a.server.request_handlers.request_handler import RequestHandler
+from a2a.server.routes.common import serialize_list_tasks_response
+from a2a.server.tasks import TaskStore
+from a2a.types.a2a_pb2 import (
+    GetTaskRequest,
+    ListTasksRequest,
+    ListTasksResponse,
+    Message,
+    SendMessageResponse,
+    Task,
+    TaskState,
+    TaskStatusUpdateEvent,
+)
+from a2a.utils.errors import A2AError, InternalError, TaskNotFoundError
+from a2a.utils.proto_utils import to_stream_response
+from confluent_kafka import Consumer, KafkaError, KafkaException
+
+from chorus_agents.binding import codec
+from chorus_agents.binding.codec import A2ARequest, PoisonRecord
+from chorus_agents.binding.outbox import Outbox
+from chorus_agents.binding.writer import AUTHORIZATION_ERRORS, OutputWriter, TransactionFailed
+from chorus_agents.handler import DomainEvent, domain_event
+from chorus_agents.proto import to_dict
+
+log = logging.getLogger(__name__)
+
+ACCEPTED = "chorus.accepted"
+"""``ServerCallContext.state`` key: a future resolved once the request is accepted."""
+SENDER = "chorus.sender"
+"""``ServerCallContext.state`` key: the request's ``chorus-sender``."""
+
+FINAL_STATES = frozenset(
+    {
+        TaskState.TASK_STATE_COMPLETED,
+        TaskState.TASK_STATE_CANCELED,
+        TaskState.TASK_STATE_FAILED,
+        TaskState.TASK_STATE_REJECTED,
+        TaskState.TASK_STATE_INPUT_REQUIRED,
+        TaskState.TASK_STATE_AUTH_REQUIRED,
+    }
+)
+"""States after which a stream has nothing more to say for this request."""
+
+REPLIES_PATTERN = r"^chorus\.[a-z0-9]([-a-z0-9]*[a-z0-9])?\.[a-z]([-a-z0-9]*[a-z0-9])?\.replies$"
+"""An agent's replies topic, ``chorus.<namespace>.<agent>.replies``."""
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """What the loop needs besides its handler: names, limits and timings."""
+
+    inbox: str
+    """The topic of A2A requests."""
+    agent: str
+    """``<namespace>/<agent>``: the ``chorus-sender`` of answers, the dead letters' agent."""
+    group_id: str
+    """The agent's consumer group."""
+    transactional_id: str | None
+    """This replica's transactional id; ``None`` for at-least-once (no transactions)."""
+    dead_letter: str | None
+    """Where poison goes; ``None`` logs and drops it."""
+    max_batch: int = 100
+    max_in_flight: int = 64
+    max_record_bytes: int = 1024 * 1024
+    idle_poll: float = 0.5
+    """Seconds a poll waits when nothing is running."""
+    busy_poll: float = 0.02
+    """Seconds a poll waits while requests run: the latency of their streamed events."""
+    accept_timeout: float = 30.0
+    """Seconds a cycle waits for its requests to be accepted before committing anyway."""
+    commit_timeout: float = 30.0
+    shutdown_grace: float = 10.0
+    """Seconds running requests get to finish at shutdown."""
+    auth_backoff: float = 5.0
+    """Seconds the loop pauses after Kafka refused it access (never a hot retry loop)."""
+    subscribe: tuple[str, ...] = ()
+    """Domain event topics, handed to ``on_event``."""
+    max_attempts: int = 3
+    """Tries of ``on_event`` per record before it is dead-lettered."""
+    retry_backoff: float = 0.2
+    """Seconds before the first retry of ``on_event``; doubled each time, at most 10."""
+    reply_to_pattern: str | None = REPLIES_PATTERN
+    """Answers go only to topics matching it: a topic the agent may not write would fail
+    its whole transaction. ``None`` accepts any topic name."""
+
+
+@dataclass
+class ServerStats:
+    """Counters for metrics and tests."""
+
+    records: int = 0
+    requests: Counter[str] = field(default_factory=Counter)
+    poison: Counter[str] = field(default_factory=Counter)
+    transactions: int = 0
+    produced: int = 0
+    late_accepts: int = 0
+    last_kafka_error: str | None = None
+    authorization_failed: bool = False
+
+
+class AcceptingTaskStore(TaskStore):
+    """A task store that tells the server loop when a request's task is durable.
+
+    Wrap the store given to the request handler with it: a save made for a request
+    served from Kafka resolves that request's :data:`ACCEPTED` future, so the loop can
+    commit its input offset without waiting for the task to finish.
+    """
+
+    def __init__(self, store: TaskStore) -> None:
+        self.store = store
+
+    async def save(self, task: Task, context: ServerCallContext) -> None:
+        await self.store.save(task, context)
+        accept(context)
+
+    async def get(self, task_id: str, context: ServerCallContext) -> Task | None:
+        return await self.store.get(task_id, context)
+
+    async def list(self, params: ListTasksRequest, context: ServerCallContext) -> ListTasksResponse:
+        return await self.store.list(params, context)
+
+    async def delete(self, task_id: str, context: ServerCallContext) -> None:
+        await self.store.delete(task_id, context)
+
+
+def accept(context: ServerCallContext) -> None:
+    """Marks the request of ``context`` accepted (no-op for requests not from Kafka)."""
+    future = context.state.get(ACCEPTED)
+    if isinstance(future, asyncio.Future) and not future.done():
+        future.set_result(None)
+
+
+class KafkaA2AServer:
+    """Serves A2A requests from the inbox with ``handler``; see the module docstring.
+
+    ``kafka_config`` holds the librdkafka connection settings (bootstrap, security);
+    the server adds what its consumer and producer need.
+    """
+
+    def __init__(
+        self,
+        handler: RequestHandler,
+        outbox: Outbox,
+        settings: ServerSettings,
+        kafka_config: Mapping[str, Any],
+        *,
+        on_event: Callable[[DomainEvent], Awaitable[None]] | None = None,
+    ) -> None:
+        if settings.subscribe and on_event is None:
+            raise ValueError(
+                f"agent {settings.agent}: subscribes to {settings.subscribe} but has no on_event"
+            )
+        self.handler = handler
+        self.on_event = on_event
+        self.outbox = outbox
+        self.settings = settings
+        self.stats = ServerStats()
+        self._kafka_config = dict(kafka_config)
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._chains: dict[tuple[str, bytes], asyncio.Future[None]] = {}
+        self._consumer: Consumer | None = None
+        self.writer = OutputWriter(
+            kafka_config,
+            agent=settings.agent,
+            transactional_id=settings.transactional_id,
+            max_record_bytes=settings.max_record_bytes,
+            transaction_timeout=max(60.0, 2 * settings.accept_timeout),
+            commit_timeout=settings.commit_timeout,
+        )
+        self._started = asyncio.Event()
+        self._stopped = False
+        self._logged: dict[str, float] = {}
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        """Started, not stopped, and Kafka is not refusing access."""
+        return self._started.is_set() and not self._stopped and not self.stats.authorization_failed
+
+    async def wait_started(self) -> None:
+        """Returns once the loop polls its inbox."""
+        await self._started.wait()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serves until ``stop`` is set, then lets running requests finish and commits."""
+        await self._open()
+        try:
+            self._started.set()
+            while not stop.is_set():
+                await self._cycle(consume=True)
+            await self._drain()
+        finally:
+            self._stopped = True
+            await self._close()
+
+    async def _open(self) -> None:
+        await self.writer.open()
+        self._consumer = Consumer(
+            {
+                **self._kafka_config,
+                "group.id": self.settings.group_id,
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "isolation.level": "read_committed",
+                "partition.assignment.strategy": "cooperative-sticky",
+            }
+        )
+        self._consumer.subscribe([self.settings.inbox, *self.settings.subscribe])
+
+    async def _drain(self) -> None:
+        deadline = time.monotonic() + self.settings.shutdown_grace
+        while (self._inflight or len(self.outbox)) and time.monotonic() < deadline:
+            await self._cycle(consume=False)
+        for task in list(self._inflight):
+            task.cancel()
+        if self._inflight:
+            await asyncio.gather(*self._inflight, return_exceptions=True)
+        await self._cycle(consume=False)
+
+    async def _close(self) -> None:
+        if self._consumer is not None:
+            consumer, self._consumer = self._consumer, None
+            await asyncio.to_thread(consumer.close)
+        await self.writer.close()
+
+    # --- one cycle ------------------------------------------------------------------------
+
+    async def _cycle(self, *, consume: bool) -> None:
+        assert self._consumer is not None
+        busy = bool(self._inflight or len(self.outbox))
+        timeout = self.settings.busy_poll if busy else self.settings.idle_poll
+        capacity = min(self.settings.max_batch, self.settings.max_in_flight - len(self._inflight))
+        if consume and capacity > 0:
+            messages = await asyncio.to_thread(self._consumer.consume, capacity, timeout)
+        else:
+            messages = []
+            await asyncio.sleep(self.settings.busy_poll)
+        offsets: dict[tuple[str, int], int] = {}
+        waits: list[asyncio.Future[None]] = []
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                await self._kafka_error(error)
+                continue
+            topic, partition, offset = message.topic(), message.partition(), message.offset()
+            assert topic is not None and partition is not None and offset is not None
+            offsets[(topic, partition)] = offset + 1
+            self.stats.records += 1
+            try:
+                accepted = self._take(message, topic, partition, offset)
+            except Exception as exc:  # a bug must cost one record, not the agent
+                log.exception(
+                    "agent %s: cannot take %s[%d]@%d", self.settings.agent, topic, partition, offset
+                )
+                self._dead_letter(message, topic, partition, offset, "internal-error", repr(exc))
+                continue
+            if accepted is not None:
+                waits.append(accepted)
+        if messages and not any(m.error() for m in messages):
+            self.stats.authorization_failed = False
+        if waits:
+            _, pending = await asyncio.wait(waits, timeout=self.settings.accept_timeout)
+            if pending:
+                self.stats.late_accepts += len(pending)
+                log.warning(
+                    "agent %s: %d request(s) not accepted after %.0fs; their offsets commit anyway",
+                    self.settings.agent,
+                    len(pending),
+                    self.settings.accept_timeout,
+                )
+        records = self.outbox.drain()
+        if records or offsets:
+            try:
+                await self.writer.write(records, offsets, self._consumer)
+            except TransactionFailed as failed:
+                self.stats.authorization_failed |= failed.authorization
+                raise
+            self.stats.transactions = self.writer.transactions
+            self.stats.produced = self.writer.produced
+
+    def _take(
+        self, message: Any, topic: str, partition: int, offset: int
+    ) -> asyncio.Future[None] | None:
+        """Decodes one record and starts it; returns its acceptance, or ``None`` for poison."""
+        key, value, headers = message.key(), message.value(), message.headers()
+        if topic != self.settings.inbox:
+            event = domain_event(topic, key, value, headers, partition=partition, offset=offset)
+            return self._start(
+                (topic, key),
+                lambda accepted: self._handle_event(event, message, accepted),
+            )
+        try:
+            request = codec.decode_request(
+                value, headers, key=key, max_bytes=self.settings.max_record_bytes
+            )
+            pattern = self.settings.reply_to_pattern
+            if pattern is not None and re.fullmatch(pattern, request.route.reply_to) is None:
+                raise codec.InvalidHeader(
+                    f"{codec.REPLY_TO} {request.route.reply_to!r} is not a replies topic "
+                    "(chorus.<namespace>.<agent>.replies)"
+                )
+        except PoisonRecord as poison:
+            self._poison(poison, topic, partition, offset, key, value, headers)
+            return None
+        self.stats.requests[request.method] += 1
+        return self._start((topic, key), lambda accepted: self._serve(request, accepted))
+
+    def _start(
+        self,
+        chain: tuple[str, bytes | None],
+        work: Callable[[asyncio.Future[None]], Awaitable[None]],
+    ) -> asyncio.Future[None]:
+        """Runs ``work`` once the previous record of the same topic and key was accepted.
+
+        The wait is bounded by ``accept_timeout``: a request that never gets accepted
+        delays its conversation, it does not stop it.
+        """
+        topic, key = chain
+        accepted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        previous = self._chains.get((topic, key)) if key is not None else None
+        if key is not None:
+            self._chains[(topic, key)] = accepted
+
+        async def run() -> None:
+            try:
+                if previous is not None:
+                    await asyncio.wait([previous], timeout=self.settings.accept_timeout)
+                await work(accepted)
+            finally:
+                if not accepted.done():
+                    accepted.set_result(None)
+                if key is not None and self._chains.get((topic, key)) is accepted:
+                    del self._chains[(topic, key)]
+
+        task = asyncio.create_task(run(), name=f"record:{topic}")
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+        return accepted
+
+    async def _handle_event(
+        self,
+        event: DomainEvent,
+        message: Any,
+        accepted: asyncio.Future[None],
+    ) -> None:
+        """Runs ``on_event``, retrying with backoff; dead-letters the record after the last try.
+
+        The record counts as accepted only once handled, so what the handler publishes
+        is committed with its offset.
+        """
+        assert self.on_event is not None
+        self.stats.requests[f"event:{event.topic}"] += 1
+        delay = self.settings.retry_backoff
+        for attempt in range(1, self.settings.max_attempts + 1):
+            try:
+                await self.on_event(event)
+                return
+            except Exception as exc:
+                log.warning(
+                    "agent %s: event %s[%d]@%d failed (attempt %d of %d): %s",
+                    self.settings.agent,
+                    event.topic,
+                    event.partition,
+                    event.offset,
+                    attempt,
+                    self.settings.max_attempts,
+                    exc,
+                )
+                if attempt == self.settings.max_attempts:
+                    self._dead_letter(
+                        message,
+                        event.topic,
+                        event.partition,
+                        event.offset,
+                        "handler-failed",
+                        f"{self.settings.max_attempts} attempts; last: {exc!r}",
+                    )
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    def _dead_letter(
+        self, message: Any, topic: str, partition: int, offset: int, reason: str, why: str
+    ) -> None:
+        self.stats.poison[reason] += 1
+        if self.settings.dead_letter is None:
+            return
+        self.outbox.append(
+            codec.dead_letter_record(
+                self.settings.dead_letter,
+                source_topic=topic,
+                partition=partition,
+                offset=offset,
+                key=message.key(),
+                value=message.value(),
+                headers=message.headers(),
+                reason=reason,
+                message=why,
+                agent=self.settings.agent,
+            )
+        )
+
+    def _poison(
+        self,
+        poison: PoisonRecord,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Any,
+    ) -> None:
+        self.stats.poison[poison.reason] += 1
+        log.warning(
+            "agent %s: poison record %s[%d]@%d (%s): %s",
+            self.settings.agent,
+            topic,
+            partition,
+            offset,
+            poison.reason,
+            poison.message,
+        )
+        if self.settings.dead_letter is not None:
+            self.outbox.append(
+                codec.dead_letter_record(
+                    self.settings.dead_letter,
+                    source_topic=topic,
+                    partition=partition,
+                    offset=offset,
+                    key=key,
+                    value=value,
+                    headers=headers,
+                    reason=poison.reason,
+                    message=poison.message,
+                    agent=self.settings.agent,
+                )
+            )
+        if poison.route is not None:
+            self.outbox.append(
+                codec.encode_response(
+                    poison.route,
+                    sender=self.settings.agent,
+                    seq=0,
+                    end=True,
+                    error=poison.a2a_error(),
+                )
+            )
+
+    # --- serving one request --------------------------------------------------------------
+
+    async def _serve(self, request: A2ARequest, accepted: asyncio.Future[None]) -> None:
+        reply = _Reply(self, request)
+        try:
+            context = ServerCallContext(
+                state={
+                    "headers": {codec.A2A_VERSION: request.a2a_version},
+                    "method": request.method,
+                    "request_id": request.route.request_id,
+                    ACCEPTED: accepted,
+                    SENDER: request.sender,
+                },
+                requested_extensions=get_requested_extensions(
+                    [request.service_parameters.get("a2a-extensions", "")]
+                ),
+            )
+            if request.streaming:
+                await self._serve_stream(request, context, reply, accepted)
+            else:
+                await self._serve_unary(request, context, reply)
+        except asyncio.CancelledError:
+            reply.send(
+                end=True, error=InternalError(message="the agent shut down before answering")
+            )
+            raise
+
+    async def _serve_unary(
+        self, request: A2ARequest, context: ServerCallContext, reply: _Reply
+    ) -> None:
+        try:
+            result = await self._call(request, context)
+        except A2AError as error:
+            reply.send(end=True, error=error)
+        except Exception as exc:
+            log.exception("agent %s: %s failed", self.settings.agent, request.method)
+            reply.send(end=True, error=InternalError(message=str(exc)))
+        else:
+            reply.send(end=True, result=result)
+
+    async def _serve_stream(
+        self,
+        request: A2ARequest,
+        context: ServerCallContext,
+        reply: _Reply,
+        accepted: asyncio.Future[None],
+    ) -> None:
+        stream = self._open_stream(request, context)
+        try:
+            async for event in stream:
+                if reply.ended:
+                    log.warning(
+                        "agent %s: %s event after the answer ended, dropped: %s",
+                        self.settings.agent,
+                        request.method,
+                        type(event).__name__,
+                    )
+                    continue
+                reply.send(end=_is_final(event), result=to_dict(to_stream_response(event)))
+                if not accepted.done():
+                    accepted.set_result(None)
+        except A2AError as error:
+            reply.send(end=True, error=error)
+        except Exception as exc:
+            log.exception("agent %s: %s failed", self.settings.agent, request.method)
+            reply.send(end=True, error=InternalError(message=str(exc)))
+        finally:
+            await stream.aclose()
+        if not reply.ended:
+            await self._end_stream(request, context, reply)
+
+    async def _end_stream(
+        self, request: A2ARequest, context: ServerCallContext, reply: _Reply
+    ) -> None:
+        """Ends a stream the handler closed without a final event: with the task as it is."""
+        params: Any = request.params
+        task_id = params.id if request.method == "SubscribeToTask" else params.message.task_id
+        task = None
+        if task_id:
+            with contextlib.suppress(A2AError):
+                task = await self.handler.on_get_task(GetTaskRequest(id=task_id), context)
+        if task is None:
+            reply.send(end=True, error=InternalError(message="the stream ended without an answer"))
+        else:
+            reply.send(end=True, result=to_dict(to_stream_response(task)))
+
+    def _open_stream(
+        self, request: A2ARequest, context: ServerCallContext
+    ) -> AsyncGenerator[Event, None]:
+        params: Any = request.params
+        if request.method == "SendStreamingMessage":
+            return self.handler.on_message_send_stream(params, context)
+        return self.handler.on_subscribe_to_task(params, context)
+
+    async def _call(self, request: A2ARequest, context: ServerCallContext) -> Any:
+        """Runs a unary method; returns its JSON result as a2a-sdk's JSON-RPC server does."""
+        handler, params, method = self.handler, request.params, request.method
+        p: Any = params
+        if method == "SendMessage":
+            outcome = await handler.on_message_send(p, context)
+            if isinstance(outcome, Task):
+                return to_dict(SendMessageResponse(task=outcome))
+            return to_dict(SendMessageResponse(message=outcome))
+        if method in ("GetTask", "CancelTask"):
+            task = await (
+                handler.on_get_task(p, context)
+                if method == "GetTask"
+                else handler.on_cancel_task(p, context)
+            )
+            if task is None:
+                raise TaskNotFoundError
+            return to_dict(task)
+        if method == "ListTasks":
+            return serialize_list_tasks_response(
+                await handler.on_list_tasks(p, context), p.include_artifacts
+            )
+        if method == "CreateTaskPushNotificationConfig":
+            return to_dict(await handler.on_create_task_push_notification_config(p, context))
+        if method == "GetTaskPushNotificationConfig":
+            return to_dict(await handler.on_get_task_push_notification_config(p, context))
+        if method == "ListTaskPushNotificationConfigs":
+            return to_dict(await handler.on_list_task_push_notification_configs(p, context))
+        if method == "DeleteTaskPushNotificationConfig":
+            await handler.on_delete_task_push_notification_config(p, context)
+            return None
+        if method == "GetExtendedAgentCard":
+            return to_dict(await handler.on_get_extended_agent_card(p, context))
+        raise InternalError(
+            message=f"method {method} has no dispatcher"
+        )  # codec.METHODS and this disagree
+
+    # --- Kafka ------------------------------------------------------------------------------
+
+    async def _kafka_error(self, error: KafkaError) -> None:
+        self.stats.last_kafka_error = str(error)
+        if error.code() in AUTHORIZATION_ERRORS:
+            if not self.stats.authorization_failed:
+                log.error(
+                    "agent %s: Kafka refused access (%s): check the KafkaUser ACLs: %s, group %s%s",
+                    self.settings.agent,
+                    error.str(),
+                    self.settings.inbox,
+                    self.settings.group_id,
+                    f", transactional id {self.settings.transactional_id}"
+                    if self.settings.transactional_id
+                    else "",
+                )
+            self.stats.authorization_failed = True
+            await asyncio.sleep(self.settings.auth_backoff)
+        elif error.fatal():
+            raise KafkaException(error)
+        else:
+            # Repeated errors (a subscribed topic that does not exist yet) are logged once a
+            # minute and slow the loop down, instead of flooding the log every poll.
+            now, text = time.monotonic(), error.str()
+            if now - self._logged.get(text, -60.0) >= 60.0:
+                self._logged[text] = now
+                log.warning("agent %s: Kafka: %s", self.settings.agent, text)
+            if error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                await asyncio.sleep(1.0)
+
+
+def _is_final(event: Event) -> bool:
+    if isinstance(event, Message):
+        return True
+    if isinstance(event, Task | TaskStatusUpdateEvent):
+        return event.status.state in FINAL_STATES
+    return False
+
+
+class _Reply:
+    """The answer to one request, record by record; nothing is sent after its end."""
+
+    def __init__(self, server: KafkaA2AServer, request: A2ARequest) -> None:
+        self._server = server
+        self._request = request
+        self.seq = 0
+        self.ended = False
+
+    def send(self, *, end: bool, result: Any = None, error: A2AError | None = None) -> None:
+        if self.ended:
+            return
+        self._server.outbox.append(
+            codec.encode_response(
+                self._request.route,
+                sender=self._server.settings.agent,
+                seq=self.seq,
+                end=end,
+                result=result,
+                error=error,
+                trace=self._request.trace,
+            )
+        )
+        self.seq += 1
+        self.ended = end

@@ -1,0 +1,174 @@
+"""Writing a cycle's output: the outbox's records and the input offsets, together.
+
+Exactly-once (a transactional id is set): one Kafka transaction per :meth:`OutputWriter.write`
+holding the records and, through ``send_offsets_to_transaction``, the consumer group's
+offsets. At-least-once (no transactional id): produce, flush, then commit the offsets.
+
+A write that fails raises :class:`TransactionFailed` after aborting what can be aborted;
+the caller stops (the process restarts and rebuilds its state from Kafka). Retriable
+commit errors are retried here first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+
+from chorus_agents.binding.codec import OutRecord
+
+log = logging.getLogger(__name__)
+
+AUTHORIZATION_ERRORS = frozenset(
+    {
+        KafkaError.TOPIC_AUTHORIZATION_FAILED,
+        KafkaError.GROUP_AUTHORIZATION_FAILED,
+        KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+        KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+        KafkaError.SASL_AUTHENTICATION_FAILED,
+        KafkaError._AUTHENTICATION,
+    }
+)
+"""Kafka refusing access: reported clearly, never retried hot."""
+
+
+class TransactionFailed(RuntimeError):
+    """A write could not be committed; the loop stops (the process should restart).
+
+    In-memory state (running tasks, the task store) may now be ahead of Kafka; a
+    restart rebuilds it from Kafka, which is the only consistent recovery.
+    ``authorization`` is set when Kafka refused access.
+    """
+
+    def __init__(self, message: str, *, authorization: bool = False) -> None:
+        super().__init__(message)
+        self.authorization = authorization
+
+
+class OutputWriter:
+    """The agent's producer; see the module docstring."""
+
+    def __init__(
+        self,
+        kafka_config: Mapping[str, Any],
+        *,
+        agent: str,
+        transactional_id: str | None,
+        max_record_bytes: int,
+        transaction_timeout: float = 60.0,
+        commit_timeout: float = 30.0,
+    ) -> None:
+        self.agent = agent
+        self.transactional = transactional_id is not None
+        self.transactions = 0
+        self.produced = 0
+        self._timeout = commit_timeout
+        self._errors: list[str] = []
+        self._config: dict[str, Any] = {
+            **kafka_config,
+            "enable.idempotence": True,
+            "linger.ms": 2,
+            # Dead letters carry records as large as the broker took: leave them room.
+            "message.max.bytes": max(2 * max_record_bytes, 2 * 1024 * 1024),
+        }
+        if transactional_id is not None:
+            self._config["transactional.id"] = transactional_id
+            self._config["transaction.timeout.ms"] = int(transaction_timeout * 1000)
+        self._producer: Producer | None = None
+
+    async def open(self) -> None:
+        """Creates the producer; with a transactional id, fences its previous incarnation."""
+        self._producer = Producer(self._config)
+        if self.transactional:
+            await asyncio.to_thread(self._producer.init_transactions, self._timeout)
+
+    async def close(self) -> None:
+        """Delivers what is queued and lets the producer go."""
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            await asyncio.to_thread(producer.flush, 5.0)
+
+    async def write(
+        self,
+        records: Sequence[OutRecord],
+        offsets: Mapping[tuple[str, int], int],
+        consumer: Consumer,
+    ) -> None:
+        """Writes ``records`` and commits ``offsets`` (next offset per topic and partition)."""
+        assert self._producer is not None, "not open"
+        producer = self._producer
+        positions = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+        if not self.transactional:
+            self._produce_all(producer, records)
+            remaining = await asyncio.to_thread(producer.flush, self._timeout)
+            if remaining or self._errors:
+                raise TransactionFailed(f"agent {self.agent}: not delivered: {self._errors[:3]}")
+            if positions:
+                await asyncio.to_thread(consumer.commit, offsets=positions, asynchronous=False)
+            self.produced += len(records)
+            return
+        try:
+            producer.begin_transaction()
+            self._produce_all(producer, records)
+            if positions:
+                metadata = consumer.consumer_group_metadata()
+                await asyncio.to_thread(
+                    producer.send_offsets_to_transaction, positions, metadata, self._timeout
+                )
+            await self._commit(producer)
+        except KafkaException as exc:
+            await self._abort(producer, exc)
+        self.transactions += 1
+        self.produced += len(records)
+
+    def _produce_all(self, producer: Producer, records: Sequence[OutRecord]) -> None:
+        self._errors.clear()
+        for record in records:
+            while True:
+                try:
+                    producer.produce(
+                        record.topic,
+                        value=record.value,
+                        key=record.key,
+                        headers=list(record.headers),
+                        on_delivery=self._delivered,
+                    )
+                    break
+                except BufferError:  # the local queue is full: let deliveries drain it
+                    producer.poll(0.05)
+
+    def _delivered(self, error: KafkaError | None, message: Any) -> None:
+        if error is not None:
+            self._errors.append(f"{message.topic()}: {error.str()}")
+
+    async def _commit(self, producer: Producer) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(producer.commit_transaction, self._timeout)
+                return
+            except KafkaException as exc:
+                error = exc.args[0] if exc.args else None
+                if (
+                    isinstance(error, KafkaError)
+                    and error.retriable()
+                    and not error.txn_requires_abort()
+                ):
+                    log.warning("agent %s: commit retried: %s", self.agent, error.str())
+                    continue
+                raise
+
+    async def _abort(self, producer: Producer, exc: KafkaException) -> None:
+        error = exc.args[0] if exc.args else None
+        detail = error.str() if isinstance(error, KafkaError) else str(exc)
+        if isinstance(error, KafkaError) and error.txn_requires_abort():
+            with contextlib.suppress(KafkaException):
+                await asyncio.to_thread(producer.abort_transaction, self._timeout)
+        raise TransactionFailed(
+            f"agent {self.agent}: transaction failed ({detail}); "
+            f"delivery errors: {self._errors[:3]}",
+            authorization=isinstance(error, KafkaError) and error.code() in AUTHORIZATION_ERRORS,
+        ) from exc

@@ -1,0 +1,70 @@
+"""Calling another agent by name, in one line: ``await agents.ask("risk-assessor", "...")``.
+
+The name is looked up in the AgentCard registry; the call goes through a2a-sdk's
+``ClientFactory`` with the Kafka binding registered and preferred, so it travels over
+Kafka when the card offers it and over HTTP otherwise.
+"""
+
+from __future__ import annotations
+
+from a2a.client import Client, ClientConfig, ClientFactory
+from a2a.helpers import new_text_message
+from a2a.types.a2a_pb2 import Message, Role, SendMessageRequest, StreamResponse, Task
+from a2a.utils.constants import TransportProtocol
+
+from chorus_agents.binding.client import KafkaA2AConnection
+from chorus_agents.binding.codec import BINDING_URI
+from chorus_agents.card import AgentDirectory
+
+
+class AgentCaller:
+    """A2A clients for agents found by name; see the module docstring."""
+
+    def __init__(self, connection: KafkaA2AConnection, directory: AgentDirectory) -> None:
+        self.connection = connection
+        self.directory = directory
+        self._factory = ClientFactory(
+            ClientConfig(
+                streaming=True,
+                supported_protocol_bindings=[BINDING_URI, TransportProtocol.JSONRPC.value],
+                use_client_preference=True,
+            )
+        )
+        connection.register(self._factory)
+
+    async def client(self, name: str) -> Client:
+        """An a2a-sdk client of the agent ``name`` (``agent`` or ``namespace/agent``)."""
+        return self._factory.create(await self.directory.find(name))
+
+    async def ask(self, name: str, text: str, *, context_id: str | None = None) -> Task | Message:
+        """Sends ``text`` to ``name`` and returns its answer: the final task, or its message."""
+        client = await self.client(name)
+        message = new_text_message(text, context_id=context_id, role=Role.ROLE_USER)
+        answer: Task | Message | None = None
+        try:
+            async for event in client.send_message(SendMessageRequest(message=message)):
+                if event.HasField("message"):
+                    answer = event.message
+                elif event.HasField("task"):
+                    answer = event.task
+                elif event.HasField("status_update") and isinstance(answer, Task):
+                    answer.status.CopyFrom(event.status_update.status)
+                elif event.HasField("artifact_update") and isinstance(answer, Task):
+                    _apply_artifact(answer, event)
+        finally:
+            await client.close()
+        if answer is None:
+            raise LookupError(f"agent {name} answered nothing")
+        return answer
+
+
+def _apply_artifact(task: Task, event: StreamResponse) -> None:
+    update = event.artifact_update
+    for artifact in task.artifacts:
+        if artifact.artifact_id == update.artifact.artifact_id:
+            if update.append:
+                artifact.parts.extend(update.artifact.parts)
+            else:
+                artifact.CopyFrom(update.artifact)
+            return
+    task.artifacts.append(update.artifact)
