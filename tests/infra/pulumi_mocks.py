@@ -7,6 +7,7 @@ them) and its custom timeouts, so tests can assert the resource graph, not just 
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -122,6 +123,9 @@ class MockedStack:
     """Fresh mocks for one stack; ``rendering`` fills in as the program registers resources."""
 
     def __init__(self, stack: str) -> None:
+        # Pulumi's mocks run on the thread's current event loop; a test elsewhere that ended
+        # with asyncio.run() leaves none set, so each stack gets its own.
+        asyncio.set_event_loop(asyncio.new_event_loop())
         mocks = RecordingMocks()
         monitor = RecordingMonitor(mocks)
         pulumi.runtime.set_mocks(
