@@ -181,6 +181,12 @@ class Stream(ApiModel):
     """How many parallel subtasks each operator of the job runs."""
     upgrade_mode: UpgradeMode = UpgradeMode.STATELESS
     """``stateless``, ``savepoint`` or ``last-state``."""
+    config: Annotated[
+        Mapping[str, Annotated[str, Field(max_length=1024)]],
+        Field(max_length=64, json_schema_extra={"default": {}}),
+    ] = Field(default_factory=dict)
+    """The job's parameters (topics, window sizes); each job documents its own, with defaults.
+    Unknown names are refused by the operator with a condition."""
 
 
 # --- delivery and scaling ----------------------------------------------------------------
