@@ -1,0 +1,1 @@
+"""The trading reference domain: a simulated exchange, its MCP server, agents and data."""
