@@ -105,7 +105,7 @@ def test_a_bad_script_names_the_rule(document: object, message: str) -> None:
 
 
 def test_the_runtime_config_picks_the_scripted_model(tmp_path: Path) -> None:
-    from chorus_agents.models import provider_for
+    from chorus_agents.models import ModelConfigError, provider_for
     from chorus_api.runtime import RuntimeModel
 
     path = tmp_path / "script.yaml"
@@ -117,5 +117,5 @@ def test_the_runtime_config_picks_the_scripted_model(tmp_path: Path) -> None:
     assert isinstance(
         provider_for(RuntimeModel.model_validate({"provider": "scripted"})), ScriptedModel
     )
-    with pytest.raises(NotImplementedError, match="openai"):
+    with pytest.raises(ModelConfigError, match="openai/gpt-x: needs an API key"):
         provider_for(RuntimeModel.model_validate({"provider": "openai", "name": "gpt-x"}))

@@ -1,7 +1,21 @@
-"""Model providers behind one interface (:class:`~chorus_agents.models.base.ModelProvider`)."""
+"""Model providers behind one interface (:class:`~chorus_agents.models.base.ModelProvider`).
+
+:func:`provider_for` builds the provider a :class:`~chorus_api.runtime.RuntimeModel`
+names. API keys come from ``apiKeyFile`` (a mounted Secret key, read first) or
+``apiKeyEnv``; they are passed to the provider and never logged.
+
+Token usage is counted in ``chorus_model_tokens_total{provider,model,kind}`` (``kind``:
+``input`` or ``output``), in prometheus-client's default registry, by
+:func:`record_usage`, which the agent loop calls once per model call.
+"""
+
+import os
+from pathlib import Path
 
 from chorus_api.runtime import RuntimeModel
+from prometheus_client import Counter
 
+from chorus_agents.models.anthropic import AnthropicModel
 from chorus_agents.models.base import (
     ChatMessage,
     ModelError,
@@ -12,32 +26,97 @@ from chorus_agents.models.base import (
     ToolSpec,
     Usage,
 )
+from chorus_agents.models.openai import OpenAIModel
 from chorus_agents.models.scripted import ScriptedModel, ScriptError, ScriptRule
 
 __all__ = [
+    "MODEL_TOKENS",
+    "AnthropicModel",
     "ChatMessage",
+    "ModelConfigError",
     "ModelError",
     "ModelProvider",
     "ModelRequest",
     "ModelResponse",
+    "OpenAIModel",
     "ScriptError",
     "ScriptRule",
     "ScriptedModel",
     "ToolCall",
     "ToolSpec",
     "Usage",
+    "api_key",
     "provider_for",
+    "provider_from_config",
+    "record_usage",
 ]
+
+MODEL_TOKENS = Counter(
+    "chorus_model_tokens", "Tokens of model calls", ["provider", "model", "kind"]
+)
+
+
+class ModelConfigError(ValueError):
+    """The model cannot be set up from the config (a missing key); the message says which."""
+
+
+def record_usage(provider: str, model: str, usage: Usage) -> None:
+    """Adds one call's tokens to ``chorus_model_tokens_total``."""
+    MODEL_TOKENS.labels(provider, model, "input").inc(usage.input_tokens)
+    MODEL_TOKENS.labels(provider, model, "output").inc(usage.output_tokens)
+
+
+def api_key(model: RuntimeModel) -> str | None:
+    """The API key from ``apiKeyFile`` (stripped), else ``apiKeyEnv``, else ``None``."""
+    where = f"model {model.provider}/{model.name}"
+    if model.api_key_file is not None:
+        try:
+            key = Path(model.api_key_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ModelConfigError(
+                f"{where}: cannot read apiKeyFile {model.api_key_file}: {exc.strerror or exc}"
+            ) from None
+        if not key:
+            raise ModelConfigError(f"{where}: apiKeyFile {model.api_key_file} is empty")
+        return key
+    if model.api_key_env is not None:
+        key = os.environ.get(model.api_key_env, "").strip()
+        if not key:
+            raise ModelConfigError(
+                f"{where}: the environment variable {model.api_key_env} (apiKeyEnv) is not set"
+            )
+        return key
+    return None
 
 
 def provider_for(model: RuntimeModel) -> ModelProvider:
-    """The provider the runtime config names."""
+    """The provider the runtime config names.
+
+    ``openai`` needs a key unless an ``endpoint`` is set (a local OpenAI-compatible server
+    may need none); ``anthropic`` always needs one.
+    """
+    where = f"model {model.provider}/{model.name}"
     if model.provider == "scripted":
         if model.script_file is None:
             return ScriptedModel(model=model.name or "scripted")
         scripted = ScriptedModel.from_file(model.script_file)
         scripted.model = model.name or "scripted"
         return scripted
-    raise NotImplementedError(
-        f"model provider {model.provider}: not implemented yet (only scripted is)"
-    )
+    assert model.name is not None  # RuntimeModel requires it unless scripted
+    endpoint = str(model.endpoint) if model.endpoint is not None else None
+    key = api_key(model)
+    if model.provider == "openai":
+        if key is None and endpoint is None:
+            raise ModelConfigError(
+                f"{where}: needs an API key (apiKeyFile or apiKeyEnv) for the public endpoint"
+            )
+        return OpenAIModel(model.name, api_key=key, endpoint=endpoint)
+    if model.provider == "anthropic":
+        if key is None:
+            raise ModelConfigError(f"{where}: needs an API key (apiKeyFile or apiKeyEnv)")
+        return AnthropicModel(model.name, api_key=key, endpoint=endpoint)
+    raise ModelConfigError(f"{where}: unknown provider (openai, anthropic or scripted)")
+
+
+provider_from_config = provider_for
+"""The same as :func:`provider_for`."""

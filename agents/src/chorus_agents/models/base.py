@@ -31,6 +31,16 @@ class ModelError(RuntimeError):
         super().__init__(message)
         self.retryable = retryable
 
+    @classmethod
+    def for_status(cls, where: str, status: int, detail: str) -> ModelError:
+        """The error of an HTTP answer ``status``: retryable for 408, 409, 429 and 5xx."""
+        retryable = status in RETRYABLE_STATUS or status >= 500
+        return cls(f"{where}: HTTP {status}: {detail}", retryable=retryable)
+
+
+RETRYABLE_STATUS = frozenset({408, 409, 429})
+"""HTTP statuses below 500 worth another try: timeout, conflict, rate limit."""
+
 
 @dataclass(frozen=True)
 class ToolSpec:

@@ -1,0 +1,191 @@
+"""Local servers speaking the OpenAI Chat Completions and Anthropic Messages wire formats.
+
+They answer like the real APIs do, from what they are sent: an unknown key is a 401, a
+message containing ``rate limit`` a 429 and ``invalid`` a 400 (each with the API's error
+body), a conversation ending in a tool result gets a final text quoting it, and one
+offering tools gets a call of the first tool. Every request (headers and JSON body) is
+kept in ``requests`` for the test to assert its shape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+KEY = "test-key-123"
+
+
+@dataclass
+class Seen:
+    requests: list[tuple[dict[str, str], Any]] = field(default_factory=list)
+
+
+def _words(value: Any) -> int:
+    return len(str(value).split())
+
+
+def openai_app(seen: Seen) -> Starlette:
+    async def completions(request: Request) -> JSONResponse:
+        body = await request.json()
+        seen.requests.append((dict(request.headers), body))
+        if request.headers.get("authorization") != f"Bearer {KEY}":
+            return JSONResponse(
+                {
+                    "error": {
+                        "message": "Incorrect API key provided",
+                        "type": "invalid_request_error",
+                    }
+                },
+                status_code=401,
+            )
+        last = body["messages"][-1]
+        text = str(last.get("content") or "")
+        if "rate limit" in text:
+            return JSONResponse(
+                {
+                    "error": {
+                        "message": "Rate limit reached",
+                        "type": "requests",
+                        "code": "rate_limit_exceeded",
+                    }
+                },
+                status_code=429,
+            )
+        if "invalid" in text:
+            return JSONResponse(
+                {
+                    "error": {
+                        "message": "Invalid value for 'messages'",
+                        "type": "invalid_request_error",
+                    }
+                },
+                status_code=400,
+            )
+        message: dict[str, Any]
+        if last["role"] == "tool":
+            message = {"role": "assistant", "content": f"The answer is {text}."}
+            finish = "stop"
+        elif body.get("tools"):
+            name = body["tools"][0]["function"]["name"]
+            message = {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "call_abc",
+                        "type": "function",
+                        "function": {"name": name, "arguments": '{"symbol": "AAPL"}'},
+                    }
+                ],
+            }
+            finish = "tool_calls"
+        else:
+            message = {"role": "assistant", "content": f"echo {text}"}
+            finish = "stop"
+        prompt = sum(_words(m.get("content") or "") for m in body["messages"])
+        return JSONResponse(
+            {
+                "id": "chatcmpl-1",
+                "object": "chat.completion",
+                "created": 1,
+                "model": body["model"] + "-2026",
+                "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+                "usage": {
+                    "prompt_tokens": prompt,
+                    "completion_tokens": 7,
+                    "total_tokens": prompt + 7,
+                },
+            }
+        )
+
+    return Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"])])
+
+
+def anthropic_app(seen: Seen) -> Starlette:
+    def error(status: int, kind: str, message: str) -> JSONResponse:
+        return JSONResponse(
+            {"type": "error", "error": {"type": kind, "message": message}}, status_code=status
+        )
+
+    async def messages(request: Request) -> JSONResponse:
+        body = await request.json()
+        seen.requests.append((dict(request.headers), body))
+        if request.headers.get("x-api-key") != KEY:
+            return error(401, "authentication_error", "invalid x-api-key")
+        if request.headers.get("anthropic-version") != "2023-06-01":
+            return error(400, "invalid_request_error", "anthropic-version: required")
+        last = body["messages"][-1]
+        content = last["content"]
+        blocks = content if isinstance(content, list) else [{"type": "text", "text": content}]
+        text = " ".join(str(b.get("text", "")) for b in blocks if b["type"] == "text")
+        if "rate limit" in text:
+            return error(
+                429, "rate_limit_error", "Number of request tokens has exceeded your rate limit"
+            )
+        if "invalid" in text:
+            return error(
+                400, "invalid_request_error", "messages: text content blocks must be non-empty"
+            )
+        results = [b for b in blocks if b["type"] == "tool_result"]
+        out: list[dict[str, Any]]
+        if results:
+            out = [{"type": "text", "text": f"The answer is {results[-1]['content']}."}]
+            stop = "end_turn"
+        elif body.get("tools"):
+            out = [
+                {"type": "text", "text": "Let me look that up."},
+                {
+                    "type": "tool_use",
+                    "id": "toolu_01",
+                    "name": body["tools"][0]["name"],
+                    "input": {"symbol": "AAPL"},
+                },
+            ]
+            stop = "tool_use"
+        else:
+            out = [{"type": "text", "text": f"echo {text}"}]
+            stop = "end_turn"
+        return JSONResponse(
+            {
+                "id": "msg_01",
+                "type": "message",
+                "role": "assistant",
+                "model": body["model"],
+                "content": out,
+                "stop_reason": stop,
+                "stop_sequence": None,
+                "usage": {"input_tokens": 21, "output_tokens": 9},
+            }
+        )
+
+    return Starlette(routes=[Route("/v1/messages", messages, methods=["POST"])])
+
+
+@contextlib.asynccontextmanager
+async def serve(app: Starlette) -> AsyncIterator[str]:
+    """Serves ``app`` on a free loopback port; yields ``http://127.0.0.1:<port>``."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
