@@ -1,0 +1,188 @@
+"""The EHR and the device gateway as one MCP server (official SDK, streamable HTTP or stdio).
+
+    python -m chorus_agents.icu.clinical_server --port 8000        # streamable HTTP at /mcp
+    python -m chorus_agents.icu.clinical_server --transport stdio
+
+Tools: the EHR's ``get_patient``, ``list_medication_orders``, ``order_medication``,
+``hold_medication`` and ``discontinue_medication``; the device gateway's
+``get_latest_vitals``, ``list_alarms``, ``acknowledge_alarm`` and
+``set_monitoring_interval``. Agents are allow-listed per tool. A refused operation is a
+tool error (``isError``) whose text names the rule. The idempotency key is taken from the
+call's ``_meta`` (``chorus/idempotency-key``), which the Chorus tool gateway sets per call,
+or from the ``idempotency_key`` argument.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+import uvicorn
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+
+from chorus_agents.icu.devices import DeviceGateway, DeviceRefused
+from chorus_agents.icu.ehr import PATIENTS, Ehr, MedicationOrder, MedicationRefused
+
+IDEMPOTENCY_META = "chorus/idempotency-key"
+
+
+def _order(order: MedicationOrder) -> dict[str, Any]:
+    return {k: (str(v) if k == "status" else v) for k, v in asdict(order).items()}
+
+
+def _meta_key(ctx: Context[Any, Any] | None) -> str | None:
+    """The idempotency key the caller put in the request's ``_meta``, if any."""
+    if ctx is None:
+        return None
+    meta = ctx.request_context.meta or {}
+    value = meta.get(IDEMPOTENCY_META)
+    return str(value) if value is not None else None
+
+
+def _refused(what: str, refused: MedicationRefused | DeviceRefused) -> ToolError:
+    return ToolError(f"{what} refused ({refused.rule}): {refused}")
+
+
+def build_server(ehr: Ehr, devices: DeviceGateway) -> MCPServer[Any]:
+    """An MCP server whose tools act on ``ehr`` and ``devices``."""
+    server: MCPServer[Any] = MCPServer(
+        "clinical", instructions="ICU systems: medication orders (EHR) and bedside monitors."
+    )
+
+    @server.tool(description="A patient: bed, allergies, live medication orders.")
+    def get_patient(patient_id: str) -> dict[str, Any]:
+        try:
+            return {
+                **asdict(ehr.patient(patient_id)),
+                "medication_orders": [_order(o) for o in ehr.orders(patient_id, live_only=True)],
+            }
+        except MedicationRefused as refused:
+            raise _refused("lookup", refused) from refused
+
+    @server.tool(description="A patient's medication orders, discontinued ones included.")
+    def list_medication_orders(patient_id: str) -> dict[str, Any]:
+        try:
+            return {"orders": [_order(o) for o in ehr.orders(patient_id)]}
+        except MedicationRefused as refused:
+            raise _refused("lookup", refused) from refused
+
+    @server.tool(
+        description=(
+            "Order a drug from the formulary for a patient, dose in the drug's unit. Refused "
+            "above the drug's maximum dose, for a drug the patient is allergic to, and when "
+            "an active or held order for the drug exists."
+        )
+    )
+    def order_medication(
+        patient_id: str,
+        drug: str,
+        dose: float,
+        route: str = "iv",
+        frequency: str = "once",
+        idempotency_key: str | None = None,
+        ctx: Context[Any, Any] | None = None,
+    ) -> dict[str, Any]:
+        key = idempotency_key or _meta_key(ctx)
+        try:
+            order = ehr.prescribe(patient_id, drug, dose, route, frequency, idempotency_key=key)
+        except MedicationRefused as refused:
+            raise _refused("medication order", refused) from refused
+        return _order(order)
+
+    @server.tool(description="Hold an active medication order; a reason is required.")
+    def hold_medication(
+        order_id: str,
+        reason: str,
+        idempotency_key: str | None = None,
+        ctx: Context[Any, Any] | None = None,
+    ) -> dict[str, Any]:
+        key = idempotency_key or _meta_key(ctx)
+        try:
+            return _order(ehr.hold(order_id, reason, idempotency_key=key))
+        except MedicationRefused as refused:
+            raise _refused("hold", refused) from refused
+
+    @server.tool(description="Discontinue an active or held medication order.")
+    def discontinue_medication(
+        order_id: str,
+        reason: str = "",
+        idempotency_key: str | None = None,
+        ctx: Context[Any, Any] | None = None,
+    ) -> dict[str, Any]:
+        key = idempotency_key or _meta_key(ctx)
+        try:
+            return _order(ehr.discontinue(order_id, reason, idempotency_key=key))
+        except MedicationRefused as refused:
+            raise _refused("discontinuation", refused) from refused
+
+    @server.tool(description="A patient's latest observation of each vital sign.")
+    def get_latest_vitals(patient_id: str) -> dict[str, Any]:
+        try:
+            latest = devices.latest(patient_id)
+            return {
+                "patient_id": patient_id,
+                "monitoring_interval_seconds": devices.interval(patient_id),
+                "vitals": {p: asdict(o) for p, o in latest.items()},
+            }
+        except DeviceRefused as refused:
+            raise _refused("lookup", refused) from refused
+
+    @server.tool(description="Monitor alarms, of one patient or all; active_only skips acked.")
+    def list_alarms(patient_id: str | None = None, active_only: bool = False) -> dict[str, Any]:
+        try:
+            return {
+                "alarms": [asdict(a) for a in devices.alarms(patient_id, active_only=active_only)]
+            }
+        except DeviceRefused as refused:
+            raise _refused("lookup", refused) from refused
+
+    @server.tool(description="Acknowledge an active alarm in someone's name.")
+    def acknowledge_alarm(
+        alarm_id: str,
+        by: str,
+        idempotency_key: str | None = None,
+        ctx: Context[Any, Any] | None = None,
+    ) -> dict[str, Any]:
+        key = idempotency_key or _meta_key(ctx)
+        try:
+            return asdict(devices.acknowledge(alarm_id, by, idempotency_key=key))
+        except DeviceRefused as refused:
+            raise _refused("acknowledgement", refused) from refused
+
+    @server.tool(description="Set how often a patient's monitor reports, in seconds (15 to 3600).")
+    def set_monitoring_interval(
+        patient_id: str,
+        seconds: int,
+        idempotency_key: str | None = None,
+        ctx: Context[Any, Any] | None = None,
+    ) -> dict[str, Any]:
+        key = idempotency_key or _meta_key(ctx)
+        try:
+            interval = devices.set_interval(patient_id, seconds, idempotency_key=key)
+        except DeviceRefused as refused:
+            raise _refused("interval", refused) from refused
+        return {"patient_id": patient_id, "monitoring_interval_seconds": interval}
+
+    return server
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m chorus_agents.icu.clinical_server")
+    parser.add_argument("--transport", choices=("http", "stdio"), default="http")
+    parser.add_argument("--host", default="0.0.0.0")
+    parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args(argv)
+    server = build_server(Ehr(PATIENTS), DeviceGateway(p.patient_id for p in PATIENTS))
+    if args.transport == "stdio":
+        server.run("stdio")
+        return 0
+    app = server.streamable_http_app(host=args.host)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

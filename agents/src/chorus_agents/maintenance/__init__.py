@@ -1,0 +1,1 @@
+"""The maintenance reference domain: a maintenance management system, its MCP server, data."""

@@ -1,0 +1,1 @@
+"""The customer service domain: a CRM, a knowledge base, an order system, MCP server, data."""

@@ -1,0 +1,1 @@
+"""The traffic reference domain: signal controllers, transit dispatch, MCP server, data."""
