@@ -44,6 +44,16 @@ def ident(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
+def client_options(kafka: KafkaSettings) -> dict[str, str]:
+    """The connector options that reach the cluster: bootstrap servers and ``properties.*``."""
+    return _client(kafka)
+
+
+def create_table(name: str, columns: Sequence[str], options: Mapping[str, str]) -> str:
+    """``CREATE TABLE name (columns) WITH (options)``."""
+    return _create(name, columns, options)
+
+
 def _with(options: Mapping[str, str]) -> str:
     return ",\n  ".join(f"{quote(k)} = {quote(v)}" for k, v in options.items())
 

@@ -84,6 +84,11 @@ JOBS: Mapping[str, FlinkJob] = {
                 _topic("signals_topic", OUT, "trading.signals", "VWAP, spikes, anomalies"),
                 _topic("dead_letter_topic", OUT, "trading.trades.dlq", "malformed trades"),
                 *_COMMON,
+                _value("window_seconds", "60", "sliding window length"),
+                _value("slide_seconds", "10", "how often a window starts (divides the length)"),
+                _value("spike_threshold", "0.02", "relative deviation from VWAP that is a spike"),
+                _value("baseline_windows", "5", "previous windows a volume is compared with"),
+                _value("volume_ratio_threshold", "3.0", "volume / baseline that is an anomaly"),
             ),
         ),
         FlinkJob(
@@ -94,6 +99,11 @@ JOBS: Mapping[str, FlinkJob] = {
                 _topic("signals_topic", OUT, "maintenance.signals", "anomalies and alerts"),
                 _topic("dead_letter_topic", OUT, "maintenance.telemetry.dlq", "malformed"),
                 *_COMMON,
+                _value("history_readings", "20", "previous readings the statistics cover"),
+                _value("min_history", "5", "readings needed before a reading is scored"),
+                _value("z_threshold", "3.0", "anomaly score (max |z|) above which it is anomalous"),
+                _value("min_stddev", "0.001", "floor of the standard deviation"),
+                _value("consecutive_anomalies", "3", "anomalous readings in a row for an alert"),
             ),
         ),
         FlinkJob(
@@ -104,6 +114,15 @@ JOBS: Mapping[str, FlinkJob] = {
                 _topic("signals_topic", OUT, "support.signals", "escalation triggers"),
                 _topic("dead_letter_topic", OUT, "support.messages.dlq", "malformed"),
                 *_COMMON,
+                _value("trend_messages", "3", "customer messages in the sentiment moving average"),
+                _value("drop_threshold", "0.5", "a fall of the trend this large escalates"),
+                _value("sentiment_floor", "-0.5", "the trend falling below this escalates"),
+                _value("reply_timeout_seconds", "300", "a customer waiting longer escalates"),
+                _value(
+                    "repeat_contact_seconds",
+                    "86400",
+                    "a new conversation this soon after the last one is a repeat contact",
+                ),
             ),
         ),
         FlinkJob(
@@ -114,6 +133,11 @@ JOBS: Mapping[str, FlinkJob] = {
                 _topic("signals_topic", OUT, "traffic.signals", "congestion, incidents"),
                 _topic("dead_letter_topic", OUT, "traffic.readings.dlq", "malformed"),
                 *_COMMON,
+                _value("window_seconds", "60", "tumbling window per segment"),
+                _value("free_flow_kmh", "50", "free-flow speed of every segment"),
+                _value("speed_ratio", "0.5", "congested below this fraction of free flow"),
+                _value("min_vehicles", "10", "and with at least this many vehicles per window"),
+                _value("neighbours", "{}", "JSON: segment id to the ids of adjacent segments"),
             ),
         ),
         FlinkJob(
@@ -124,6 +148,13 @@ JOBS: Mapping[str, FlinkJob] = {
                 _topic("signals_topic", OUT, "icu.signals", "scores and alerts"),
                 _topic("dead_letter_topic", OUT, "icu.vitals.dlq", "malformed"),
                 *_COMMON,
+                _value("window_seconds", "60", "how often each patient is scored"),
+                _value(
+                    "missing_after_seconds",
+                    "300",
+                    "look-back for the latest values; a parameter absent this long is missing",
+                ),
+                _value("rise_threshold", "2", "a NEWS2 rise this large is a deterioration"),
             ),
         ),
     )
@@ -198,8 +229,8 @@ def resolve_stream(stream: Stream, jobs: Mapping[str, FlinkJob] = JOBS) -> Resol
 
 FLINK_VERSION = "v2_2"
 PYTHON_DRIVER = "org.apache.flink.client.python.PythonDriver"
-PYTHON_JAR = "local:///opt/flink/opt/flink-python-2.2.0.jar"
-"""The flink-python jar of the official ``flink:2.2`` image (the PythonDriver lives there)."""
+PYTHON_JAR = "local:///opt/flink/opt/flink-python-2.2.1.jar"
+"""The flink-python jar (PythonDriver) of the ``flink:2.2.1`` image ``flink/Dockerfile`` uses."""
 
 
 @dataclass(frozen=True)

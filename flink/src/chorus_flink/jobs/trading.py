@@ -1,0 +1,266 @@
+"""Trading: per-symbol VWAP and volatility, price spikes and volume anomalies.
+
+Input (``trades_topic``), one JSON object per executed trade::
+
+    {"symbol": "ACME", "price": 101.25, "quantity": 300, "event_time": "2026-01-01T09:00:01.250Z"}
+
+``price`` and ``quantity`` are positive numbers, ``event_time`` an ISO-8601 UTC timestamp.
+Anything else goes to ``dead_letter_topic`` (see :mod:`chorus_flink.deadletter`), as do late
+trades (at or before the watermark, ``watermark_delay_seconds`` behind the latest trade).
+
+Signals (``signals_topic``, envelopes keyed by symbol, see :mod:`chorus_flink.tables`):
+
+``vwap``
+    One per symbol and sliding (HOP) event-time window of ``window_seconds`` every
+    ``slide_seconds`` that has trades, at the window's end: ``vwap`` = sum(price x quantity)
+    / sum(quantity), ``volatility`` = population standard deviation of the trade prices,
+    ``volume`` = sum(quantity), ``trade_count``, ``window_start``, ``window_end``.
+``price_spike``
+    A trade whose price differs from the VWAP of the same symbol's *earlier* trades within
+    the ``window_seconds`` before it by more than ``spike_threshold`` (relative,
+    |price - vwap| / vwap): ``price``, ``quantity``, ``vwap``, ``deviation`` (signed).
+    Trades with the same event time count as earlier for each other (SQL RANGE peers).
+``volume_anomaly``
+    A window whose volume is more than ``volume_ratio_threshold`` times the mean volume of
+    the symbol's previous ``baseline_windows`` windows with trades (needs that many):
+    ``volume``, ``baseline_volume``, ``ratio``, ``window_start``, ``window_end``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pyflink.table import StatementSet, StreamTableEnvironment
+
+from chorus_flink.config import ConfigError, JobConfig
+from chorus_flink.deadletter import Field, checked_view, dead_letter_insert, valid_view
+from chorus_flink.kafka import ident
+from chorus_flink.tables import (
+    dead_letter_sink_table,
+    ensure_checkpointing,
+    envelope,
+    raw_source_table,
+    signal_sink_table,
+    union_insert,
+)
+
+MODULE = "chorus_flink.jobs.trading"
+
+PARAMETERS: Mapping[str, str | None] = {
+    "trades_topic": "trading.trades",
+    "signals_topic": "trading.signals",
+    "dead_letter_topic": "trading.trades.dlq",
+    "watermark_delay_seconds": "5",
+    "window_seconds": "60",
+    "slide_seconds": "10",
+    "spike_threshold": "0.02",
+    "baseline_windows": "5",
+    "volume_ratio_threshold": "3.0",
+}
+"""Every parameter and its default, as in the operator's catalogue."""
+
+FIELDS = (
+    Field("symbol", "STRING", check="CHAR_LENGTH({}) > 0"),
+    Field("price", "DOUBLE", check="{} > 0"),
+    Field("quantity", "DOUBLE", check="{} > 0"),
+)
+
+RECORD_ID = "CONCAT(CAST(`source_partition` AS STRING), '-', CAST(`source_offset` AS STRING))"
+"""SQL: which input record a per-trade signal is about (partition-offset), for its id."""
+
+DATA_COLUMNS = (
+    "`window_start` TIMESTAMP(3)",
+    "`window_end` TIMESTAMP(3)",
+    "`vwap` DOUBLE",
+    "`volatility` DOUBLE",
+    "`volume` DOUBLE",
+    "`trade_count` BIGINT",
+    "`price` DOUBLE",
+    "`quantity` DOUBLE",
+    "`deviation` DOUBLE",
+    "`baseline_volume` DOUBLE",
+    "`ratio` DOUBLE",
+)
+
+
+@dataclass(frozen=True)
+class TradingParameters:
+    """The trading job's thresholds and windows."""
+
+    window_seconds: int = 60
+    slide_seconds: int = 10
+    spike_threshold: float = 0.02
+    baseline_windows: int = 5
+    volume_ratio_threshold: float = 3.0
+
+    @classmethod
+    def from_job(cls, job: JobConfig) -> TradingParameters:
+        found = cls(
+            window_seconds=job.integer("window_seconds", minimum=1),
+            slide_seconds=job.integer("slide_seconds", minimum=1),
+            spike_threshold=job.number("spike_threshold", minimum=0.0),
+            baseline_windows=job.integer("baseline_windows", minimum=1),
+            volume_ratio_threshold=job.number("volume_ratio_threshold", minimum=0.0),
+        )
+        if found.window_seconds % found.slide_seconds:
+            raise ConfigError(
+                f"job {job.job}: config 'window_seconds' ({found.window_seconds}) must be a "
+                f"multiple of 'slide_seconds' ({found.slide_seconds})"
+            )
+        return found
+
+
+def windows_view(name: str, trades: str, p: TradingParameters) -> str:
+    """DDL: per symbol and HOP window, VWAP, volatility, volume, count (rowtime window_time)."""
+    return f"""
+CREATE TEMPORARY VIEW {ident(name)} AS
+SELECT
+  `symbol`, window_start, window_end, window_time,
+  SUM(`price` * `quantity`) / SUM(`quantity`) AS `vwap`,
+  STDDEV_POP(`price`) AS `volatility`,
+  SUM(`quantity`) AS `volume`,
+  COUNT(*) AS `trade_count`
+FROM TABLE(
+  HOP(TABLE {ident(trades)}, DESCRIPTOR(`event_time`),
+      INTERVAL '{p.slide_seconds}' SECOND, INTERVAL '{p.window_seconds}' SECOND)
+)
+GROUP BY `symbol`, window_start, window_end, window_time
+""".strip()
+
+
+def vwap_signals(windows: str) -> str:
+    """SQL query: one ``vwap`` signal per window."""
+    select = envelope(
+        domain="trading",
+        source=MODULE,
+        kind="vwap",
+        subject="`symbol`",
+        time="window_end",
+        data={
+            "window_start": "window_start",
+            "window_end": "window_end",
+            "vwap": "`vwap`",
+            "volatility": "`volatility`",
+            "volume": "`volume`",
+            "trade_count": "`trade_count`",
+        },
+        data_columns=DATA_COLUMNS,
+    )
+    return f"SELECT\n  {select}\nFROM {ident(windows)}"
+
+
+def price_spike_signals(trades: str, p: TradingParameters) -> str:
+    """SQL query: a ``price_spike`` per trade far from the VWAP of the earlier trades."""
+    select = envelope(
+        domain="trading",
+        source=MODULE,
+        kind="price_spike",
+        subject="`symbol`",
+        time="`event_time`",
+        id_suffix=RECORD_ID,
+        data={
+            "price": "`price`",
+            "quantity": "`quantity`",
+            "vwap": "`prior_vwap`",
+            "deviation": "(`price` - `prior_vwap`) / `prior_vwap`",
+        },
+        data_columns=DATA_COLUMNS,
+    )
+    return f"""
+SELECT
+  {select}
+FROM (
+  SELECT *, (`pq_sum` - `price` * `quantity`) / (`q_sum` - `quantity`) AS `prior_vwap`
+  FROM (
+    SELECT `symbol`, `price`, `quantity`, `event_time`, `source_partition`, `source_offset`,
+      SUM(`price` * `quantity`) OVER w AS `pq_sum`,
+      SUM(`quantity`) OVER w AS `q_sum`,
+      COUNT(*) OVER w AS `n`
+    FROM {ident(trades)}
+    WINDOW w AS (
+      PARTITION BY `symbol` ORDER BY `event_time`
+      RANGE BETWEEN INTERVAL '{p.window_seconds}' SECOND PRECEDING AND CURRENT ROW
+    )
+  )
+  WHERE `n` > 1
+)
+WHERE ABS(`price` - `prior_vwap`) > {p.spike_threshold!r} * `prior_vwap`
+""".strip()
+
+
+def volume_anomaly_signals(windows: str, p: TradingParameters) -> str:
+    """SQL query: a ``volume_anomaly`` per window far above the mean of the previous windows."""
+    select = envelope(
+        domain="trading",
+        source=MODULE,
+        kind="volume_anomaly",
+        subject="`symbol`",
+        time="window_end",
+        data={
+            "window_start": "window_start",
+            "window_end": "window_end",
+            "volume": "`volume`",
+            "baseline_volume": "`baseline_volume`",
+            "ratio": "`volume` / `baseline_volume`",
+        },
+        data_columns=DATA_COLUMNS,
+    )
+    n = p.baseline_windows
+    return f"""
+SELECT
+  {select}
+FROM (
+  SELECT *, (`volume_sum` - `volume`) / (`n` - 1) AS `baseline_volume`
+  FROM (
+    SELECT `symbol`, window_start, window_end, `volume`,
+      SUM(`volume`) OVER w AS `volume_sum`,
+      COUNT(*) OVER w AS `n`
+    FROM {ident(windows)}
+    WINDOW w AS (
+      PARTITION BY `symbol` ORDER BY window_time
+      ROWS BETWEEN {n} PRECEDING AND CURRENT ROW
+    )
+  )
+  WHERE `n` = {n + 1}
+)
+WHERE `volume` > {p.volume_ratio_threshold!r} * `baseline_volume`
+""".strip()
+
+
+def build(t_env: StreamTableEnvironment, config: Mapping[str, Any]) -> StatementSet:
+    """Wires the trades source, the signal and dead-letter sinks around the SQL above."""
+    job = JobConfig.parse(MODULE, config, PARAMETERS)
+    p = TradingParameters.from_job(job)
+    ensure_checkpointing(t_env)
+    t_env.execute_sql(
+        raw_source_table(
+            "trades_raw",
+            topic=job.text("trades_topic"),
+            job=job,
+            watermark_delay_seconds=job.integer("watermark_delay_seconds", minimum=0),
+        )
+    )
+    t_env.execute_sql(checked_view("trades_checked", "trades_raw", FIELDS))
+    t_env.execute_sql(valid_view("trades", "trades_checked", FIELDS))
+    t_env.execute_sql(windows_view("trade_windows", "trades", p))
+    t_env.execute_sql(
+        signal_sink_table("signals", DATA_COLUMNS, topic=job.text("signals_topic"), job=job)
+    )
+    t_env.execute_sql(
+        dead_letter_sink_table("dead_letters", topic=job.text("dead_letter_topic"), job=job)
+    )
+    statements = t_env.create_statement_set()
+    statements.add_insert_sql(dead_letter_insert("dead_letters", "trades_checked", job))
+    statements.add_insert_sql(
+        union_insert(
+            "signals",
+            [
+                vwap_signals("trade_windows"),
+                price_spike_signals("trades", p),
+                volume_anomaly_signals("trade_windows", p),
+            ],
+        )
+    )
+    return statements
