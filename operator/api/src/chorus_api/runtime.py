@@ -30,7 +30,15 @@ from pydantic import (
 )
 
 from chorus_api.agent import Guarantee, McpToolName, Provider, Skill
-from chorus_api.common import PYTHON_PATH, ApiModel, ObjectName, TopicName, Url
+from chorus_api.common import (
+    PYTHON_PATH,
+    ApiModel,
+    ConfigKey,
+    ObjectName,
+    SecretName,
+    TopicName,
+    Url,
+)
 from chorus_api.rules import describe_errors, list_map, list_set, rule_error, unique_by
 from chorus_api.topics import (
     AGENT_CARDS_TOPIC,
@@ -103,8 +111,30 @@ class SaslMechanism(StrEnum):
     PLAIN = "PLAIN"
 
 
+class SecretKeySelector(ApiModel):
+    """A key of a Secret in any namespace, which the runtime reads through the Kubernetes API.
+
+    Used when the Secret lives in another namespace than the agent (Strimzi makes a
+    KafkaUser's Secret in the Kafka cluster's namespace, which a pod elsewhere cannot
+    mount): the operator grants the agent's ServiceAccount ``get`` on exactly that Secret,
+    and the runtime reads the value at start. The value is never copied.
+    """
+
+    namespace: Namespace
+    """The Secret's namespace."""
+    name: SecretName
+    """The Secret's name."""
+    key: ConfigKey
+    """The key within the Secret."""
+
+
 class KafkaConnection(ApiModel):
-    """How to reach the Kafka cluster, and as whom."""
+    """How to reach the Kafka cluster, and as whom.
+
+    Each credential comes from a mounted file (``*_file``) or, when the Secret cannot be
+    mounted, from a Secret read through the Kubernetes API (``*_secret``); the file wins
+    when both are set.
+    """
 
     bootstrap_servers: Annotated[str, Field(pattern=BOOTSTRAP_PATTERN, max_length=4096)]
     """``host:port`` pairs, comma-separated."""
@@ -122,6 +152,14 @@ class KafkaConnection(ApiModel):
     """The client certificate (PEM) for mutual TLS; with ``key_file``."""
     key_file: FilePath | None = None
     """The client key (PEM) for mutual TLS; with ``cert_file``."""
+    password_secret: SecretKeySelector | None = None
+    """The Secret key holding the SASL password, read through the API (instead of a file)."""
+    ca_secret: SecretKeySelector | None = None
+    """The Secret key holding the cluster CA (PEM), read through the API."""
+    cert_secret: SecretKeySelector | None = None
+    """The Secret key holding the client certificate (PEM), read through the API."""
+    key_secret: SecretKeySelector | None = None
+    """The Secret key holding the client key (PEM), read through the API."""
 
     @model_validator(mode="after")
     def _credentials(self) -> Self:
@@ -130,8 +168,9 @@ class KafkaConnection(ApiModel):
             SecurityProtocol.SASL_SSL,
         }
         tls = self.security_protocol in {SecurityProtocol.SSL, SecurityProtocol.SASL_SSL}
+        has_password = self.password_file is not None or self.password_secret is not None
         if sasl:
-            for field in ("sasl_mechanism", "username", "password_file"):
+            for field in ("sasl_mechanism", "username"):
                 if getattr(self, field) is None:
                     camel = "".join(
                         p if i == 0 else p.title() for i, p in enumerate(field.split("_"))
@@ -139,19 +178,28 @@ class KafkaConnection(ApiModel):
                     raise rule_error(
                         f"required with securityProtocol {self.security_protocol}", f".{camel}"
                     )
-        elif self.sasl_mechanism is not None or self.password_file is not None:
+            if not has_password:
+                raise rule_error(
+                    f"required with securityProtocol {self.security_protocol} (or passwordSecret)",
+                    ".passwordFile",
+                )
+        elif self.sasl_mechanism is not None or has_password:
             raise rule_error(
                 f"SASL settings need a SASL_* securityProtocol, not {self.security_protocol}",
                 ".securityProtocol",
             )
-        if not tls and (self.ca_file or self.cert_file or self.key_file):
+        tls_sources = (self.ca_file, self.cert_file, self.key_file)
+        tls_secrets = (self.ca_secret, self.cert_secret, self.key_secret)
+        if not tls and (any(tls_sources) or any(s is not None for s in tls_secrets)):
             raise rule_error(
                 f"TLS files need securityProtocol SSL or SASL_SSL, not {self.security_protocol}",
                 ".securityProtocol",
             )
-        if (self.cert_file is None) != (self.key_file is None):
+        has_cert = self.cert_file is not None or self.cert_secret is not None
+        has_key = self.key_file is not None or self.key_secret is not None
+        if has_cert != has_key:
             raise rule_error(
-                "set certFile and keyFile together", ".keyFile" if self.cert_file else ".certFile"
+                "set certFile and keyFile together", ".keyFile" if has_cert else ".certFile"
             )
         return self
 
