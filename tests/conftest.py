@@ -15,6 +15,7 @@ from tests.services.base import Service, ServiceError, in_ci
 
 if TYPE_CHECKING:
     from tests.services.flink import FlinkEnv
+    from tests.services.helm import Helm
     from tests.services.kafka import KafkaBroker
     from tests.services.kube import KubeCluster
 
@@ -41,6 +42,14 @@ def kafka() -> Iterator[KafkaBroker]:
 
 
 @pytest.fixture(scope="session")
+def kafka_secured() -> Iterator[KafkaBroker]:
+    """A broker with SASL/SCRAM and ACLs; the handle is its super user ``admin``."""
+    from tests.services.kafka import SecuredKafkaService
+
+    yield from _serve(SecuredKafkaService())
+
+
+@pytest.fixture(scope="session")
 def kube() -> Iterator[KubeCluster]:
     from tests.services.kube import KubeService
 
@@ -52,3 +61,16 @@ def flink() -> Iterator[FlinkEnv]:
     from tests.services.flink import FlinkService
 
     yield from _serve(FlinkService())
+
+
+@pytest.fixture(scope="session")
+def helm() -> Helm:
+    """helm v3, installed once with `go install` into the cache (a tool, not a service)."""
+    from tests.services.helm import install_helm
+
+    try:
+        return install_helm()
+    except ServiceError as exc:
+        if in_ci():
+            pytest.fail(f"helm could not be installed:\n{exc}", pytrace=False)
+        pytest.skip(f"helm could not be installed: {str(exc).splitlines()[0]}")

@@ -14,6 +14,7 @@ from tests.services.base import Service
 # name -> (module, class). Imported only when asked for: each pulls in its own client.
 SERVICES = {
     "kafka": ("tests.services.kafka", "KafkaService"),
+    "kafka-secured": ("tests.services.kafka", "SecuredKafkaService"),
     "kube": ("tests.services.kube", "KubeService"),
     "flink": ("tests.services.flink", "FlinkService"),
 }

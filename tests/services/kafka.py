@@ -4,11 +4,14 @@
 pom's hash, so a version bump re-resolves); ``launch`` formats a fresh log directory and
 starts one JVM that is both broker and controller, on free loopback ports.
 
-The broker speaks PLAINTEXT. A secured mode (SASL/SCRAM plus the StandardAuthorizer, as the
-prod stack runs) would change three places only: :func:`server_properties` (listeners,
-``sasl.enabled.mechanisms``, ``authorizer.class.name``, ``super.users``), the storage
-format step (``--add-scram`` for the admin user), and :meth:`KafkaBroker.client_config`,
-which is how every test builds its clients.
+:class:`KafkaService` (``kafka``) speaks PLAINTEXT. :class:`SecuredKafkaService`
+(``kafka-secured``) is the same broker as the prod stack secures it: its client listener
+takes SASL/SCRAM-SHA-512 only, KRaft's ``StandardAuthorizer`` decides, with
+``allow.everyone.if.no.acl.found=false``, and the harness is the super user ``admin``,
+whose SCRAM credential is written at format time (``kafka-storage format --add-scram``).
+Users and ACLs are then made with the Admin API (:func:`create_user`, :func:`grant`), as
+Strimzi's user operator does. :meth:`KafkaBroker.client_config` is how every test
+builds its clients, so a test runs on either broker unchanged.
 """
 
 from __future__ import annotations
@@ -16,16 +19,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import secrets
 import shutil
 import subprocess
 import time
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from tests.services.base import (
+    CACHE,
     REPO,
     Service,
     ServiceError,
@@ -79,21 +84,37 @@ class KafkaBroker:
     """A running broker, as tests see it.
 
     Build clients from :meth:`client_config` rather than from ``bootstrap_servers`` alone,
-    so that a secured broker later needs no change in the tests.
+    so that a test runs on the secured broker unchanged. On the secured broker the
+    handle carries the super user's credentials; :meth:`as_user` is the same broker
+    seen by another user.
     """
 
     bootstrap_servers: str
     pid: int
     log_file: str
     security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    username: str | None = None
+    password: str | None = None
 
     def client_config(self, **overrides: Any) -> dict[str, Any]:
         """librdkafka settings for a client of this broker, plus ``overrides``."""
+        from chorus_agents.kafka import security_config
+
         return {
             "bootstrap.servers": self.bootstrap_servers,
-            "security.protocol": self.security_protocol,
+            **security_config(
+                self.security_protocol,
+                sasl_mechanism=self.sasl_mechanism,
+                username=self.username,
+                password=self.password,
+            ),
             **overrides,
         }
+
+    def as_user(self, username: str, password: str) -> KafkaBroker:
+        """This broker, reached as ``username`` (a SCRAM user, see :func:`create_user`)."""
+        return replace(self, username=username, password=password)
 
 
 def resolve_maven_jars(pom: Path, root: Path, *, log: Path) -> Path:
@@ -141,17 +162,28 @@ def cluster_id() -> str:
             return text
 
 
-def server_properties(*, port: int, controller_port: int, data: Path) -> dict[str, str]:
-    """The broker's configuration: one node that is broker and controller, replication 1."""
-    return {
+def server_properties(
+    *, port: int, controller_port: int, data: Path, secured: bool = False
+) -> dict[str, str]:
+    """The broker's configuration: one node that is broker and controller, replication 1.
+
+    ``secured``: the client (and inter-broker) listener is SASL_PLAINTEXT with
+    SCRAM-SHA-512 on loopback, and the StandardAuthorizer denies what no ACL allows.
+    The controller listener stays PLAINTEXT on loopback (SCRAM credentials live in the
+    metadata log the controller serves, so it cannot authenticate with them); its
+    principal is ``User:ANONYMOUS``, a super user there only, since the client
+    listener accepts no unauthenticated connection.
+    """
+    client = "SASL_PLAINTEXT" if secured else "PLAINTEXT"
+    properties = {
         "process.roles": "broker,controller",
         "node.id": "1",
         "controller.quorum.bootstrap.servers": f"127.0.0.1:{controller_port}",
         "controller.listener.names": "CONTROLLER",
-        "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
-        "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "listeners": f"{client}://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+        "advertised.listeners": f"{client}://127.0.0.1:{port}",
+        "inter.broker.listener.name": client,
+        "listener.security.protocol.map": f"{client}:{client},CONTROLLER:PLAINTEXT",
         "log.dirs": str(data),
         "num.partitions": "1",
         # One node: internal topics cannot be replicated, and few partitions start faster.
@@ -165,11 +197,37 @@ def server_properties(*, port: int, controller_port: int, data: Path) -> dict[st
         "min.insync.replicas": "1",
         "group.initial.rebalance.delay.ms": "0",
     }
+    if secured:
+        properties |= {
+            "sasl.enabled.mechanisms": SCRAM,
+            "sasl.mechanism.inter.broker.protocol": SCRAM,
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "allow.everyone.if.no.acl.found": "false",
+            "super.users": f"User:{ADMIN};User:ANONYMOUS",
+        }
+    return properties
+
+
+SCRAM = "SCRAM-SHA-512"
+ADMIN = "admin"
+"""The secured broker's super user: the harness, as Strimzi's operators are."""
+
+
+def _jaas(username: str, password: str) -> str:
+    return (
+        "org.apache.kafka.common.security.scram.ScramLoginModule required "
+        f'username="{username}" password="{password}";'
+    )
 
 
 class KafkaService(Service[KafkaBroker]):
     name = "kafka"
     handle_type = KafkaBroker
+    secured = False
+
+    @property
+    def home(self) -> Path:
+        return CACHE / "kafka"  # the secured broker runs the same jars
 
     @property
     def install_log(self) -> Path:
@@ -187,14 +245,17 @@ class KafkaService(Service[KafkaBroker]):
         port, controller_port = free_port(), free_port()
         data = workdir / "data"
         config = workdir / "server.properties"
-        config.write_text(
-            "".join(
-                f"{key}={value}\n"
-                for key, value in server_properties(
-                    port=port, controller_port=controller_port, data=data
-                ).items()
-            )
+        properties = server_properties(
+            port=port, controller_port=controller_port, data=data, secured=self.secured
         )
+        password = secrets.token_urlsafe(18)
+        scram: list[str] = []
+        if self.secured:
+            properties[f"listener.name.sasl_plaintext.{SCRAM.lower()}.sasl.jaas.config"] = _jaas(
+                ADMIN, password
+            )
+            scram = ["--add-scram", f"{SCRAM}=[name={ADMIN},password={password}]"]
+        config.write_text("".join(f"{key}={value}\n" for key, value in properties.items()))
         log4j = workdir / "log4j2.properties"
         server_log = workdir / "server.log"
         log4j.write_text(LOG4J2.format(log=server_log))
@@ -210,6 +271,7 @@ class KafkaService(Service[KafkaBroker]):
                 "--config",
                 str(config),
                 "--standalone",
+                *scram,
             ],
             what="kafka: formatting the log directory",
             log=workdir / "format.log",
@@ -219,6 +281,14 @@ class KafkaService(Service[KafkaBroker]):
         broker = KafkaBroker(
             bootstrap_servers=f"127.0.0.1:{port}", pid=process.pid, log_file=str(server_log)
         )
+        if self.secured:
+            broker = replace(
+                broker,
+                security_protocol="SASL_PLAINTEXT",
+                sasl_mechanism=SCRAM,
+                username=ADMIN,
+                password=password,
+            )
         try:
             wait_until(
                 lambda: healthy(broker),
@@ -231,6 +301,70 @@ class KafkaService(Service[KafkaBroker]):
             process.kill()
             raise
         return process, broker
+
+
+class SecuredKafkaService(KafkaService):
+    """The broker with SASL/SCRAM-SHA-512 and the StandardAuthorizer; see the module docstring."""
+
+    name = "kafka-secured"
+    secured = True
+
+
+def create_user(broker: KafkaBroker, username: str, *, timeout: float = 30.0) -> KafkaBroker:
+    """Creates SCRAM-SHA-512 user ``username`` with a random password (as Strimzi's user
+    operator does for a KafkaUser); returns the broker as that user, once it can log in."""
+    from confluent_kafka.admin._scram import (  # not re-exported for type checkers
+        ScramCredentialInfo,
+        ScramMechanism,
+        UserScramCredentialUpsertion,
+    )
+
+    password = secrets.token_urlsafe(18)
+    upsert = UserScramCredentialUpsertion(
+        username, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192), password.encode()
+    )
+    client = admin(broker)  # kept referenced: a collected client cancels its futures
+    for future in client.alter_user_scram_credentials([upsert]).values():
+        future.result(timeout=timeout)
+    user = broker.as_user(username, password)
+
+    def logs_in() -> bool:
+        probe = admin(user, log_level=0)
+        probe.list_topics(timeout=2)
+        return True
+
+    wait_until(logs_in, what=f"kafka user {username}: login", timeout=timeout)
+    return user
+
+
+def grant(broker: KafkaBroker, bindings: Iterable[Any], *, timeout: float = 30.0) -> None:
+    """Creates the ACLs (confluent-kafka ``AclBinding``s) and waits until the broker has them."""
+    from confluent_kafka.admin._acl import AclBindingFilter  # not re-exported for mypy
+
+    bindings = list(bindings)
+    client = admin(broker)
+    for binding, future in client.create_acls(bindings).items():
+        try:
+            future.result(timeout=timeout)
+        except Exception as exc:
+            raise ServiceError(f"kafka ACL {binding}: not created: {exc}") from exc
+
+    def present() -> bool:
+        for binding in bindings:
+            match = AclBindingFilter(
+                binding.restype,
+                binding.name,
+                binding.resource_pattern_type,
+                binding.principal,
+                binding.host,
+                binding.operation,
+                binding.permission_type,
+            )
+            if not client.describe_acls(match).result(timeout=5):
+                return False
+        return True
+
+    wait_until(present, what=f"kafka: {len(bindings)} ACL(s) in effect", timeout=timeout)
 
 
 def admin(broker: KafkaBroker, **overrides: Any) -> Any:

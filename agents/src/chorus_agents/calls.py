@@ -7,11 +7,12 @@ Kafka when the card offers it and over HTTP otherwise.
 
 from __future__ import annotations
 
-from a2a.client import Client, ClientConfig, ClientFactory
+from a2a.client import Client, ClientCallContext, ClientConfig, ClientFactory
 from a2a.helpers import new_text_message
 from a2a.types.a2a_pb2 import Message, Role, SendMessageRequest, StreamResponse, Task
 from a2a.utils.constants import TransportProtocol
 
+from chorus_agents.audit import CAUSATION_HEADER, AuditSink
 from chorus_agents.binding.client import KafkaA2AConnection
 from chorus_agents.binding.codec import BINDING_URI
 from chorus_agents.card import AgentDirectory
@@ -20,9 +21,18 @@ from chorus_agents.card import AgentDirectory
 class AgentCaller:
     """A2A clients for agents found by name; see the module docstring."""
 
-    def __init__(self, connection: KafkaA2AConnection, directory: AgentDirectory) -> None:
+    def __init__(
+        self,
+        connection: KafkaA2AConnection,
+        directory: AgentDirectory,
+        *,
+        audit: AuditSink | None = None,
+    ) -> None:
         self.connection = connection
         self.directory = directory
+        self.audit = audit
+        """When set, each :meth:`ask` writes an ``agent.call`` record, and the request
+        names it in ``chorus-causation-id``: the callee's records are caused by it."""
         self._factory = ClientFactory(
             ClientConfig(
                 streaming=True,
@@ -40,22 +50,34 @@ class AgentCaller:
         """Sends ``text`` to ``name`` and returns its answer: the final task, or its message."""
         client = await self.client(name)
         message = new_text_message(text, context_id=context_id, role=Role.ROLE_USER)
+        call: ClientCallContext | None = None
+        if self.audit is not None:
+            cause = self.audit.record("agent.call", target=name, text=text[:4096])
+            call = ClientCallContext(service_parameters={CAUSATION_HEADER: cause})
         answer: Task | Message | None = None
         try:
-            async for event in client.send_message(SendMessageRequest(message=message)):
-                if event.HasField("message"):
-                    answer = event.message
-                elif event.HasField("task"):
-                    answer = event.task
-                elif event.HasField("status_update") and isinstance(answer, Task):
-                    answer.status.CopyFrom(event.status_update.status)
-                elif event.HasField("artifact_update") and isinstance(answer, Task):
-                    _apply_artifact(answer, event)
+            async for event in client.send_message(
+                SendMessageRequest(message=message), context=call
+            ):
+                answer = fold(answer, event)
         finally:
             await client.close()
         if answer is None:
             raise LookupError(f"agent {name} answered nothing")
         return answer
+
+
+def fold(answer: Task | Message | None, event: StreamResponse) -> Task | Message | None:
+    """The answer so far with one more streamed ``event`` applied (the task updated in place)."""
+    if event.HasField("message"):
+        return event.message
+    if event.HasField("task"):
+        return event.task
+    if event.HasField("status_update") and isinstance(answer, Task):
+        answer.status.CopyFrom(event.status_update.status)
+    elif event.HasField("artifact_update") and isinstance(answer, Task):
+        _apply_artifact(answer, event)
+    return answer
 
 
 def _apply_artifact(task: Task, event: StreamResponse) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import uvicorn
@@ -20,7 +20,7 @@ from a2a.types.a2a_pb2 import AgentCard
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 RPC_PATH = "/"
 HEALTH_PATH = "/healthz"
@@ -32,11 +32,14 @@ def gateway_app(
     card: AgentCard,
     *,
     ready: Callable[[], bool] = lambda: True,
+    routes: Sequence[BaseRoute] = (),
 ) -> Starlette:
     """The Starlette app: JSON-RPC at ``/``, the card at ``/.well-known/agent-card.json``.
 
     ``/healthz`` answers 200 while the process serves HTTP; ``/readyz`` answers 200 only
     while ``ready()`` is true (the Kafka loop runs and Kafka grants access), else 503.
+    ``routes`` come first and win over these (the host gives its ``/metrics`` and the
+    detailed checks of :mod:`.health`).
     """
 
     async def health(_: Request) -> Response:
@@ -47,13 +50,15 @@ def gateway_app(
             return PlainTextResponse("ready\n")
         return PlainTextResponse("not ready\n", status_code=503)
 
-    routes = [
-        *create_agent_card_routes(card),
-        *create_jsonrpc_routes(handler, RPC_PATH),
-        Route(HEALTH_PATH, health, methods=["GET"]),
-        Route(READY_PATH, readiness, methods=["GET"]),
-    ]
-    return Starlette(routes=routes)
+    return Starlette(
+        routes=[
+            *routes,
+            *create_agent_card_routes(card),
+            *create_jsonrpc_routes(handler, RPC_PATH),
+            Route(HEALTH_PATH, health, methods=["GET"]),
+            Route(READY_PATH, readiness, methods=["GET"]),
+        ]
+    )
 
 
 def bind(host: str, port: int) -> socket.socket:

@@ -25,13 +25,25 @@ Contract:
 - ``on_event`` runs at least once per record, in order per key. Raising retries it up to
   ``delivery.maxAttempts`` times; then the record goes to the dead-letter topic.
   Return normally only when the event is fully handled.
+
+Tools: ``await ctx.tools.call("exchange", "place_order", {...})`` goes through the agent's
+:class:`~chorus_agents.tools.ToolGateway` (the allow-list, timeout, retries, circuit
+breaker, audit and metrics of the instructed agent's calls). Each call carries an
+idempotency key; unless the handler passes its own, it is ``<handling>/<n>``: the
+handling is the task id for a message and ``<topic>/<partition>/<offset>`` for an
+event, ``n`` counts the handling's tool calls from 1. A redelivered event, or a retried
+``on_event``, thus repeats the keys of its first run as long as it makes the same calls
+in the same order; a handler whose calls depend on what changed in between passes its
+own key (say, derived from the event's id).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,9 +52,21 @@ from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.events import EventQueue
 from a2a.server.tasks import TaskUpdater
 from a2a.types.a2a_pb2 import Part, TaskState
+from opentelemetry.trace import SpanKind
 
+from chorus_agents import tracing
+from chorus_agents.audit import CAUSATION_HEADER, AuditLog, AuditSink
 from chorus_agents.binding.codec import OutRecord, header_map
 from chorus_agents.binding.outbox import Outbox
+from chorus_agents.metrics import AgentMetrics
+from chorus_agents.tools import McpToolGateway, ToolGateway, ToolInfo, ToolResult
+
+
+class _NoAudit:
+    """The audit sink of a context built without one (unit tests): records nothing."""
+
+    def record(self, kind: str, **fields: Any) -> str:
+        return ""
 
 
 class HandlerError(RuntimeError):
@@ -85,8 +109,77 @@ class DomainEvent:
     offset: int = 0
 
 
+class _Handling:
+    """The handling a tool call belongs to: its base key and how many calls it made."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.calls = 0
+
+    def next_key(self) -> str:
+        self.calls += 1
+        return f"{self.base}/{self.calls}"
+
+
+_handling: ContextVar[_Handling | None] = ContextVar("chorus_handling", default=None)
+
+
+@contextlib.contextmanager
+def tool_scope(base: str) -> Iterator[None]:
+    """Tool calls made inside get the idempotency keys ``<base>/1``, ``<base>/2``, ...
+
+    The runtime opens one per handling (``base`` = the task id, or the event's
+    ``<topic>/<partition>/<offset>``); an asyncio task started inside inherits it.
+    """
+    token = _handling.set(_Handling(base))
+    try:
+        yield
+    finally:
+        _handling.reset(token)
+
+
+class HandlerTools(ToolGateway):
+    """The agent's tool gateway as a handler sees it: the idempotency key is optional.
+
+    Every call goes through ``gateway`` (allow-list, timeout, retries, breaker, audit);
+    without an explicit ``idempotency_key`` the key is the next one of the current
+    handling (see :func:`tool_scope`). Outside a handling a key must be given.
+    """
+
+    def __init__(self, gateway: ToolGateway, *, agent: str) -> None:
+        self.gateway = gateway
+        self.agent = agent
+
+    async def list_tools(self) -> tuple[ToolInfo, ...]:
+        return await self.gateway.list_tools()
+
+    async def call(
+        self,
+        tool: str,
+        name: str,
+        arguments: Mapping[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> ToolResult:
+        """Calls ``name`` of the Tool ``tool``; see :meth:`ToolGateway.call` for the outcomes."""
+        if idempotency_key is None:
+            handling = _handling.get()
+            if handling is None:
+                raise HandlerError(
+                    f"agent {self.agent}: a tool call outside a message or event "
+                    f"({tool}/{name}) needs an explicit idempotency_key"
+                )
+            idempotency_key = handling.next_key()
+        return await self.gateway.call(
+            tool, name, dict(arguments or {}), idempotency_key=idempotency_key
+        )
+
+    async def aclose(self) -> None:
+        await self.gateway.aclose()
+
+
 class Context:
-    """What a handler may do besides computing its answer: publish, and call other agents.
+    """What a handler may do besides computing its answer: publish, call agents and tools.
 
     Publishing is allowed to the agent's declared ``publish`` topics only; records are
     queued in the outbox and committed with the input that caused them.
@@ -99,10 +192,21 @@ class Context:
         outbox: Outbox,
         publish_topics: Collection[str],
         agents: Any = None,
+        audit: AuditSink | None = None,
+        tools: ToolGateway | None = None,
     ) -> None:
         self.agent = agent
         self.agents = agents
         """An :class:`~chorus_agents.calls.AgentCaller`: ``await ctx.agents.ask("x", "...")``."""
+        self.audit: AuditSink = audit if audit is not None else _NoAudit()
+        gateway = tools if tools is not None else McpToolGateway((), agent=agent, audit=audit)
+        self.tools: HandlerTools = (
+            gateway if isinstance(gateway, HandlerTools) else HandlerTools(gateway, agent=agent)
+        )
+        """The agent's MCP tools: ``await ctx.tools.call("exchange", "get_quote", {...})``;
+        without tools configured every call is refused (and audited)."""
+        """Where decisions go: ``ctx.audit.record("decision", action="buy", ...)``; the
+        record is caused by the message or event being handled, and committed with it."""
         self._outbox = outbox
         self._publish = frozenset(publish_topics)
 
@@ -113,12 +217,18 @@ class Context:
             raise HandlerError(
                 f"agent {self.agent}: may not publish to {topic} (its publish topics: {allowed})"
             )
+        # The published record names its audit record as the cause of whatever a
+        # subscriber does with it, so `chorus trace` follows chains through domain topics.
+        published = self.audit.record("event.published", topic=topic, key=key)
+        headers: tuple[tuple[str, bytes], ...] = (("chorus-sender", self.agent.encode("utf-8")),)
+        if isinstance(published, str):
+            headers += ((CAUSATION_HEADER, published.encode("utf-8")),)
         self._outbox.append(
             OutRecord(
                 topic=topic,
                 key=key.encode("utf-8") if key is not None else None,
                 value=json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
-                headers=(("chorus-sender", self.agent.encode("utf-8")),),
+                headers=headers,
             )
         )
 
@@ -162,7 +272,8 @@ class HandlerExecutor(AgentExecutor):
             data=tuple(_data_parts(context.message.parts)),
         )
         try:
-            reply = await self.handler.on_message(incoming, self.context)
+            with tool_scope(context.task_id):
+                reply = await self.handler.on_message(incoming, self.context)
         except Exception as exc:
             await updater.failed(
                 new_text_message(str(exc) or type(exc).__name__, context_id=context.context_id)
@@ -183,6 +294,126 @@ class HandlerExecutor(AgentExecutor):
         if context.task_id is None or context.context_id is None:
             return
         await TaskUpdater(event_queue, context.task_id, context.context_id).cancel()
+
+
+class ObservedExecutor(AgentExecutor):
+    """Wraps the agent's executor: a span, an audit scope and metrics around every request.
+
+    The span is a child of the request's ``traceparent`` (Kafka headers, or HTTP headers
+    over the gateway), so what the logic does (calls to other agents, records it
+    publishes) carries the caller's trace id. The audit records ``message.received``
+    (caused by the caller's record named in ``chorus-causation-id``), then whatever the
+    logic records, then ``reply.sent`` with the outcome.
+    """
+
+    def __init__(
+        self,
+        inner: AgentExecutor,
+        *,
+        audit: AuditLog,
+        metrics: AgentMetrics,
+        text_limit: int = 4096,
+    ) -> None:
+        self.inner = inner
+        self.audit = audit
+        self.metrics = metrics
+        self.text_limit = text_limit
+
+    async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
+        state = context.call_context.state
+        headers = {str(k).lower(): str(v) for k, v in dict(state.get("headers") or {}).items()}
+        task_id, context_id = context.task_id, context.context_id
+        sender = str(state.get("chorus.sender", "") or headers.get("chorus-sender", ""))
+        method = str(state.get("method", ""))
+        with (
+            tracing.span(
+                "chorus.message",
+                headers=headers,
+                kind=SpanKind.CONSUMER,
+                attributes={
+                    "chorus.agent": self.audit.agent,
+                    "a2a.method": method,
+                    "a2a.task_id": task_id,
+                    "a2a.context_id": context_id,
+                    "chorus.sender": sender,
+                },
+            ),
+            self.audit.scope(
+                str(state.get("request_id") or task_id or ""),
+                task_id=task_id,
+                context_id=context_id,
+                cause=headers.get(CAUSATION_HEADER),
+            ),
+        ):
+            text = context.get_user_input()
+            self.audit.record(
+                "message.received", method=method, sender=sender, text=text[: self.text_limit]
+            )
+            outcome = "cancelled"
+            try:
+                with self.metrics.handling("message"):
+                    await self.inner.execute(context, event_queue)
+                outcome = "ok"
+            except Exception as exc:
+                outcome = "error"
+                self.audit.record("error", error=f"{type(exc).__name__}: {exc}"[:1000])
+                raise
+            finally:
+                self.audit.record("reply.sent", outcome=outcome)
+
+    async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
+        with self.audit.scope(
+            str(context.task_id or ""), task_id=context.task_id, context_id=context.context_id
+        ):
+            self.audit.record("task.cancel")
+            await self.inner.cancel(context, event_queue)
+
+
+async def observed_event(
+    event: DomainEvent,
+    handle: Callable[[DomainEvent], Awaitable[None]],
+    *,
+    audit: AuditLog,
+    metrics: AgentMetrics,
+) -> None:
+    """Runs ``handle(event)`` in a span (child of the record's trace) and an audit scope.
+
+    The audit records ``event.received``, whatever the handler records, then
+    ``event.handled``, or ``error`` when it raises (the exception propagates: the loop
+    retries and dead-letters).
+    """
+    correlation = f"{event.topic}/{event.partition}/{event.offset}"
+    with (
+        tracing.span(
+            "chorus.event",
+            headers=event.headers,
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "chorus.agent": audit.agent,
+                "messaging.destination.name": event.topic,
+                "messaging.kafka.partition": event.partition,
+                "messaging.kafka.offset": event.offset,
+            },
+        ),
+        audit.scope(correlation, context_id=event.key, cause=event.headers.get(CAUSATION_HEADER)),
+    ):
+        # An envelope's own id (a Flink signal's CloudEvents id) lets a trace start there.
+        value = event.value
+        event_id = value.get("id") if isinstance(value, dict) else None
+        audit.record(
+            "event.received",
+            topic=event.topic,
+            partition=event.partition,
+            offset=event.offset,
+            event_id=str(event_id) if event_id is not None else None,
+        )
+        try:
+            with metrics.handling("event"), tool_scope(correlation):
+                await handle(event)
+        except Exception as exc:
+            audit.record("error", error=f"{type(exc).__name__}: {exc}"[:1000])
+            raise
+        audit.record("event.handled")
 
 
 def _data_parts(parts: Collection[Part]) -> list[Any]:

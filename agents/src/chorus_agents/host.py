@@ -7,7 +7,12 @@ around an a2a-sdk ``AgentExecutor`` (the agent's logic), in this order:
    are marked failed (their requests were accepted, their executions are lost);
 2. bind the HTTP socket (its URL goes into the card), build the card;
 3. queue the card for ``chorus.agent-cards`` (committed with the first transaction);
-4. start the Kafka loop, the gateway and the reply reader for outgoing calls.
+4. start the Kafka loop, the gateway (A2A, ``/metrics``, ``/healthz``, ``/readyz``), the
+   reply reader for outgoing calls, the heartbeat and the consumer-lag sampler.
+
+Around the agent's logic: every request and event runs in a span (:mod:`.tracing`) and
+an audit scope (:mod:`.audit`), is timed and counted (:mod:`.metrics`); every record the
+agent produces carries the trace context of the span that produced it.
 
 :meth:`AgentHost.stop` reverses it: stop polling, let running requests finish (the
 grace period), commit, close.
@@ -19,6 +24,7 @@ import asyncio
 import logging
 import os
 import socket
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from types import TracebackType
@@ -30,8 +36,8 @@ from a2a.types.a2a_pb2 import AgentCard, Role, TaskState
 from chorus_api.runtime import RuntimeConfig
 from chorus_api.topics import consumer_group, transactional_id
 
+from chorus_agents.audit import AuditLog
 from chorus_agents.binding.client import KafkaA2AConnection
-from chorus_agents.binding.outbox import Outbox
 from chorus_agents.binding.server import AcceptingTaskStore, KafkaA2AServer, ServerSettings
 from chorus_agents.calls import AgentCaller
 from chorus_agents.card import AgentDirectory, build_agent_card, card_record
@@ -42,10 +48,16 @@ from chorus_agents.handler import (
     Handler,
     HandlerError,
     HandlerExecutor,
+    ObservedExecutor,
     load_handler,
+    observed_event,
 )
+from chorus_agents.health import Health
 from chorus_agents.kafka import client_config
+from chorus_agents.metrics import AgentMetrics, LagSampler
 from chorus_agents.tasks import KafkaTaskStore
+from chorus_agents.tools import McpToolGateway
+from chorus_agents.tracing import TracingOutbox, setup_tracing
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +73,7 @@ class AgentHost:
 
     ``kafka_config`` replaces the librdkafka settings derived from ``config.kafka``
     (tests pass their broker's). ``settings`` overrides the loop's timings.
+    ``lag_interval`` is the seconds between two samples of the consumer lag.
     """
 
     def __init__(
@@ -70,6 +83,7 @@ class AgentHost:
         *,
         kafka_config: Mapping[str, Any] | None = None,
         settings: Mapping[str, Any] | None = None,
+        lag_interval: float = 15.0,
     ) -> None:
         self.config = config
         self.identity = config.agent.key
@@ -79,7 +93,24 @@ class AgentHost:
         self._settings = dict(settings or {})
         self._stop = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
-        self.outbox = Outbox()
+        self._background: list[asyncio.Task[None]] = []
+        self.outbox = TracingOutbox()
+        self.metrics = AgentMetrics()
+        self.audit = AuditLog(
+            agent=self.identity,
+            topic=config.topics.audit,
+            outbox=self.outbox,
+            observe=self.metrics.observe_audit,
+        )
+        """The agent's audit sink: ``host.audit.record("decision", ...)``."""
+        self.lag = LagSampler(
+            self._kafka,
+            group_id=consumer_group(config.agent.namespace, config.agent.name),
+            topics=[config.topics.inbox, *config.topics.subscribe],
+            metrics=self.metrics,
+            interval=lag_interval,
+        )
+        self.health = Health()
         self.store = KafkaTaskStore(config.topics.tasks, self.outbox, writer=instance_name(config))
         self.card: AgentCard | None = None
         self.server: KafkaA2AServer | None = None
@@ -92,25 +123,43 @@ class AgentHost:
         self.directory = AgentDirectory(
             self._kafka, config.topics.agent_cards, namespace=config.agent.namespace
         )
-        self.agents = AgentCaller(self.connection, self.directory)
+        self.agents = AgentCaller(self.connection, self.directory, audit=self.audit)
         """Calls other agents by name: ``await host.agents.ask("risk-assessor", "...")``."""
+        self.tools = McpToolGateway(config.tools, agent=self.identity, audit=self.audit)
+        """The agent's MCP tools (``config.tools``), under the allow-list, timeout, retries,
+        breaker and audit; sessions open at the first call, :meth:`stop` closes them."""
         self.context = Context(
             agent=self.identity,
             outbox=self.outbox,
             publish_topics=config.topics.publish,
             agents=self.agents,
+            audit=self.audit,
+            tools=self.tools,
         )
-        """What a :class:`~chorus_agents.handler.Handler` may do: publish, call agents."""
+        """What a :class:`~chorus_agents.handler.Handler` may do: publish, call agents and
+        tools (``ctx.tools``)."""
         if logic is None:
             if config.handler is None:
-                raise HandlerError(
-                    f"agent {self.identity}: agents without a handler (instructions only) are not "
-                    "implemented yet"
-                )
-            logic = load_handler(config.handler)
+                # instructions only: the model-and-tools loop, its records in the audit log
+                from chorus_agents.instructed import InstructedAgent
+
+                logic = InstructedAgent.from_config(config, audit=self.audit)
+            else:
+                logic = load_handler(config.handler)
         self.handler_logic: Handler | None = logic if isinstance(logic, Handler) else None
-        self.executor: AgentExecutor = (
-            HandlerExecutor(logic, self.context) if isinstance(logic, Handler) else logic
+        self.executor: AgentExecutor = ObservedExecutor(
+            HandlerExecutor(logic, self.context) if isinstance(logic, Handler) else logic,
+            audit=self.audit,
+            metrics=self.metrics,
+        )
+        self.health.liveness["kafka-loop"] = self._loop_alive
+        self.health.readiness.update(
+            {
+                "kafka-loop": self._loop_serving,
+                "kafka-access": self._access,
+                "kafka-reachable": self._reachable,
+                "assignment": self._assigned,
+            }
         )
 
     @property
@@ -127,8 +176,46 @@ class AgentHost:
 
     @property
     def ready(self) -> bool:
-        """The Kafka loop serves and Kafka grants access."""
-        return self.server is not None and self.server.ready
+        """Every readiness check passes (see :mod:`.health`)."""
+        return all(result == "ok" for result in self.health.ready().values())
+
+    # --- health checks: None when fine, else why not ---------------------------------------
+
+    def _loop_alive(self) -> str | None:
+        task = self._loop_task
+        if task is not None and task.done() and not self._stop.is_set():
+            error = None if task.cancelled() else task.exception()
+            return f"the Kafka loop ended: {error!r}" if error else "the Kafka loop ended"
+        return None
+
+    def _loop_serving(self) -> str | None:
+        if self.server is None or not self.server.ready:
+            return "the Kafka loop does not serve"
+        return None
+
+    def _access(self) -> str | None:
+        stats = self.server.stats if self.server is not None else None
+        if stats is not None and stats.authorization_failed:
+            return f"Kafka refuses access: {stats.last_kafka_error or 'authorization failed'}"
+        if self.lag.authorization_error is not None:
+            return f"Kafka refuses access: {self.lag.authorization_error}"
+        return None
+
+    def _reachable(self) -> str | None:
+        if self.lag.last_ok is None:
+            return (
+                f"Kafka not reached yet{': ' + self.lag.last_error if self.lag.last_error else ''}"
+            )
+        age = time.monotonic() - self.lag.last_ok
+        if age > 3 * self.lag.interval + self.lag.timeout:
+            return f"Kafka not reached for {age:.0f}s: {self.lag.last_error}"
+        return None
+
+    def _assigned(self) -> str | None:
+        assigned = getattr(self.server, "assigned", None)
+        if assigned is not None and not assigned:
+            return "the consumer has no partitions assigned (yet)"
+        return None
 
     async def __aenter__(self) -> AgentHost:
         await self.start()
@@ -145,6 +232,8 @@ class AgentHost:
     async def start(self) -> None:
         """Starts every part; returns once the agent serves Kafka and HTTP."""
         config = self.config
+        setup_tracing(self.identity)
+        self.metrics.watch_loop(lambda: self.server.stats if self.server is not None else None)
         loaded = await self.store.load(self._kafka)
         failed = await self._fail_interrupted()
         log.info("agent %s: %d task(s) loaded, %d interrupted", self.identity, loaded, failed)
@@ -195,7 +284,14 @@ class AgentHost:
             self._kafka,
             on_event=self._on_event if config.topics.subscribe else None,
         )
-        self.http = HttpServer(gateway_app(self.handler, self.card, ready=lambda: self.ready), sock)
+        self.http = HttpServer(
+            gateway_app(
+                self.handler,
+                self.card,
+                routes=[self.metrics.route(), *self.health.routes()],
+            ),
+            sock,
+        )
         await self.connection.start()
         self._loop_task = asyncio.create_task(
             self.server.run(self._stop), name=f"agent:{self.identity}"
@@ -207,6 +303,11 @@ class AgentHost:
         if self._loop_task in done:
             started.cancel()
             self._loop_task.result()  # raises why the loop did not start
+        self._background = [
+            asyncio.create_task(self.health.beat(self._stop), name="heartbeat"),
+            asyncio.create_task(self.lag.run(self._stop), name="consumer-lag"),
+        ]
+        await self.lag.sample()
         await self.http.start()
         log.info("agent %s: serving %s and %s", self.identity, config.topics.inbox, self.http_url)
 
@@ -215,7 +316,13 @@ class AgentHost:
             raise HandlerError(
                 f"agent {self.identity}: subscribes to {event.topic} but its logic is no Handler"
             )
-        await self.handler_logic.on_event(event, self.context)
+        logic = self.handler_logic
+        await observed_event(
+            event,
+            lambda e: logic.on_event(e, self.context),
+            audit=self.audit,
+            metrics=self.metrics,
+        )
 
     async def _fail_interrupted(self) -> int:
         tasks = await self.store.unfinished()
@@ -245,3 +352,8 @@ class AgentHost:
                 if self.handler is not None:
                     await self.handler.aclose()
                 await self.connection.close()
+                await asyncio.gather(*self._background, return_exceptions=True)
+                close = getattr(self.handler_logic, "aclose", None)
+                if close is not None:  # an instructed agent's MCP sessions
+                    await close()
+                await self.tools.aclose()

@@ -433,3 +433,29 @@ def test_stream_responses_parse_as_the_sdk_parses_them() -> None:
 
     assert parse_lenient(response.result, StreamResponse()) == event
     assert response.seq == 3
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"message": {"messageId": "m1", "role": "ROLE_USER", "parts": [{"text": "hi"}]}},
+        {"message": {"messageId": "m1", "role": "ROLE_USER"}},
+        {"message": {"role": "ROLE_USER", "parts": [{"text": "hi"}]}},
+        {"message": {"messageId": "m1", "parts": [{"text": "hi"}]}},
+        {},
+    ],
+)
+def test_the_cached_required_field_check_agrees_with_the_sdk(params: dict[str, object]) -> None:
+    from a2a.types.a2a_pb2 import SendMessageRequest
+    from a2a.utils.proto_utils import validate_proto_required_fields
+    from chorus_agents.binding.codec import _complete
+    from chorus_agents.proto import from_dict
+
+    request = from_dict(params, SendMessageRequest())
+    try:
+        validate_proto_required_fields(request)
+        sdk_accepts = True
+    except InvalidParamsError:
+        sdk_accepts = False
+    assert _complete(request) == sdk_accepts

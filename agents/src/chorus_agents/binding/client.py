@@ -54,6 +54,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 
 from chorus_agents.binding import codec
 from chorus_agents.binding.codec import BINDING_URI, A2AResponse, InvalidResponse, OutRecord
+from chorus_agents.kafka import helper_group
 from chorus_agents.proto import ProtoMessage
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,9 @@ class ReplyReader:
         consumer = Consumer(
             {
                 **self._config,
-                "group.id": f"chorus-replies-{uuid.uuid4().hex[:12]}",
+                # Never joined nor committed (partitions are assigned); named under
+                # the agent's helper-group prefix, which its KafkaUser may use.
+                "group.id": helper_group(self.topic, "reader"),
                 "enable.auto.commit": False,
                 "isolation.level": "read_committed",
                 "fetch.wait.max.ms": 10,
@@ -130,7 +133,10 @@ class ReplyReader:
             for message in messages:
                 error = message.error()
                 if error is not None:
-                    if error.code() != KafkaError._PARTITION_EOF:
+                    if error.code() not in (
+                        KafkaError._PARTITION_EOF,
+                        KafkaError.GROUP_AUTHORIZATION_FAILED,  # the group is never used
+                    ):
                         log.warning("replies %s: %s", self.topic, error.str())
                     continue
                 try:
@@ -320,6 +326,7 @@ class KafkaA2AConnection:
                 reply_to=self.replies_topic,
                 sender=self.sender,
                 service_parameters=context.service_parameters if context else None,
+                trace=_trace_context(),  # hook: the caller's span travels with the request
             )
             await self.requests.send(record)
             expected = 0
@@ -338,6 +345,15 @@ class KafkaA2AConnection:
                     return
         finally:
             self.replies.forget(request_id)
+
+
+def _trace_context() -> dict[str, str]:
+    """The running span's W3C ``traceparent``/``tracestate``; empty outside a span."""
+    from opentelemetry.propagate import inject  # hook: tracing (chorus_agents.tracing)
+
+    carrier: dict[str, str] = {}
+    inject(carrier)
+    return carrier
 
 
 class KafkaTransport(ClientTransport):

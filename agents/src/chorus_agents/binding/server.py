@@ -57,10 +57,12 @@ from a2a.types.a2a_pb2 import (
 )
 from a2a.utils.errors import A2AError, InternalError, TaskNotFoundError
 from a2a.utils.proto_utils import to_stream_response
+from a2a.utils.task import apply_history_length, validate_history_length
 from confluent_kafka import Consumer, KafkaError, KafkaException
 
 from chorus_agents.binding import codec
 from chorus_agents.binding.codec import A2ARequest, PoisonRecord
+from chorus_agents.binding.dispatch import LeanDispatcher
 from chorus_agents.binding.outbox import Outbox
 from chorus_agents.binding.writer import AUTHORIZATION_ERRORS, OutputWriter, TransactionFailed
 from chorus_agents.handler import DomainEvent, domain_event
@@ -189,12 +191,15 @@ class KafkaA2AServer:
         kafka_config: Mapping[str, Any],
         *,
         on_event: Callable[[DomainEvent], Awaitable[None]] | None = None,
+        lean: bool = True,
     ) -> None:
         if settings.subscribe and on_event is None:
             raise ValueError(
                 f"agent {settings.agent}: subscribes to {settings.subscribe} but has no on_event"
             )
         self.handler = handler
+        self.lean = LeanDispatcher.for_handler(handler) if lean else None
+        """New messages run here, not through ``handler`` (see :mod:`.dispatch`)."""
         self.on_event = on_event
         self.outbox = outbox
         self.settings = settings
@@ -221,6 +226,11 @@ class KafkaA2AServer:
     def ready(self) -> bool:
         """Started, not stopped, and Kafka is not refusing access."""
         return self._started.is_set() and not self._stopped and not self.stats.authorization_failed
+
+    @property
+    def assigned(self) -> bool:  # hook: readiness (chorus_agents.health) needs the assignment
+        """The consumer holds at least one partition of the inbox or a subscribed topic."""
+        return self._consumer is not None and bool(self._consumer.assignment())
 
     async def wait_started(self) -> None:
         """Returns once the loop polls its inbox."""
@@ -260,6 +270,8 @@ class KafkaA2AServer:
             task.cancel()
         if self._inflight:
             await asyncio.gather(*self._inflight, return_exceptions=True)
+        if self.lean is not None:
+            await self.lean.aclose()
         await self._cycle(consume=False)
 
     async def _close(self) -> None:
@@ -276,7 +288,7 @@ class KafkaA2AServer:
         timeout = self.settings.busy_poll if busy else self.settings.idle_poll
         capacity = min(self.settings.max_batch, self.settings.max_in_flight - len(self._inflight))
         if consume and capacity > 0:
-            messages = await asyncio.to_thread(self._consumer.consume, capacity, timeout)
+            messages = await asyncio.to_thread(_poll_batch, self._consumer, capacity, timeout)
         else:
             messages = []
             await asyncio.sleep(self.settings.busy_poll)
@@ -498,7 +510,13 @@ class KafkaA2AServer:
         try:
             context = ServerCallContext(
                 state={
-                    "headers": {codec.A2A_VERSION: request.a2a_version},
+                    # hook: the request's headers as the HTTP gateway gives them (trace
+                    # context, chorus-causation-id), for the runtime's spans and audit
+                    "headers": {
+                        **request.service_parameters,
+                        **request.trace,
+                        codec.A2A_VERSION: request.a2a_version,
+                    },
                     "method": request.method,
                     "request_id": request.route.request_id,
                     ACCEPTED: accepted,
@@ -581,14 +599,33 @@ class KafkaA2AServer:
         self, request: A2ARequest, context: ServerCallContext
     ) -> AsyncGenerator[Event, None]:
         params: Any = request.params
+        lean = self.lean
         if request.method == "SendStreamingMessage":
+            if lean is not None and lean.takes(request.method, params):
+                return lean.stream(params, context)
             return self.handler.on_message_send_stream(params, context)
+        run = lean.running(params.id) if lean is not None else None
+        if lean is not None and run is not None:
+            return lean.subscribe(run)
         return self.handler.on_subscribe_to_task(params, context)
 
     async def _call(self, request: A2ARequest, context: ServerCallContext) -> Any:
         """Runs a unary method; returns its JSON result as a2a-sdk's JSON-RPC server does."""
         handler, params, method = self.handler, request.params, request.method
         p: Any = params
+        lean = self.lean
+        if lean is not None:
+            if method == "SendMessage" and lean.takes(method, p):
+                outcome = await lean.send(p, context)
+                if isinstance(outcome, Task):
+                    return to_dict(SendMessageResponse(task=outcome))
+                return to_dict(SendMessageResponse(message=outcome))
+            run = lean.running(p.id) if method in ("GetTask", "CancelTask") else None
+            if run is not None and method == "CancelTask":
+                return to_dict(await run.cancel(context))
+            if run is not None and run.task is not None:
+                validate_history_length(p)
+                return to_dict(apply_history_length(run.task, p))
         if method == "SendMessage":
             outcome = await handler.on_message_send(p, context)
             if isinstance(outcome, Task):
@@ -651,6 +688,20 @@ class KafkaA2AServer:
                 log.warning("agent %s: Kafka: %s", self.settings.agent, text)
             if error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
                 await asyncio.sleep(1.0)
+
+
+def _poll_batch(consumer: Consumer, capacity: int, timeout: float) -> list[Any]:
+    """Waits up to ``timeout`` for a record, then takes what else is already fetched.
+
+    ``consume(n, timeout)`` alone waits until ``n`` records came or the time is up, so
+    a quiet inbox would delay every request by the whole poll timeout.
+    """
+    first = consumer.poll(timeout)
+    if first is None:
+        return []
+    if capacity == 1:
+        return [first]
+    return [first, *consumer.consume(capacity - 1, 0)]
 
 
 def _is_final(event: Event) -> bool:

@@ -68,6 +68,8 @@ class OutputWriter:
         self.produced = 0
         self._timeout = commit_timeout
         self._errors: list[str] = []
+        self._refused = False
+        """A delivery of the current write failed because Kafka refused access."""
         self._config: dict[str, Any] = {
             **kafka_config,
             "enable.idempotence": True,
@@ -106,7 +108,10 @@ class OutputWriter:
             self._produce_all(producer, records)
             remaining = await asyncio.to_thread(producer.flush, self._timeout)
             if remaining or self._errors:
-                raise TransactionFailed(f"agent {self.agent}: not delivered: {self._errors[:3]}")
+                raise TransactionFailed(
+                    f"agent {self.agent}: not delivered: {self._errors[:3]}",
+                    authorization=self._refused,
+                )
             if positions:
                 await asyncio.to_thread(consumer.commit, offsets=positions, asynchronous=False)
             self.produced += len(records)
@@ -127,6 +132,7 @@ class OutputWriter:
 
     def _produce_all(self, producer: Producer, records: Sequence[OutRecord]) -> None:
         self._errors.clear()
+        self._refused = False
         for record in records:
             while True:
                 try:
@@ -144,6 +150,7 @@ class OutputWriter:
     def _delivered(self, error: KafkaError | None, message: Any) -> None:
         if error is not None:
             self._errors.append(f"{message.topic()}: {error.str()}")
+            self._refused |= error.code() in AUTHORIZATION_ERRORS
 
     async def _commit(self, producer: Producer) -> None:
         while True:
@@ -170,5 +177,6 @@ class OutputWriter:
         raise TransactionFailed(
             f"agent {self.agent}: transaction failed ({detail}); "
             f"delivery errors: {self._errors[:3]}",
-            authorization=isinstance(error, KafkaError) and error.code() in AUTHORIZATION_ERRORS,
+            authorization=self._refused
+            or (isinstance(error, KafkaError) and error.code() in AUTHORIZATION_ERRORS),
         ) from exc

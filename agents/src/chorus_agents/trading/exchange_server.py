@@ -1,6 +1,7 @@
 """The exchange as an MCP server (official SDK, streamable HTTP or stdio).
 
-    python -m chorus_agents.trading.exchange_server --port 8000        # streamable HTTP at /mcp
+    chorus mcp serve chorus_agents.trading.exchange_server --port 8000  # streamable HTTP at /mcp
+    python -m chorus_agents.trading.exchange_server --port 8000        # the same
     python -m chorus_agents.trading.exchange_server --transport stdio
 
 Tools: ``get_quote``, ``place_order``, ``cancel_order``, ``get_positions`` for traders,
@@ -101,6 +102,11 @@ def build_server(exchange: Exchange) -> MCPServer[Any]:
         return {"symbol": symbol, "restricted": False}
 
     return server
+
+
+def create_server() -> MCPServer[Any]:
+    """The exchange with the default prices and limits: what ``chorus mcp serve`` runs."""
+    return build_server(Exchange(DEFAULT_PRICES, Limits()))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

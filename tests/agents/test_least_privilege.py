@@ -1,0 +1,277 @@
+"""Agents on the secured broker, each as its own user with exactly its KafkaUser's ACLs.
+
+The ACLs are the operator's (:func:`chorus_operator.model.access.agent_acls`), rendered
+as Strimzi's ``spec.authorization.acls`` and applied through the Admin API as Strimzi's
+user operator applies them. With them, agents do their whole job; beyond them, the
+broker refuses, and says which topic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from a2a.types.a2a_pb2 import SendMessageRequest, TaskState
+from chorus_agents.binding.client import KafkaA2AConnection
+from chorus_agents.binding.codec import OutRecord
+from chorus_agents.binding.writer import OutputWriter, TransactionFailed
+from chorus_agents.host import AgentHost
+from chorus_agents.kafka import read_to_end
+from chorus_api.runtime import RuntimeConfig
+from chorus_api.topics import AGENT_CARDS_TOPIC, consumer_group, inbox_topic, transactional_id
+from chorus_operator.model.access import agent_acls
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin._acl import AclBinding, AclOperation, AclPermissionType
+from confluent_kafka.admin._resource import (  # not re-exported for type checkers
+    ResourcePatternType,
+    ResourceType,
+)
+
+from tests.agents.conftest import (
+    FAST,
+    ScriptExecutor,
+    agent_config,
+    answer_text,
+    create_agent_topics,
+    create_missing_topics,
+    user_text,
+)
+from tests.agents.test_handler import RiskHandler
+from tests.services.kafka import KafkaBroker, create_user, grant, read_topic
+
+pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+
+RESOURCE_TYPES = {
+    "topic": ResourceType.TOPIC,
+    "group": ResourceType.GROUP,
+    "transactionalId": ResourceType.TRANSACTIONAL_ID,
+    "cluster": ResourceType.BROKER,
+}
+PATTERNS = {"literal": ResourcePatternType.LITERAL, "prefix": ResourcePatternType.PREFIXED}
+
+
+def acl_bindings(user: str, acls: Iterable[Mapping[str, Any]]) -> list[AclBinding]:
+    """Strimzi ``spec.authorization.acls`` entries as Admin API bindings, one per operation,
+    as Strimzi's user operator writes them (principal ``User:<name>``, host ``*``)."""
+    bindings = []
+    for acl in acls:
+        resource = acl["resource"]
+        kind = resource["type"]
+        for operation in acl["operations"]:
+            bindings.append(
+                AclBinding(
+                    RESOURCE_TYPES[kind],
+                    "kafka-cluster" if kind == "cluster" else resource["name"],
+                    PATTERNS[resource.get("patternType", "literal")],
+                    f"User:{user}",
+                    acl.get("host", "*"),
+                    AclOperation[_snake(operation)],
+                    AclPermissionType.ALLOW
+                    if acl.get("type", "allow") == "allow"
+                    else AclPermissionType.DENY,
+                )
+            )
+    return bindings
+
+
+def _snake(operation: str) -> str:
+    """``DescribeConfigs`` -> ``DESCRIBE_CONFIGS``."""
+    return "".join(f"_{c}" if c.isupper() and i else c for i, c in enumerate(operation)).upper()
+
+
+def agent_user(
+    secured: KafkaBroker,
+    ns: str,
+    agent: str,
+    *,
+    peers: Iterable[str],
+    subscribe: Iterable[str] = (),
+    publish: Iterable[str] = (),
+) -> KafkaBroker:
+    """The agent's KafkaUser: a SCRAM user with exactly the operator's ACLs."""
+    user = create_user(secured, f"{ns}-{agent}")
+    assert user.username is not None
+    acls = agent_acls(ns, agent, subscribe=subscribe, publish=publish, peers=peers)
+    grant(secured, acl_bindings(user.username, [acl.strimzi() for acl in acls]))
+    return user
+
+
+@pytest.fixture
+async def hosts() -> AsyncIterator[list[AgentHost]]:
+    started: list[AgentHost] = []
+    yield started
+    for host in reversed(started):
+        await host.stop()
+
+
+async def start(
+    hosts: list[AgentHost], config: RuntimeConfig, user: KafkaBroker, logic: Any = None
+) -> AgentHost:
+    script = logic if logic is not None else ScriptExecutor()
+    host = AgentHost(config, script, kafka_config=user.client_config(), settings=FAST)
+    if isinstance(script, ScriptExecutor):
+        script.host = host
+    await host.start()
+    hosts.append(host)
+    return host
+
+
+def namespace() -> str:
+    return f"lp{uuid.uuid4().hex[:8]}"
+
+
+async def test_two_agents_talk_over_kafka_as_their_own_users(
+    kafka_secured: KafkaBroker, hosts: list[AgentHost]
+) -> None:
+    ns, peers = namespace(), ("console", "desk", "risk")
+    configs = {name: agent_config(ns, name, kafka_secured) for name in ("desk", "risk")}
+    await asyncio.to_thread(
+        create_missing_topics,
+        kafka_secured,
+        [AGENT_CARDS_TOPIC],
+        config={"cleanup.policy": "compact"},
+    )
+    for config in configs.values():
+        await asyncio.to_thread(create_agent_topics, kafka_secured, config)
+    console_replies = f"chorus.{ns}.console.replies"
+    await asyncio.to_thread(create_missing_topics, kafka_secured, [console_replies])
+    users = {
+        name: await asyncio.to_thread(agent_user, kafka_secured, ns, name, peers=peers)
+        for name in peers
+    }
+
+    await start(hosts, configs["risk"], users["risk"])
+    desk = await start(hosts, configs["desk"], users["desk"])
+    console = KafkaA2AConnection(
+        users["console"].client_config(), replies=console_replies, sender=f"{ns}/console"
+    )
+    await console.start()
+    try:
+        assert desk.card is not None
+        to_desk = console.transport(desk.card, desk.card.supported_interfaces[0].url)
+        answer = await to_desk.send_message(
+            SendMessageRequest(message=user_text("ask risk echo NVDA x7"))
+        )
+    finally:
+        await console.close()
+
+    assert answer.task.status.state == TaskState.TASK_STATE_COMPLETED
+    assert answer_text(answer.task) == "risk says echo: NVDA x7"
+    assert all(host.ready for host in hosts)
+
+    # Reading another agent's inbox: refused by the broker, which names the topic.
+    desk_inbox = inbox_topic(ns, "desk")
+    with pytest.raises(RuntimeError, match=rf"{desk_inbox}.*(?i:authoriz)"):
+        await asyncio.to_thread(read_to_end, users["risk"].client_config(), desk_inbox, timeout=20)
+
+
+async def test_an_agent_logs_in_with_the_settings_of_its_runtime_config(
+    kafka_secured: KafkaBroker, hosts: list[AgentHost], tmp_path: Path
+) -> None:
+    ns = namespace()
+    user = await asyncio.to_thread(agent_user, kafka_secured, ns, "risk", peers=("console",))
+    assert user.password is not None and user.username is not None
+    password_file = tmp_path / "password"
+    password_file.write_text(user.password + "\n")
+    kafka = {
+        "bootstrapServers": kafka_secured.bootstrap_servers,
+        "securityProtocol": "SASL_PLAINTEXT",
+        "saslMechanism": "SCRAM-SHA-512",
+        "username": user.username,
+        "passwordFile": str(password_file),
+    }
+    config = agent_config(ns, "risk", kafka_secured, kafka=kafka)
+    await asyncio.to_thread(
+        create_missing_topics,
+        kafka_secured,
+        [AGENT_CARDS_TOPIC],
+        config={"cleanup.policy": "compact"},
+    )
+    await asyncio.to_thread(create_agent_topics, kafka_secured, config)
+    console_replies = f"chorus.{ns}.console.replies"
+    await asyncio.to_thread(create_missing_topics, kafka_secured, [console_replies])
+
+    # No kafka_config given: the host builds its clients from config.kafka.
+    host = AgentHost(config, ScriptExecutor(), settings=FAST)
+    await host.start()
+    hosts.append(host)
+    console = KafkaA2AConnection(
+        kafka_secured.client_config(), replies=console_replies, sender=f"{ns}/console"
+    )
+    await console.start()
+    try:
+        assert host.card is not None
+        to_risk = console.transport(host.card, host.card.supported_interfaces[0].url)
+        answer = await to_risk.send_message(SendMessageRequest(message=user_text("echo hi")))
+    finally:
+        await console.close()
+    assert answer_text(answer.task) == "echo: hi"
+    assert host.ready
+
+
+async def test_a_handler_consumes_and_publishes_only_what_it_declared(
+    kafka_secured: KafkaBroker, hosts: list[AgentHost]
+) -> None:
+    ns = namespace()
+    signals, decisions, elsewhere = f"{ns}.signals", f"{ns}.decisions", f"{ns}.orders"
+    await asyncio.to_thread(
+        create_missing_topics, kafka_secured, [signals, decisions, elsewhere], partitions=2
+    )
+    await asyncio.to_thread(
+        create_missing_topics,
+        kafka_secured,
+        [AGENT_CARDS_TOPIC],
+        config={"cleanup.policy": "compact"},
+    )
+    config = agent_config(
+        ns,
+        "risk",
+        kafka_secured,
+        handler="tests.agents.test_handler:RiskHandler",
+        topics={"subscribe": [signals], "publish": [decisions]},
+    )
+    await asyncio.to_thread(create_agent_topics, kafka_secured, config)
+    user = await asyncio.to_thread(
+        agent_user, kafka_secured, ns, "risk", peers=(), subscribe=[signals], publish=[decisions]
+    )
+    await start(hosts, config, user, RiskHandler(decisions))
+
+    producer = Producer(kafka_secured.client_config())
+    for symbol, qty in (("AAPL", 1), ("MSFT", 2)):
+        producer.produce(signals, key=symbol, value=json.dumps({"symbol": symbol, "qty": qty}))
+    assert producer.flush(10) == 0
+
+    async def decided() -> list[Any]:
+        while True:
+            records = await asyncio.to_thread(read_topic, kafka_secured, decisions)
+            if len(records) >= 2:
+                return records
+            await asyncio.sleep(0.2)
+
+    records = await asyncio.wait_for(decided(), 30)
+    assert sorted(json.loads(r.value())["symbol"] for r in records) == ["AAPL", "MSFT"]
+
+    # Writing a topic it does not publish, with its own transactional id: the broker
+    # refuses the transaction, and the error names the topic.
+    writer = OutputWriter(
+        user.client_config(),
+        agent=f"{ns}/risk",
+        transactional_id=transactional_id(ns, "risk", "intruder"),
+        max_record_bytes=1024,
+        commit_timeout=20,
+    )
+    consumer = Consumer(user.client_config(**{"group.id": consumer_group(ns, "risk")}))
+    await writer.open()
+    try:
+        with pytest.raises(TransactionFailed, match=rf"{elsewhere}.*(?i:authoriz)") as refused:
+            await writer.write([OutRecord(elsewhere, b"k", b"{}", ())], {}, consumer)
+        assert refused.value.authorization
+    finally:
+        await writer.close()
+        consumer.close()
+    assert await asyncio.to_thread(read_topic, kafka_secured, elsewhere) == []
