@@ -1,5 +1,6 @@
 """The customer service back ends as one MCP server (official SDK, streamable HTTP or stdio).
 
+    chorus mcp serve chorus_agents.support.helpdesk_server --port 8000  # streamable HTTP at /mcp
     python -m chorus_agents.support.helpdesk_server --port 8000        # streamable HTTP at /mcp
     python -m chorus_agents.support.helpdesk_server --transport stdio
 
@@ -187,17 +188,22 @@ def build_server(crm: Crm, knowledge: KnowledgeBase, orders: OrderSystem) -> MCP
     return server
 
 
+def create_server() -> MCPServer[Any]:
+    """The reference customers, articles and orders (from today): what ``chorus mcp serve`` runs."""
+    return build_server(
+        Crm(CUSTOMERS),
+        KnowledgeBase(ARTICLES),
+        OrderSystem(sample_orders(datetime.now(UTC))),
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m chorus_agents.support.helpdesk_server")
     parser.add_argument("--transport", choices=("http", "stdio"), default="http")
     parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--port", type=int, default=8000)
     args = parser.parse_args(argv)
-    server = build_server(
-        Crm(CUSTOMERS),
-        KnowledgeBase(ARTICLES),
-        OrderSystem(sample_orders(datetime.now(UTC))),
-    )
+    server = create_server()
     if args.transport == "stdio":
         server.run("stdio")
         return 0

@@ -1,0 +1,315 @@
+"""The support agents on real Kafka with the real helpdesk MCP server, from their manifests.
+
+Triggers are written to ``support.signals`` as ``chorus_flink.jobs.customer_service``
+writes them (envelopes keyed by conversation id, :mod:`tests.agents.support.triggers`);
+each test prefixes the domain topics with its namespace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from a2a.types.a2a_pb2 import SendMessageRequest
+from chorus_agents.dev.config import runtime_config_for
+from chorus_agents.handler import Handler
+from chorus_agents.host import AgentHost
+from chorus_agents.support.billing import BillingSpecialist
+from chorus_agents.support.crm import CUSTOMERS, Crm
+from chorus_agents.support.escalation import EscalationAgent
+from chorus_agents.support.front_line import FrontLineAgent
+from chorus_agents.support.helpdesk_server import build_server
+from chorus_agents.support.knowledge import ARTICLES, KnowledgeBase
+from chorus_agents.support.orders import OrderSystem, sample_orders
+from chorus_agents.support.technical import TechnicalSpecialist
+from confluent_kafka import Producer
+
+from tests.agents.conftest import (
+    Connect,
+    StartAgent,
+    answer_text,
+    create_missing_topics,
+    namespace,
+    user_text,
+)
+from tests.agents.support import deploy
+from tests.agents.support.triggers import angry_customer, at, long_wait, mild
+from tests.agents.tools.mcp_server import serve_http
+from tests.services.kafka import read_topic
+
+pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+
+DOMAIN_TOPICS = ("support.signals", "support.escalations", "support.refunds", "support.guidance")
+LOGIC: dict[str, Callable[[str], Handler]] = {
+    "billing-specialist": lambda prefix: BillingSpecialist(topic_prefix=prefix),
+    "technical-specialist": lambda prefix: TechnicalSpecialist(topic_prefix=prefix),
+    "escalation": lambda prefix: EscalationAgent(topic_prefix=prefix),
+    "front-line": lambda prefix: FrontLineAgent(),
+}
+
+
+class Helpdesk:
+    """The CRM, the order system, their server, the four agents, the test's topics."""
+
+    def __init__(self, kafka: Any, ns: str, crm: Crm, orders: OrderSystem) -> None:
+        self.kafka = kafka
+        self.ns = ns
+        self.prefix = f"{ns}."
+        self.crm = crm
+        self.orders = orders
+        self.hosts: dict[str, AgentHost] = {}
+
+    def topic(self, name: str) -> str:
+        return self.prefix + name
+
+    def send(self, *triggers: dict[str, Any]) -> None:
+        producer = Producer(self.kafka.client_config())
+        for value in triggers:
+            producer.produce(
+                self.topic("support.signals"), key=value["subject"], value=json.dumps(value)
+            )
+        assert producer.flush(10) == 0
+
+    def read(self, name: str) -> list[dict[str, Any]]:
+        return [json.loads(r.value() or b"") for r in read_topic(self.kafka, name)]
+
+    def published(self, name: str) -> list[dict[str, Any]]:
+        return self.read(self.topic(name))
+
+    def audit(self) -> list[dict[str, Any]]:
+        return self.read(f"chorus.{self.ns}.audit")
+
+    async def until(self, check: Callable[[], Any], timeout: float = 90) -> Any:
+        async def poll() -> Any:
+            while True:
+                found = await asyncio.to_thread(check)
+                if found:
+                    return found
+                await asyncio.sleep(0.3)
+
+        return await asyncio.wait_for(poll(), timeout)
+
+
+StartHelpdesk = Callable[..., Awaitable[Helpdesk]]
+
+
+@pytest.fixture
+async def start_helpdesk(kafka: Any, start_agent: StartAgent) -> AsyncIterator[StartHelpdesk]:
+    """Starts the helpdesk; ``orders_placed`` is the day the reference orders are dated from."""
+    servers: list[Any] = []
+
+    async def start(orders_placed: datetime | None = None) -> Helpdesk:
+        now = datetime.now(UTC)
+        crm = Crm(CUSTOMERS)
+        orders = OrderSystem(sample_orders(orders_placed or now), clock=lambda: now)
+        ns = namespace()
+        found = Helpdesk(kafka, ns, crm, orders)
+        await asyncio.to_thread(
+            create_missing_topics, kafka, [found.topic(t) for t in DOMAIN_TOPICS], partitions=1
+        )
+        served = serve_http(build_server(crm, KnowledgeBase(ARTICLES), orders))
+        url = await served.__aenter__()
+        servers.append(served)
+        manifests, tools = deploy.agents(), deploy.tools()
+        for name in ("billing-specialist", "technical-specialist", "escalation", "front-line"):
+            config = runtime_config_for(
+                manifests[name],
+                kafka.bootstrap_servers,
+                {"helpdesk": url},
+                tools=tools,
+                namespace=ns,
+                topic_prefix=found.prefix,
+                instance="replica-0",
+            )
+            found.hosts[name] = await start_agent(config, LOGIC[name](found.prefix))
+        return found
+
+    yield start
+    for served in reversed(servers):
+        await served.__aexit__(None, None, None)
+
+
+def chain(records: list[dict[str, Any]], start: dict[str, Any]) -> list[dict[str, Any]]:
+    """``start`` and the records it was caused by, back to the first (audit causation)."""
+    by_id = {r["id"]: r for r in records}
+    found = [start]
+    while (cause := found[-1].get("causation_id")) in by_id:
+        found.append(by_id[cause])
+    return found
+
+
+def decisions(audit: list[dict[str, Any]], agent: str) -> list[dict[str, Any]]:
+    return [r for r in audit if r["kind"] == "decision" and r["agent"].endswith(f"/{agent}")]
+
+
+async def test_an_angry_customer_is_escalated_once_and_billing_refunds_the_order(
+    start_helpdesk: StartHelpdesk,
+) -> None:
+    desk = await start_helpdesk()
+    triggers = angry_customer("cust-002")
+    desk.send(*triggers)
+
+    records = await desk.until(
+        lambda: len(found := desk.published("support.escalations")) == len(triggers) and found
+    )
+    first = triggers[0]["id"]
+    (escalated,) = [r for r in records if r["action"] == "escalate"]
+    assert escalated["incident"] == first  # the first trigger escalates; the rest join it
+    assert (escalated["customer_id"], escalated["tier"]) == ("cust-002", "gold")
+    assert (escalated["queue"], escalated["specialist"]) == ("billing", "billing-specialist")
+    resolution = escalated["resolution"]
+    assert (resolution["status"], resolution["order_id"], resolution["amount"]) == (
+        "refunded",
+        "ord-1002",
+        249.0,
+    )
+    others = [r for r in records if r["incident"] != first]
+    assert {r["action"] for r in others} == {"already_escalated"}
+    assert {r["case_id"] for r in records} == {escalated["case_id"]}
+
+    # the CRM: one case, with the billing queue, naming the incident
+    (case,) = desk.crm.cases("cust-002")
+    assert (case.case_id, case.status, case.queue) == (escalated["case_id"], "escalated", "billing")
+    assert first in case.note
+    # the order system: one refund, within the rules
+    refund = desk.orders.refund_of("ord-1002")
+    assert refund is not None and refund.refund_id == resolution["refund_id"]
+    assert refund.idempotency_key == f"refund:{case.case_id}"
+    assert desk.orders.refund_of("ord-1003") is None
+    (published,) = desk.published("support.refunds")
+    assert published == resolution
+
+    # the audit chain: from the refund back to the trigger
+    audit = await desk.until(
+        lambda: (
+            (found := desk.audit())
+            and len(decisions(found, "escalation")) == len(triggers)
+            and found
+        )
+    )
+    (refunded,) = decisions(audit, "billing-specialist")
+    assert refunded["fields"]["incident"] == first
+    assert refunded["fields"]["refund_id"] == refund.refund_id
+    steps = chain(audit, refunded)
+    kinds = [(r["agent"].split("/")[1], r["kind"]) for r in steps]
+    assert ("billing-specialist", "tool.call") in kinds
+    assert ("billing-specialist", "message.received") in kinds
+    assert ("escalation", "agent.call") in kinds
+    assert ("escalation", "tool.call") in kinds  # the escalate_case before the call
+    received = steps[-1]
+    assert (received["agent"], received["kind"]) == (f"{desk.ns}/escalation", "event.received")
+    assert received["fields"]["event_id"] == first
+    assert received["fields"]["topic"] == desk.topic("support.signals")
+    escalating = [d for d in decisions(audit, "escalation") if d["fields"]["action"] == "escalate"]
+    assert [d["fields"]["incident"] for d in escalating] == [first]
+    assert escalating[0]["fields"]["refund_id"] == refund.refund_id
+    assert chain(audit, escalating[0])[-1]["id"] == received["id"]
+    # the escalation itself was a CRM call with the incident's idempotency key
+    calls = [r["fields"] for r in audit if r["kind"] == "tool.call"]
+    assert {"name": "escalate_case", "idempotency_key": f"escalate:{first}"}.items() <= next(
+        c for c in calls if c["name"] == "escalate_case"
+    ).items()
+
+
+async def test_a_refund_outside_the_rules_is_refused_citing_the_rule(
+    start_helpdesk: StartHelpdesk,
+) -> None:
+    desk = await start_helpdesk(orders_placed=datetime.now(UTC) - timedelta(days=40))
+    trigger = long_wait("conv-00004", "cust-004", at(600))
+    desk.send(trigger)
+
+    (record,) = await desk.until(lambda: desk.published("support.escalations"))
+    assert (record["incident"], record["action"], record["queue"]) == (
+        trigger["id"],
+        "escalate",
+        "billing",
+    )
+    resolution = record["resolution"]
+    assert (resolution["status"], resolution["order_id"], resolution["rule"]) == (
+        "refused",
+        "ord-1005",
+        "refund_window",
+    )
+    assert "refund window" in resolution["reason"]
+    assert desk.orders.refund_of("ord-1005") is None
+    (case,) = desk.crm.cases("cust-004")
+    assert (case.status, case.queue) == ("escalated", "billing")  # left to the queue's people
+
+
+async def test_a_technical_problem_goes_to_the_technical_specialist(
+    start_helpdesk: StartHelpdesk,
+) -> None:
+    desk = await start_helpdesk()
+    desk.crm.log_contact("cust-003", "chat", "cannot sign in: the password reset link fails")
+    trigger = long_wait("conv-00005", "cust-003", at(1200))
+    desk.send(trigger)
+
+    (record,) = await desk.until(lambda: desk.published("support.escalations"))
+    assert (record["queue"], record["specialist"]) == ("technical", "technical-specialist")
+    assert (record["resolution"]["status"], record["resolution"]["article_id"]) == (
+        "article_sent",
+        "kb-104",
+    )
+    contacts = desk.crm.contacts("cust-003")
+    assert [c.channel for c in contacts] == ["chat", "email"]
+    assert "kb-104" in contacts[-1].summary
+    assert desk.published("support.guidance") == [record["resolution"]]
+    assert desk.published("support.refunds") == []
+
+
+async def test_a_quiet_run_leads_to_no_escalation(start_helpdesk: StartHelpdesk) -> None:
+    desk = await start_helpdesk()
+    quiet = mild("cust-005")
+    desk.send(*quiet)
+
+    def handled() -> list[dict[str, Any]]:
+        records = desk.audit()
+        done = [r for r in records if r["kind"] == "event.handled"]
+        return records if len(done) >= len(quiet) else []
+
+    audit = await desk.until(handled)
+    assert {r["agent"] for r in audit if r["kind"] == "event.handled"} == {f"{desk.ns}/escalation"}
+    for name in ("support.escalations", "support.refunds", "support.guidance"):
+        assert desk.published(name) == [], name
+    assert desk.crm.cases() == []
+    assert all(desk.orders.refund_of(o.order_id) is None for o in desk.orders.orders("cust-005"))
+    acting = {"agent.call", "tool.call", "tool.refused", "model.call", "decision"}
+    assert [r for r in audit if r["kind"] in acting] == []
+
+
+async def test_the_front_line_answers_a_question_from_the_knowledge_base(
+    start_helpdesk: StartHelpdesk, caller: Connect
+) -> None:
+    desk = await start_helpdesk()
+    host = desk.hosts["front-line"]
+    assert host.card is not None
+    connection = await caller(desk.ns)
+    transport = connection.transport(host.card, host.card.supported_interfaces[0].url)
+
+    async def ask(text: str) -> Any:
+        request = SendMessageRequest(message=user_text(text, context_id=f"chat-{len(text)}"))
+        return await asyncio.wait_for(transport.send_message(request), 60)
+
+    answer = await ask("How do I reset my password?")
+    text = answer_text(answer.task)
+    assert text.startswith("Use 'forgot password' on the sign-in page")
+    assert 'help article kb-104: "Resetting your password"' in text
+    order = answer_text((await ask("Where is my order ord-1001?")).task)
+    assert order == "Your order ord-1001 is shipped; its tracking number is TRK-88A1."
+
+    audit = await desk.until(
+        lambda: (found := desk.audit()) and len(decisions(found, "front-line")) >= 2 and found
+    )
+    calls = [
+        r["fields"]["name"]
+        for r in audit
+        if r["kind"] == "tool.call" and r["agent"] == f"{desk.ns}/front-line"
+    ]
+    assert calls == ["search_articles", "get_article", "get_order"]
+    (first, second) = decisions(audit, "front-line")
+    assert first["task_id"] == answer.task.id and first["fields"]["text"] == text
+    assert second["fields"]["outcome"] == "answer"
