@@ -1,5 +1,6 @@
 """The EHR and the device gateway as one MCP server (official SDK, streamable HTTP or stdio).
 
+    chorus mcp serve chorus_agents.icu.clinical_server --port 8000  # the ward (create_server)
     python -m chorus_agents.icu.clinical_server --port 8000        # streamable HTTP at /mcp
     python -m chorus_agents.icu.clinical_server --transport stdio
 
@@ -25,6 +26,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 from chorus_agents.icu.devices import DeviceGateway, DeviceRefused
 from chorus_agents.icu.ehr import PATIENTS, Ehr, MedicationOrder, MedicationRefused
+from chorus_agents.icu.ward import ward_devices, ward_ehr
 
 IDEMPOTENCY_META = "chorus/idempotency-key"
 
@@ -167,6 +169,12 @@ def build_server(ehr: Ehr, devices: DeviceGateway) -> MCPServer[Any]:
         return {"patient_id": patient_id, "monitoring_interval_seconds": interval}
 
     return server
+
+
+def create_server() -> MCPServer[Any]:
+    """The reference ward (:mod:`.ward`: antihypertensives on the formulary, the standing
+    orders placed) and its monitors: what ``chorus mcp serve`` runs."""
+    return build_server(ward_ehr(), ward_devices())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
