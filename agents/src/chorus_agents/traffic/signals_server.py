@@ -113,6 +113,12 @@ def build_server(signals: SignalControllers) -> MCPServer[Any]:
     return server
 
 
+def create_server() -> MCPServer[Any]:
+    """The controllers of the reference network with their default plans: what
+    ``chorus mcp serve chorus_agents.traffic.signals_server`` runs."""
+    return build_server(SignalControllers())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m chorus_agents.traffic.signals_server")
     parser.add_argument("--transport", choices=("http", "stdio"), default="http")
