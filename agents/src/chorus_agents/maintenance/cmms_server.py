@@ -1,6 +1,7 @@
 """The maintenance management system as an MCP server (official SDK, streamable HTTP or stdio).
 
-    python -m chorus_agents.maintenance.cmms_server --port 8000        # streamable HTTP at /mcp
+    chorus mcp serve chorus_agents.maintenance.cmms_server --port 8000  # streamable HTTP at /mcp
+    python -m chorus_agents.maintenance.cmms_server --port 8000        # the same
     python -m chorus_agents.maintenance.cmms_server --transport stdio
 
 Tools: ``list_machines``, ``get_machine`` and ``list_work_orders`` to look; ``open_work_order``,
@@ -233,14 +234,18 @@ def build_server(system: MaintenanceSystem) -> MCPServer[Any]:
     return server
 
 
+def create_server() -> MCPServer[Any]:
+    """The reference plant with the default stock and today's shifts: ``chorus mcp serve``."""
+    return build_server(MaintenanceSystem(FLEET, DEFAULT_STOCK, default_slots(datetime.now(UTC))))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m chorus_agents.maintenance.cmms_server")
     parser.add_argument("--transport", choices=("http", "stdio"), default="http")
     parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--port", type=int, default=8000)
     args = parser.parse_args(argv)
-    system = MaintenanceSystem(FLEET, DEFAULT_STOCK, default_slots(datetime.now(UTC)))
-    server = build_server(system)
+    server = create_server()
     if args.transport == "stdio":
         server.run("stdio")
         return 0

@@ -1,0 +1,293 @@
+"""``production-scheduling``: moves production away from a machine's maintenance window.
+
+An instruction-driven agent (:class:`~chorus_agents.instructed.InstructedAgent`: a model
+and the maintenance system's ``move_production_slot`` tool) behind a small code-defined
+gate. A request (from ``maintenance-planning``) is a JSON object::
+
+    {"request_id", "signal_id", "work_order_id", "machine_id", "failure_mode", "priority",
+     "window": {"start", "end"}}
+
+The gate reads the plant (tools ``list_machines``, ``get_production_schedule``,
+``list_work_orders``) and proposes, with :func:`plan_moves`, where each production slot
+of the machine that overlaps the window could go: the machine on the same line where it
+can start earliest (not before the window starts), or the machine itself after the window
+(not when the work order is ``critical``: the maintenance system refuses production on a
+machine with an open critical work order, and so does this plan for every such machine).
+Each proposal goes to the model in its own loop; the model decides and acts: with the
+offline ``scripted`` provider, the packaged :data:`SCRIPT` (``production.script.yaml``)
+applies the proposed move with ``move_production_slot``. A slot counts as moved only when
+the maintenance system confirmed the move.
+
+The outcome is published on ``maintenance.schedule`` (key: the machine id), audited as a
+``decision`` with the ``signal_id``, the ``work_order_id`` and the ``moved_slot_ids``, and
+answered as a data part::
+
+    {"request_id", "signal_id", "work_order_id", "machine_id", "window",
+     "action": "move"|"none", "moved_slot_ids",
+     "moves": [{"slot_id", "from_machine", "from_start", "to_machine", "start",
+                "moved", "answer"}]}
+
+Tool calls carry the loop's idempotency keys ``<request_id>/<slot_id>/<step>/<n>``. A
+request sent again (a redelivered alert) finds its slots already out of the window, so it
+moves nothing more and answers ``action: none``.
+
+Why a gate in code (as trading's ``compliance``): an Agent's ``model`` has no field for a
+script file, an instructed agent publishes nothing, and the schedule arithmetic (which
+slots overlap, where a slot fits) is what a regular-expression script cannot do; a real
+model given the same instructions can read the schedule itself (the read tools are in its
+allow-list) and is still shown the proposal. The Agent keeps ``instructions`` and
+``model`` in its spec; the gate uses the same :data:`INSTRUCTIONS` and the packaged script.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from chorus_agents.handler import Context, Handler, Incoming, Reply
+from chorus_agents.instructed import InstructedAgent
+from chorus_agents.maintenance.common import (
+    CMMS,
+    SCHEDULE,
+    MaintenanceError,
+    instant,
+    iso_minutes,
+    request_json,
+    required,
+    tool_json,
+)
+from chorus_agents.models import ModelProvider
+from chorus_agents.models.scripted import ScriptedModel
+from chorus_agents.tools import ToolGateway, ToolInfo, ToolResult
+
+SCRIPT = Path(__file__).with_name("production.script.yaml")
+"""The scripted model's rules for this agent."""
+INSTRUCTIONS = (
+    "You are the plant's production scheduler. You are told when a machine is taken out of "
+    "production for maintenance and which production slot overlaps that window, with a "
+    "proposed move to a free time on a machine of the same line. Move the slot with "
+    "move_production_slot, as proposed unless the schedule shows a better free time. Never "
+    "move production onto a machine with an open critical work order. Answer in one sentence."
+)
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A production slot as the maintenance system lists it."""
+
+    slot_id: str
+    machine_id: str
+    product: str
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def of(cls, value: Mapping[str, Any]) -> Slot:
+        start, end = instant(value.get("start")), instant(value.get("end"))
+        if start is None or end is None:
+            raise MaintenanceError(f"production slot {value.get('slot_id')!r} has no times")
+        return cls(
+            str(value["slot_id"]), str(value["machine_id"]), str(value["product"]), start, end
+        )
+
+
+def earliest_fit(
+    busy: Sequence[tuple[datetime, datetime]], earliest: datetime, length: Any
+) -> datetime:
+    """The earliest start at or after ``earliest`` where ``length`` overlaps nothing busy."""
+    for start in sorted({earliest, *(end for _, end in busy if end > earliest)}):
+        if not any(start < b_end and b_start < start + length for b_start, b_end in busy):
+            return start
+    raise AssertionError("unreachable: the last busy end always fits")  # pragma: no cover
+
+
+def plan_moves(
+    machine_id: str,
+    window: tuple[datetime, datetime],
+    slots: Sequence[Slot],
+    lines: Mapping[str, str],
+    blocked: frozenset[str],
+) -> list[dict[str, Any]]:
+    """Where each slot of ``machine_id`` overlapping ``window`` should go (pure).
+
+    ``lines`` maps machine ids to production lines; ``blocked`` names the machines no
+    slot may go to (open critical work orders). A slot goes to the machine of the same
+    line where it starts earliest (from the window's start on another machine, from its
+    end on ``machine_id``), ties to another machine; without any, ``to_machine`` is
+    ``None``.
+    """
+    begin, end = window
+    moving = [s for s in slots if s.machine_id == machine_id and s.start < end and begin < s.end]
+    # Moves are made one after the other: a slot not moved yet still holds its place.
+    placed = {s.slot_id: (s.machine_id, s.start, s.end) for s in slots}
+    line = lines.get(machine_id)
+    candidates = sorted(m for m, ln in lines.items() if ln == line and m not in blocked)
+    moves: list[dict[str, Any]] = []
+    for slot in moving:
+        move: dict[str, Any] = {
+            "slot_id": slot.slot_id,
+            "product": slot.product,
+            "from_machine": slot.machine_id,
+            "from_start": iso_minutes(slot.start),
+            "from_end": iso_minutes(slot.end),
+            "to_machine": None,
+            "start": None,
+        }
+        length = slot.end - slot.start
+        best: tuple[datetime, bool, str] | None = None
+        for target in candidates:
+            busy = [
+                (b_start, b_end)
+                for other, (m, b_start, b_end) in placed.items()
+                if m == target and other != slot.slot_id
+            ]
+            earliest = end if target == machine_id else begin
+            option = (earliest_fit(busy, earliest, length), target == machine_id, target)
+            if best is None or option < best:
+                best = option
+        if best is not None:
+            start, _, target = best
+            placed[slot.slot_id] = (target, start, start + length)
+            move.update(to_machine=target, start=iso_minutes(start))
+        moves.append(move)
+    return moves
+
+
+class _Recorded(ToolGateway):
+    """A gateway that remembers the calls it passed on and what they answered."""
+
+    def __init__(self, inner: ToolGateway) -> None:
+        self.inner = inner
+        self.calls: list[tuple[str, Mapping[str, Any], ToolResult]] = []
+
+    async def list_tools(self) -> tuple[ToolInfo, ...]:
+        return await self.inner.list_tools()
+
+    async def call(
+        self, tool: str, name: str, arguments: Mapping[str, Any], *, idempotency_key: str
+    ) -> ToolResult:
+        result = await self.inner.call(tool, name, arguments, idempotency_key=idempotency_key)
+        self.calls.append((name, dict(arguments), result))
+        return result
+
+    async def aclose(self) -> None:
+        """The inner gateway is the agent's; the host closes it."""
+
+
+def prompt(request: Mapping[str, Any], move: Mapping[str, Any]) -> str:
+    """What the model is shown for one proposed move (the script matches its JSON)."""
+    window = request["window"]
+    head = (
+        f"Maintenance request {request['request_id']}: work order {request['work_order_id']} "
+        f"({request.get('failure_mode')}, {request.get('priority')}) takes machine "
+        f"{request['machine_id']} out of production from {window['start']} to {window['end']}. "
+        f"Production slot {move['slot_id']} ({move['product']}, {move['from_start']} to "
+        f"{move['from_end']}) overlaps it."
+    )
+    proposal = {
+        "proposed_move": {
+            "slot_id": move["slot_id"],
+            "machine_id": move["to_machine"],
+            "start": move["start"],
+        }
+    }
+    return head + "\n" + json.dumps(proposal, ensure_ascii=False, sort_keys=True)
+
+
+class ProductionScheduler(Handler):
+    """The ``production-scheduling`` agent; see the module docstring.
+
+    ``topic_prefix`` is put before every domain topic name (tests that share a broker;
+    see :func:`chorus_agents.dev.config.runtime_config_for`).
+    """
+
+    def __init__(
+        self, model: ModelProvider | None = None, *, max_steps: int = 4, topic_prefix: str = ""
+    ) -> None:
+        self.schedule = topic_prefix + SCHEDULE
+        self.model = model if model is not None else ScriptedModel.from_file(SCRIPT)
+        self.max_steps = max_steps
+
+    async def on_message(self, message: Incoming, ctx: Context) -> Reply:
+        request = request_json(message.text, message.data, agent=ctx.agent)
+        request_id, machine_id, work_order_id = required(
+            request, "request_id", "machine_id", "work_order_id", agent=ctx.agent
+        )
+        window = request.get("window") or {}
+        begin, end = instant(window.get("start")), instant(window.get("end"))
+        if begin is None or end is None:
+            raise MaintenanceError(f"agent {ctx.agent}: request {request_id} has no window")
+        machines = tool_json(await ctx.tools.call(CMMS, "list_machines", {}))["machines"]
+        slots = tool_json(await ctx.tools.call(CMMS, "get_production_schedule", {}))["slots"]
+        orders = tool_json(await ctx.tools.call(CMMS, "list_work_orders", {"open_only": True}))
+        blocked = frozenset(
+            o["machine_id"] for o in orders["work_orders"] if o.get("priority") == "critical"
+        )
+        moves = plan_moves(
+            machine_id,
+            (begin, end),
+            [Slot.of(s) for s in slots],
+            {m["machine_id"]: m["line"] for m in machines},
+            blocked,
+        )
+        for move in moves:
+            if move["to_machine"] is None:
+                move.update(moved=False, answer="no machine of the line is free for it")
+                continue
+            tools = _Recorded(ctx.tools)
+            loop = InstructedAgent(
+                agent=ctx.agent,
+                instructions=INSTRUCTIONS,
+                model=self.model,
+                tools=tools,
+                audit=ctx.audit,
+                max_steps=self.max_steps,
+            )
+            reply = await loop.run(
+                prompt(request, move),
+                task_id=f"{request_id}/{move['slot_id']}",
+                context_id=message.context_id,
+            )
+            applied = [
+                arguments
+                for name, arguments, result in tools.calls
+                if name == "move_production_slot"
+                and not result.is_error
+                and arguments.get("slot_id") == move["slot_id"]
+            ]
+            if applied:
+                move.update(to_machine=applied[-1].get("machine_id"))
+                move.update(start=applied[-1].get("start"))
+            move.update(moved=bool(applied), answer=reply.text)
+        moved = [m["slot_id"] for m in moves if m["moved"]]
+        outcome = {
+            "request_id": request_id,
+            "signal_id": request.get("signal_id"),
+            "work_order_id": work_order_id,
+            "machine_id": machine_id,
+            "window": {"start": iso_minutes(begin), "end": iso_minutes(end)},
+            "action": "move" if moved else "none",
+            "moved_slot_ids": moved,
+            "moves": moves,
+        }
+        ctx.publish(self.schedule, outcome, key=machine_id)
+        ctx.audit.record(
+            "decision",
+            action=outcome["action"],
+            signal_id=outcome["signal_id"],
+            work_order_id=work_order_id,
+            machine_id=machine_id,
+            moved_slot_ids=moved,
+        )
+        summary = ", ".join(f"{m['slot_id']} -> {m['to_machine']} at {m['start']}" for m in moves)
+        return Reply(text=f"{outcome['action']}: {summary or 'nothing overlaps'}", data=outcome)
+
+    async def aclose(self) -> None:
+        """Closes the model's client (the host closes the tools)."""
+        close = getattr(self.model, "aclose", None)
+        if close is not None:
+            await close()
