@@ -97,17 +97,28 @@ class AgentDirectory:
 
     :meth:`refresh` re-reads the (compacted, small) topic; :meth:`find` refreshes once
     when a name is unknown, so an agent started after this one is still found.
+
+    ``group`` names the consumer group of the reads (never joined nor committed); give
+    one the reader's KafkaUser may use (the host: ``chorus.<ns>.<agent>.cards-reader``).
     """
 
-    def __init__(self, kafka_config: Mapping[str, Any], topic: str, *, namespace: str) -> None:
+    def __init__(
+        self,
+        kafka_config: Mapping[str, Any],
+        topic: str,
+        *,
+        namespace: str,
+        group: str | None = None,
+    ) -> None:
         self.topic = topic
         self.namespace = namespace
+        self.group = group
         self._config = dict(kafka_config)
         self._cards: dict[str, AgentCard] = {}
 
     async def refresh(self) -> int:
         """Reads the registry to its end; returns how many agents it lists."""
-        records = await asyncio.to_thread(read_to_end, self._config, self.topic)
+        records = await asyncio.to_thread(read_to_end, self._config, self.topic, group=self.group)
         cards: dict[str, AgentCard] = {}
         for key, value, _ in records:
             if key is None:

@@ -53,8 +53,10 @@ from chorus_agents.handler import (
     observed_event,
 )
 from chorus_agents.health import Health
-from chorus_agents.kafka import client_config
+from chorus_agents.kafka import SecretReader, client_config
 from chorus_agents.metrics import AgentMetrics, LagSampler
+from chorus_agents.secrets import SecretReader as ApiSecretReader
+from chorus_agents.secrets import secret_references
 from chorus_agents.tasks import KafkaTaskStore
 from chorus_agents.tools import McpToolGateway
 from chorus_agents.tracing import TracingOutbox, setup_tracing
@@ -68,12 +70,29 @@ def instance_name(config: RuntimeConfig) -> str:
     return "".join(c if c.isalnum() or c in "._-" else "-" for c in name)[:128] or "agent"
 
 
+def kafka_settings(
+    config: RuntimeConfig, *, secrets: SecretReader | None = None, **overrides: Any
+) -> dict[str, Any]:
+    """librdkafka settings for the agent, its credentials read now.
+
+    When ``config.kafka`` names Secrets to read through the Kubernetes API (and no file
+    for the same credential), ``secrets`` reads them, by default the pod's in-cluster
+    reader; outside a cluster that fails with a
+    :class:`~chorus_agents.kafka.CredentialsError` saying so.
+    """
+    if secrets is None and secret_references(config.kafka):
+        secrets = ApiSecretReader.in_cluster(agent=config.agent.key)
+    return client_config(config.kafka, secrets=secrets, **overrides)
+
+
 class AgentHost:
     """Runs one agent; an async context manager (``async with AgentHost(...) as host``).
 
     ``kafka_config`` replaces the librdkafka settings derived from ``config.kafka``
     (tests pass their broker's). ``settings`` overrides the loop's timings.
     ``lag_interval`` is the seconds between two samples of the consumer lag.
+    ``secrets`` reads the Secrets ``config.kafka`` names (default: in the cluster, through
+    the pod's ServiceAccount; see :func:`kafka_settings`).
     """
 
     def __init__(
@@ -84,11 +103,14 @@ class AgentHost:
         kafka_config: Mapping[str, Any] | None = None,
         settings: Mapping[str, Any] | None = None,
         lag_interval: float = 15.0,
+        secrets: SecretReader | None = None,
     ) -> None:
         self.config = config
         self.identity = config.agent.key
         self._kafka = (
-            dict(kafka_config) if kafka_config is not None else client_config(config.kafka)
+            dict(kafka_config)
+            if kafka_config is not None
+            else kafka_settings(config, secrets=secrets)
         )
         self._settings = dict(settings or {})
         self._stop = asyncio.Event()
@@ -111,7 +133,13 @@ class AgentHost:
             interval=lag_interval,
         )
         self.health = Health()
-        self.store = KafkaTaskStore(config.topics.tasks, self.outbox, writer=instance_name(config))
+        group = consumer_group(config.agent.namespace, config.agent.name)
+        self.store = KafkaTaskStore(
+            config.topics.tasks,
+            self.outbox,
+            writer=instance_name(config),
+            group=f"{group}.tasks-reader",
+        )
         self.card: AgentCard | None = None
         self.server: KafkaA2AServer | None = None
         self.http: HttpServer | None = None
@@ -121,7 +149,10 @@ class AgentHost:
             self._kafka, replies=config.topics.replies, sender=self.identity
         )
         self.directory = AgentDirectory(
-            self._kafka, config.topics.agent_cards, namespace=config.agent.namespace
+            self._kafka,
+            config.topics.agent_cards,
+            namespace=config.agent.namespace,
+            group=f"{group}.cards-reader",
         )
         self.agents = AgentCaller(self.connection, self.directory, audit=self.audit)
         """Calls other agents by name: ``await host.agents.ask("risk-assessor", "...")``."""

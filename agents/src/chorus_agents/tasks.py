@@ -67,10 +67,16 @@ class KafkaTaskStore(TaskStore):
     Concurrency: like the SDK's stores, safe for any number of coroutines of one event
     loop. Tasks are copied in and out, so a caller mutating a task it got does not
     change the store. A write is durable once the server loop commits its transaction.
+
+    ``group`` names the consumer group of the replay (never joined nor committed); give
+    one the agent's KafkaUser may use (the host: ``chorus.<ns>.<agent>.tasks-reader``).
     """
 
-    def __init__(self, topic: str, outbox: Outbox, *, writer: str | None = None) -> None:
+    def __init__(
+        self, topic: str, outbox: Outbox, *, writer: str | None = None, group: str | None = None
+    ) -> None:
         self.topic = topic
+        self.group = group
         self._outbox = outbox
         self._writer = writer or uuid.uuid4().hex
         self._memory = InMemoryTaskStore()
@@ -114,7 +120,9 @@ class KafkaTaskStore(TaskStore):
         Reads committed records only, so a write of an aborted transaction never
         comes back. Call it before serving: writes made meanwhile would be overwritten.
         """
-        records = await asyncio.to_thread(read_to_end, kafka_config, self.topic, timeout=timeout)
+        records = await asyncio.to_thread(
+            read_to_end, kafka_config, self.topic, timeout=timeout, group=self.group
+        )
         tasks: dict[str, tuple[str, Task | None]] = {}
         for key, value, headers in records:
             if key is None:

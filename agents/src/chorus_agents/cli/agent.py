@@ -26,8 +26,8 @@ from confluent_kafka import KafkaError, KafkaException
 
 from chorus_agents.binding.writer import AUTHORIZATION_ERRORS, TransactionFailed
 from chorus_agents.cli.options import KafkaOptions, kafka_options
-from chorus_agents.host import AgentHost
-from chorus_agents.kafka import client_config
+from chorus_agents.host import AgentHost, kafka_settings
+from chorus_agents.kafka import CredentialsError
 from chorus_agents.logs import setup_logging
 
 log = logging.getLogger("chorus_agents.cli.agent")
@@ -54,7 +54,12 @@ def run(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     setup_logging(agent=runtime.agent.key, level=log_level)
-    kafka = client_config(runtime.kafka, **kafka_options(kafka_option))
+    try:
+        # Reads Secret references through the Kubernetes API (in a pod) once, at start.
+        kafka = kafka_settings(runtime, **kafka_options(kafka_option))
+    except CredentialsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     code = asyncio.run(_serve(lambda: AgentHost(runtime, kafka_config=kafka)))
     raise typer.Exit(code)
 
