@@ -105,6 +105,33 @@ class FlinkEnv:
             )
         return result
 
+    def start_chorus_job(
+        self, job: str, config: Mapping[str, Any], *, options: Mapping[str, str] | None = None
+    ) -> RunningJob:
+        """Starts a ``chorus_flink.jobs`` module like :meth:`run_chorus_job`, in the background.
+
+        For unbounded jobs: the caller ends it with :meth:`RunningJob.kill` (SIGKILL of the
+        whole process group, the Python driver and its mini-cluster JVM, as a crash would).
+        """
+        settings = {"parallelism.default": "1", **(options or {})}
+        args = [job, "--config", json.dumps(dict(config))]
+        for key, value in settings.items():
+            args += ["--set", f"{key}={value}"]
+        logs = Path(self.log_dir) / f"{job}-{time.time_ns()}"
+        logs.mkdir(parents=True, exist_ok=True)
+        output = logs / "output.log"
+        with output.open("wb") as sink:
+            process = subprocess.Popen(
+                [self.python, "-m", "chorus_flink.run", *args],
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self.environment(logs),
+                cwd=FLINK,
+                start_new_session=True,
+            )
+        return RunningJob(job=job, process=process, output=output)
+
     def run_chorus_job(
         self,
         job: str,
@@ -122,6 +149,33 @@ class FlinkEnv:
         for key, value in settings.items():
             args += ["--set", f"{key}={value}"]
         return self.run_job("chorus_flink.run", args, timeout=timeout)
+
+
+@dataclass(frozen=True)
+class RunningJob:
+    """A job started by :meth:`FlinkEnv.start_chorus_job`; its output goes to ``output``."""
+
+    job: str
+    process: subprocess.Popen[bytes]
+    output: Path
+
+    def text(self) -> str:
+        """The job's output so far (stdout and stderr)."""
+        return self.output.read_text(errors="replace")
+
+    def check_running(self) -> None:
+        """Raises :class:`ServiceError` with the output's tail if the job has ended."""
+        if self.process.poll() is not None:
+            raise ServiceError(
+                f"flink job {self.job}: exited with {self.process.returncode}\n"
+                f"{tail(self.text())}\n(logs in {self.output.parent})"
+            )
+
+    def kill(self) -> None:
+        """SIGKILLs the driver and its JVM (the process group) and waits for the driver."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
 
 
 def tail(output: str, lines: int = 80) -> str:

@@ -1,0 +1,476 @@
+"""Throughput and latency of the trading and maintenance jobs, beside a plain Python consumer.
+
+    .venv/bin/python -m bench.flink                     # 200,000 events, both jobs, p=1 and 2
+    .venv/bin/python -m bench.flink --events 400000 --set pipeline.object-reuse=true
+
+**Throughput.** For each job and parallelism (1 and 2): pre-load ``--events`` records (keyed
+by symbol or machine, 10 ms of event time apart) into a fresh 2-partition topic, run the job
+bounded in a mini-cluster, and read its signals. *Steady* events/s comes from the signals'
+Kafka timestamps: a signal about event time ``T`` is emitted once the watermark passes
+``T``, that is once the input up to ``T + watermark delay`` is read, so between the first
+and the last signal the job read the events between those two points (the last signals of
+a bounded run fire at the end of the input). This leaves out the JVM and mini-cluster
+start, the job's deployment and its final checkpoint and shutdown, which *wall* (the
+runner's "submitted" line to the end) keeps. The maintenance input has an outlier every
+1,000 readings so that it emits signals to time.
+
+Beside trading, in the same run, a confluent-kafka consumer in this process reads the same
+topic and keeps the same aggregate per symbol and 60 s HOP window (sum of price x quantity,
+sum of quantity: each trade in 6 windows); the ratio is Flink steady / Python.
+
+**Latency.** The trading job unbounded (``--latency-parallelism``), watermark delay 0 and
+spike threshold 0, so every trade after a symbol's first yields a ``price_spike`` signal as
+soon as the watermark reaches it; trades are produced at ``--rate`` per second for
+``--seconds`` with event time = now. The latency of a trade is the time its signal is
+received by a consumer minus the trade's Kafka timestamp (set when it was produced), for a
+``read_uncommitted`` and a ``read_committed`` consumer; the first 20 % of the trades
+(warm-up) are left out. ``read_committed`` waits for the checkpoint that commits the
+transaction, so it adds up to ``--checkpoint`` on top. Window signals (``vwap``) add the
+watermark delay and the window's length to this.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import signal
+import statistics
+import subprocess
+import threading
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from rich.console import Console
+from rich.table import Table
+
+from tests.services.flink import FLINK, FlinkEnv, FlinkService
+from tests.services.kafka import KafkaBroker, KafkaService, create_topics, read_topic
+
+app = typer.Typer(add_completion=False)
+console = Console()
+BASE = datetime(2026, 1, 1, 9, 0, 0)
+STEP = timedelta(milliseconds=10)
+DELAY = timedelta(seconds=5)
+JVM_ARGS = os.environ.get("CHORUS_BENCH_JVM_ARGS", "-Xms512m -Xmx1g -XX:+UseG1GC")
+"""The mini-cluster JVM; ``CHORUS_BENCH_JVM_ARGS`` replaces it (e.g. to add a flight recording)."""
+ISOLATIONS = ("read_uncommitted", "read_committed")
+
+
+def iso(at: datetime) -> str:
+    return at.isoformat(timespec="milliseconds") + "Z"
+
+
+def trades(n: int) -> list[tuple[str, str]]:
+    """(key, value) of ``n`` trades of 50 symbols around 100, no spikes."""
+    rng = random.Random(1)
+    found = []
+    for i in range(n):
+        symbol = f"S{i % 50}"
+        value = {
+            "symbol": symbol,
+            "price": round(100 + rng.uniform(-1, 1), 2),
+            "quantity": rng.randint(1, 100),
+            "event_time": iso(BASE + STEP * i),
+        }
+        found.append((symbol, json.dumps(value)))
+    return found
+
+
+def telemetry(n: int) -> list[tuple[str, str]]:
+    """(key, value) of ``n`` readings of 50 machines, an outlier every 1,000 readings."""
+    rng = random.Random(2)
+    found = []
+    for i in range(n):
+        machine = f"m{i % 50}"
+        value = {
+            "machine_id": machine,
+            "vibration": 5.0 if i % 1000 == 999 else rng.uniform(0.9, 1.1),
+            "temperature": rng.uniform(59, 61),
+            "event_time": iso(BASE + STEP * i),
+        }
+        found.append((machine, json.dumps(value)))
+    return found
+
+
+def load(kafka: KafkaBroker, topic: str, records: list[tuple[str, str]]) -> None:
+    producer = Producer(kafka.client_config(**{"linger.ms": 20, "enable.idempotence": True}))
+    for key, value in records:
+        while True:
+            try:
+                producer.produce(topic, key=key, value=value)
+                break
+            except BufferError:
+                producer.poll(0.1)
+    if producer.flush(120):
+        raise SystemExit(f"bench: could not load {topic}")
+
+
+@dataclass
+class Job:
+    """A running ``chorus_flink.run`` process; ``submitted`` is when it printed its job id."""
+
+    process: subprocess.Popen[str]
+    logs: Path
+    submitted: float | None = None
+    output: list[str] = field(default_factory=list)
+
+    def follow(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.output.append(line)
+            if "submitted as" in line and self.submitted is None:
+                self.submitted = time.monotonic()
+
+
+def start(flink: FlinkEnv, job: str, config: dict[str, Any], options: dict[str, str]) -> Job:
+    args = [flink.python, "-m", "chorus_flink.run", job, "--config", json.dumps(config)]
+    for key, value in options.items():
+        args += ["--set", f"{key}={value}"]
+    logs = Path(flink.log_dir) / f"bench-{job}-{time.time_ns()}"
+    logs.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        cwd=FLINK,
+        env={**flink.environment(logs), "JVM_ARGS": JVM_ARGS},
+        start_new_session=True,
+    )
+    running = Job(process, logs)
+    threading.Thread(target=running.follow, daemon=True).start()
+    return running
+
+
+def fail(job: Job, what: str) -> SystemExit:
+    return SystemExit(f"bench: {what} (logs in {job.logs})\n{''.join(job.output[-40:])}")
+
+
+@dataclass(frozen=True)
+class Throughput:
+    wall: float
+    steady: float
+    signals: int
+
+
+def run_bounded(
+    kafka: KafkaBroker,
+    flink: FlinkEnv,
+    job: str,
+    config: dict[str, Any],
+    options: dict[str, str],
+    events: int,
+) -> Throughput:
+    running = start(flink, job, {**config, "bounded": True}, options)
+    code = running.process.wait()
+    end = time.monotonic()
+    time.sleep(0.2)  # let the reader thread see the last lines
+    if code != 0 or running.submitted is None:
+        raise fail(running, f"job {job} failed")
+    found = []
+    for message in read_topic(kafka, config["signals_topic"], isolation="read_committed"):
+        value = message.value()
+        assert value is not None
+        event_time = datetime.fromisoformat(json.loads(value)["time"][:-1])
+        found.append((message.timestamp()[1], event_time))
+    if len(found) < 2:
+        raise fail(running, f"job {job}: {len(found)} signals, cannot time it")
+    first, last = min(found), max(found)
+
+    def read_by(at: datetime) -> int:
+        return min(events, max(0, (at + DELAY - BASE) // STEP + 1))
+
+    steady = (read_by(last[1]) - read_by(first[1])) / ((last[0] - first[0]) / 1000)
+    return Throughput(end - running.submitted, steady, len(found))
+
+
+def python_vwap(kafka: KafkaBroker, topic: str, n: int) -> float:
+    """Trades/s of a plain consumer keeping sum(p x q) and sum(q) per symbol and HOP window."""
+    consumer = Consumer(
+        kafka.client_config(
+            **{"group.id": f"bench-{uuid.uuid4().hex[:6]}", "enable.auto.commit": False}
+        )
+    )
+    partitions = consumer.list_topics(topic).topics[topic].partitions
+    consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+    sums: dict[tuple[str, int], list[float]] = defaultdict(lambda: [0.0, 0.0])
+    seen, start_at = 0, time.monotonic()
+    while seen < n:
+        for message in consumer.consume(1000, timeout=1.0):
+            error, value = message.error(), message.value()
+            if error is not None:
+                if error.code() != KafkaError._PARTITION_EOF:
+                    raise SystemExit(str(error))
+                continue
+            if value is None:
+                continue
+            trade = json.loads(value)
+            at = datetime.fromisoformat(trade["event_time"][:-1])
+            slide = int((at - BASE).total_seconds()) // 10
+            amount = trade["price"] * trade["quantity"]
+            for window in range(slide - 5, slide + 1):  # 60 s windows every 10 s
+                total = sums[(trade["symbol"], window)]
+                total[0] += amount
+                total[1] += trade["quantity"]
+            seen += 1
+    consumer.close()
+    return n / (time.monotonic() - start_at)
+
+
+class Receiver(threading.Thread):
+    """Reads a signal topic, noting when each ``price_spike`` arrived (ms) by its input."""
+
+    def __init__(self, kafka: KafkaBroker, topic: str, isolation: str) -> None:
+        super().__init__(daemon=True)
+        self.consumer = Consumer(
+            kafka.client_config(
+                **{
+                    "group.id": f"bench-{uuid.uuid4().hex[:6]}",
+                    "isolation.level": isolation,
+                    "auto.offset.reset": "earliest",
+                    "fetch.wait.max.ms": 10,
+                    "enable.auto.commit": False,
+                }
+            )
+        )
+        self.consumer.subscribe([topic])
+        self.arrived: dict[tuple[int, int], float] = {}
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            for message in self.consumer.consume(500, timeout=0.1):
+                now = time.time() * 1000
+                value = message.value()
+                if message.error() is not None or value is None:
+                    continue
+                signal = json.loads(value)
+                if signal["kind"] == "price_spike":
+                    partition, offset = signal["id"].rsplit(":", 1)[1].split("-")
+                    self.arrived[(int(partition), int(offset))] = now
+        self.consumer.close()
+
+
+@dataclass(frozen=True)
+class Latency:
+    isolation: str
+    p50: float
+    p99: float
+    count: int
+
+
+def run_latency(
+    kafka: KafkaBroker,
+    flink: FlinkEnv,
+    *,
+    parallelism: int,
+    rate: int,
+    seconds: int,
+    options: dict[str, str],
+) -> list[Latency]:
+    run = uuid.uuid4().hex[:6]
+    source = f"bench.latency.{run}"
+    create_topics(kafka, [source, f"{source}.signals", f"{source}.dlq"], partitions=2)
+    config = {
+        "bootstrap_servers": kafka.bootstrap_servers,
+        "trades_topic": source,
+        "signals_topic": f"{source}.signals",
+        "dead_letter_topic": f"{source}.dlq",
+        "group_id": f"bench-latency-{run}",
+        "watermark_delay_seconds": "0",
+        "spike_threshold": "0",
+    }
+    running = start(flink, "trading", config, {"parallelism.default": str(parallelism), **options})
+    receivers = [Receiver(kafka, f"{source}.signals", i) for i in ISOLATIONS]
+    try:
+        deadline = time.monotonic() + 120
+        while running.submitted is None:
+            if running.process.poll() is not None or time.monotonic() > deadline:
+                raise fail(running, "latency job did not start")
+            time.sleep(0.2)
+        time.sleep(5)  # the tasks deploy after the submission
+        for receiver in receivers:
+            receiver.start()
+        producer = Producer(kafka.client_config(**{"linger.ms": 0, "enable.idempotence": True}))
+        rng = random.Random(3)
+        total = rate * seconds
+        begin, last_ms = time.monotonic(), 0
+        for i in range(total):
+            pause = begin + i / rate - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            # strictly increasing event times: with no watermark delay, a tie would be late
+            last_ms = max(int(time.time() * 1000), last_ms + 1)
+            at = datetime.fromtimestamp(last_ms / 1000, UTC).replace(tzinfo=None)
+            symbol = f"S{i % 20}"
+            value = {
+                "symbol": symbol,
+                "price": round(100 + rng.uniform(-1, 1), 2),
+                "quantity": rng.randint(1, 100),
+                "event_time": iso(at),
+            }
+            producer.produce(source, key=symbol, value=json.dumps(value))
+            producer.poll(0)
+        producer.flush(30)
+        drain = time.monotonic() + 30
+        while time.monotonic() < drain and len(receivers[1].arrived) < total - 40:
+            if running.process.poll() is not None:
+                raise fail(running, "latency job ended")
+            time.sleep(0.5)
+    finally:
+        for receiver in receivers:
+            receiver.stop.set()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(running.process.pid, signal.SIGKILL)
+        running.process.wait()
+    produced = {
+        (m.partition(), m.offset()): m.timestamp()[1]
+        for m in read_topic(kafka, source, isolation="read_uncommitted")
+    }
+    order = sorted(produced.values())
+    warm = order[len(order) // 5]
+    results = []
+    for receiver, isolation in zip(receivers, ISOLATIONS, strict=True):
+        receiver.join(5)
+        latencies = sorted(
+            at - produced[key]
+            for key, at in receiver.arrived.items()
+            if key in produced and produced[key] >= warm
+        )
+        if not latencies:
+            raise fail(running, f"no price_spike signals read {isolation}")
+        p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+        results.append(Latency(isolation, statistics.median(latencies), p99, len(latencies)))
+    return results
+
+
+def options_from(items: list[str]) -> dict[str, str]:
+    found = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"--set {item}: expected KEY=VALUE")
+        found[key.strip()] = value.strip()
+    return found
+
+
+@app.command()
+def main(
+    events: Annotated[int, typer.Option(help="events per throughput run")] = 200_000,
+    runs: Annotated[int, typer.Option(help="throughput runs per job and parallelism")] = 1,
+    rate: Annotated[int, typer.Option(help="trades/s in the latency run")] = 200,
+    seconds: Annotated[int, typer.Option(help="length of the latency run")] = 30,
+    latency_parallelism: Annotated[int, typer.Option()] = 2,
+    buffer_timeout: Annotated[str, typer.Option(help="execution.buffer-timeout.interval")] = (
+        "10 ms"
+    ),
+    checkpoint: Annotated[str, typer.Option(help="checkpoint interval")] = "1 s",
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="extra Flink option KEY=VALUE")
+    ] = None,
+    skip_latency: Annotated[bool, typer.Option()] = False,
+    jobs: Annotated[str, typer.Option(help="comma-separated: trading,maintenance")] = (
+        "trading,maintenance"
+    ),
+) -> None:
+    extra = options_from(set_ or [])
+    with KafkaService().session() as kafka, FlinkService().session() as flink:
+        table = Table(title=f"Flink jobs: {events:,} events, bounded, 2 partitions, medians")
+        for column in (
+            "job",
+            "parallelism",
+            "wall s",
+            "events/s (wall)",
+            "events/s (steady)",
+            "signals",
+            "python consumer",
+            "ratio",
+        ):
+            table.add_column(column, justify="right")
+        generators = {
+            "trading": (trades, "trades_topic"),
+            "maintenance": (telemetry, "telemetry_topic"),
+        }
+        for job in jobs.split(","):
+            make, topic_key = generators[job]
+            run = uuid.uuid4().hex[:6]
+            source = f"bench.{job}.{run}"
+            create_topics(kafka, [source], partitions=2)
+            load(kafka, source, make(events))
+            baseline = None
+            if job == "trading":
+                baseline = statistics.median(
+                    python_vwap(kafka, source, events) for _ in range(max(1, runs))
+                )
+            for parallelism in (1, 2):
+                results = []
+                for attempt in range(runs):
+                    out = f"{source}.{parallelism}.{attempt}"
+                    create_topics(kafka, [f"{out}.signals", f"{out}.dlq"], partitions=2)
+                    config = {
+                        "bootstrap_servers": kafka.bootstrap_servers,
+                        topic_key: source,
+                        "signals_topic": f"{out}.signals",
+                        "dead_letter_topic": f"{out}.dlq",
+                        "group_id": f"bench-{job}-{run}-{parallelism}-{attempt}",
+                    }
+                    options = {
+                        "parallelism.default": str(parallelism),
+                        "execution.checkpointing.interval": "5 s",
+                        **extra,
+                    }
+                    results.append(run_bounded(kafka, flink, job, config, options, events))
+                    console.log(f"{job} p={parallelism}: {results[-1]}")
+                wall = statistics.median(r.wall for r in results)
+                steady = statistics.median(r.steady for r in results)
+                table.add_row(
+                    job,
+                    str(parallelism),
+                    f"{wall:.1f}",
+                    f"{events / wall:,.0f}",
+                    f"{steady:,.0f}",
+                    str(results[0].signals),
+                    "" if baseline is None else f"{baseline:,.0f}",
+                    "" if baseline is None else f"{steady / baseline:.2f}x",
+                )
+        console.print(table)
+        if skip_latency:
+            return
+        latency = run_latency(
+            kafka,
+            flink,
+            parallelism=latency_parallelism,
+            rate=rate,
+            seconds=seconds,
+            options={
+                "execution.buffer-timeout.interval": buffer_timeout,
+                "execution.checkpointing.interval": checkpoint,
+                **extra,
+            },
+        )
+        lat_table = Table(
+            title=(
+                f"trading latency, trade to price_spike signal: {rate}/s for {seconds} s, "
+                f"parallelism {latency_parallelism}, buffer timeout {buffer_timeout}, "
+                f"checkpoint {checkpoint}"
+            )
+        )
+        for column in ("consumer", "p50 ms", "p99 ms", "signals"):
+            lat_table.add_column(column, justify="right")
+        for row in latency:
+            lat_table.add_row(row.isolation, f"{row.p50:.0f}", f"{row.p99:.0f}", str(row.count))
+        console.print(lat_table)
+
+
+if __name__ == "__main__":
+    app()
