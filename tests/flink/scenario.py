@@ -3,6 +3,8 @@
 Each job test produces a scripted stream (good records, malformed ones and late ones) to a
 one-partition topic, so the arrival order, and with it the watermark each record sees, is
 the script's; :func:`watermarks_before` replays the job's late-data rule in Python.
+:meth:`JobScenario.run` does the producing, the bounded run and the reading; the
+:class:`Outcome` checks every envelope and compares with :func:`expected` signals.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 from confluent_kafka import Producer
 
+from tests.services.flink import FlinkEnv
 from tests.services.kafka import KafkaBroker, create_topics, read_topic
 
 EPOCH = datetime(1970, 1, 1)
@@ -142,3 +145,83 @@ def assert_signals(actual: list[dict[str, Any]], expected: Mapping[str, Mapping[
             assert close(got.get(key), value), (
                 f"{signal_id}: {key} = {got.get(key)!r}, expected {value!r}"
             )
+
+
+def expected(
+    kind: str, subject: str, at: datetime, data: Mapping[str, Any], *, id_suffix: str = ""
+) -> tuple[str, dict[str, Any]]:
+    """An expected signal by id: ``kind:subject:time[:id_suffix]`` and its envelope and data."""
+    signal_id = f"{kind}:{subject}:{iso(at)}" + (f":{id_suffix}" if id_suffix else "")
+    return signal_id, {"kind": kind, "subject": subject, "time": iso(at), "data": dict(data)}
+
+
+@dataclass(frozen=True)
+class JobScenario:
+    """How a job test runs its job: the job, its signal domain and its input parameter."""
+
+    job: str
+    domain: str
+    input_parameter: str
+
+    @property
+    def source(self) -> str:
+        """The module, the envelopes' ``source``."""
+        return f"chorus_flink.jobs.{self.job}"
+
+    def run(
+        self,
+        kafka: KafkaBroker,
+        flink: FlinkEnv,
+        values: Sequence[str | None],
+        parameters: Mapping[str, str],
+        *,
+        timeout: float = 400,
+        options: Mapping[str, str] | None = None,
+    ) -> Outcome:
+        """Produces ``values`` to a new topic, runs the job bounded over them with
+        ``parameters`` (fresh topics and group id), and reads what it committed."""
+        topics = Topics.create(kafka, self.domain)
+        produce(kafka, topics.input, values)
+        flink.run_chorus_job(
+            self.job,
+            {
+                **kafka_config(kafka),
+                self.input_parameter: topics.input,
+                "signals_topic": topics.signals,
+                "dead_letter_topic": topics.dead_letters,
+                **parameters,
+                "bounded": True,
+                "group_id": f"test-{self.domain}-{topics.run}",
+            },
+            options=options,
+            timeout=timeout,
+        )
+        return Outcome(
+            self, signals(kafka, topics.signals), dead_letters(kafka, topics.dead_letters)
+        )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one run committed: its signals and its dead letters as (reason, payload)."""
+
+    scenario: JobScenario
+    signals: list[dict[str, Any]]
+    dead_letters: list[tuple[str, str | None]]
+
+    def assert_signals(self, expected: Mapping[str, Mapping[str, Any]]) -> None:
+        """Every envelope is the job's CloudEvent, and the signals are ``expected`` by id."""
+        for signal in self.signals:
+            assert signal["specversion"] == "1.0", signal
+            assert signal["source"] == self.scenario.source, signal
+            assert signal["type"] == f"dev.chorus.{self.scenario.domain}.{signal['kind']}", signal
+        assert_signals(self.signals, expected)
+
+    def assert_dead_letters(
+        self, expected: Sequence[tuple[str, str | None]], *, in_order: bool = False
+    ) -> None:
+        """The dead letters are ``expected``: in this order, or as a multiset."""
+        if in_order:
+            assert self.dead_letters == list(expected)
+        else:
+            assert sorted(self.dead_letters, key=str) == sorted(expected, key=str)

@@ -15,19 +15,13 @@ from typing import Any
 
 import pytest
 
-from tests.flink.scenario import (
-    Topics,
-    assert_signals,
-    dead_letters,
-    iso,
-    kafka_config,
-    produce,
-    signals,
-)
+from tests.flink.scenario import JobScenario, expected, iso
 from tests.services.flink import FlinkEnv
 from tests.services.kafka import KafkaBroker
 
 pytestmark = pytest.mark.integration
+
+SUPPORT = JobScenario("customer_service", "support", "messages_topic")
 
 BASE = datetime(2026, 1, 1, 9, 0, 0)
 ANGRY = "This is terrible and useless, I am furious"
@@ -125,25 +119,13 @@ def drop(
     }
     if previous is not None:
         data["previous_trend"] = previous
-    signal_id = f"sentiment_drop:{conversation}:{iso(when)}:0-{offset(when, conversation)}"
-    return signal_id, {
-        "kind": "sentiment_drop",
-        "subject": conversation,
-        "time": iso(when),
-        "data": data,
-        "type": "dev.chorus.support.sentiment_drop",
-        "source": "chorus_flink.jobs.customer_service",
-    }
+    suffix = f"0-{offset(when, conversation)}"
+    return expected("sentiment_drop", conversation, when, data, id_suffix=suffix)
 
 
 def wait(conversation: str, customer: str, when: datetime) -> tuple[str, dict[str, Any]]:
-    deadline = when + timedelta(seconds=60)
-    return f"long_wait:{conversation}:{iso(deadline)}", {
-        "kind": "long_wait",
-        "subject": conversation,
-        "time": iso(deadline),
-        "data": {"customer_id": customer, "message_time": when.isoformat(), "timeout_seconds": 60},
-    }
+    data = {"customer_id": customer, "message_time": when.isoformat(), "timeout_seconds": 60}
+    return expected("long_wait", conversation, when + timedelta(seconds=60), data)
 
 
 def expected_signals() -> dict[str, dict[str, Any]]:
@@ -162,18 +144,15 @@ def expected_signals() -> dict[str, dict[str, Any]]:
             ),
             wait("c1", "u1", at(1, 10)),
             wait("c4", "u2", at(3, 20)),
-            (
-                f"repeat_contact:c3:{iso(at(2, 30))}",
+            expected(
+                "repeat_contact",
+                "c3",
+                at(2, 30),
                 {
-                    "kind": "repeat_contact",
-                    "subject": "c3",
-                    "time": iso(at(2, 30)),
-                    "data": {
-                        "customer_id": "u1",
-                        "previous_conversation_id": "c1",
-                        "previous_opened": at(0, 0).isoformat(),
-                        "gap_seconds": 150,
-                    },
+                    "customer_id": "u1",
+                    "previous_conversation_id": "c1",
+                    "previous_opened": at(0, 0).isoformat(),
+                    "gap_seconds": 150,
                 },
             ),
         ]
@@ -183,30 +162,19 @@ def expected_signals() -> dict[str, dict[str, Any]]:
 def test_customer_service_job_escalations_and_dead_letters(
     kafka: KafkaBroker, flink: FlinkEnv
 ) -> None:
-    topics = Topics.create(kafka, "support")
     values, expected_dead = script()
-    produce(kafka, topics.input, values)
-
-    flink.run_chorus_job(
-        "customer_service",
+    outcome = SUPPORT.run(
+        kafka,
+        flink,
+        values,
         {
-            **kafka_config(kafka),
-            "messages_topic": topics.input,
-            "signals_topic": topics.signals,
-            "dead_letter_topic": topics.dead_letters,
             "watermark_delay_seconds": "5",
             "trend_messages": "2",
             "drop_threshold": "0.5",
             "sentiment_floor": "-0.5",
             "reply_timeout_seconds": "60",
             "repeat_contact_seconds": "160",
-            "bounded": True,
-            "group_id": f"test-support-{topics.run}",
         },
-        timeout=400,
     )
-
-    assert sorted(dead_letters(kafka, topics.dead_letters), key=str) == sorted(
-        expected_dead, key=str
-    )
-    assert_signals(signals(kafka, topics.signals), expected_signals())
+    outcome.assert_dead_letters(expected_dead)
+    outcome.assert_signals(expected_signals())

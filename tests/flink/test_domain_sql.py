@@ -66,11 +66,7 @@ def test_icu_value_check_covers_every_parameter() -> None:
     assert check.endswith("ELSE TRUE END")
 
 
-def test_intervals_are_written_day_to_second() -> None:
-    assert support.seconds(300) == "INTERVAL '0 00:05:00' DAY TO SECOND"
-    assert support.seconds(90061) == "INTERVAL '1 01:01:01' DAY TO SECOND"
-    with pytest.raises(ValueError, match="below 100 days"):
-        support.seconds(100 * 86400)
+def test_support_timeouts_must_be_below_100_days() -> None:
     with pytest.raises(config.ConfigError, match="repeat_contact_seconds"):
         support.SupportParameters.from_job(job(support, repeat_contact_seconds=str(10**7)))
 

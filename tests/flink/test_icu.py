@@ -15,19 +15,13 @@ from typing import Any
 
 import pytest
 
-from tests.flink.scenario import (
-    Topics,
-    assert_signals,
-    dead_letters,
-    iso,
-    kafka_config,
-    produce,
-    signals,
-)
+from tests.flink.scenario import JobScenario, expected, iso
 from tests.services.flink import FlinkEnv
 from tests.services.kafka import KafkaBroker
 
 pytestmark = pytest.mark.integration
+
+ICU = JobScenario("icu", "icu", "vitals_topic")
 
 BASE = datetime(2026, 1, 1, 9, 0, 0)
 NORMAL = {
@@ -159,7 +153,6 @@ def score(
     patient: str, end: int, value: int, band: str, previous: int | None, values: dict[str, Any]
 ) -> tuple[str, dict[str, Any]]:
     start, stop = window(end)
-    at = iso(minute(end, 0))
     data: dict[str, Any] = {
         "window_start": start,
         "window_end": stop,
@@ -175,14 +168,7 @@ def score(
     }
     if previous is not None:
         data["previous_score"] = previous
-    return f"news2_score:{patient}:{at}", {
-        "kind": "news2_score",
-        "subject": patient,
-        "time": at,
-        "data": data,
-        "type": "dev.chorus.icu.news2_score",
-        "source": "chorus_flink.jobs.icu",
-    }
+    return expected("news2_score", patient, minute(end, 0), data)
 
 
 def deterioration(
@@ -195,7 +181,6 @@ def deterioration(
     reason: str,
 ) -> tuple[str, dict[str, Any]]:
     start, stop = window(end)
-    at = iso(minute(end, 0))
     data: dict[str, Any] = {
         "window_start": start,
         "window_end": stop,
@@ -205,23 +190,13 @@ def deterioration(
     }
     if previous is not None:
         data |= {"previous_score": previous, "previous_band": previous_band}
-    return f"deterioration:{patient}:{at}", {
-        "kind": "deterioration",
-        "subject": patient,
-        "time": at,
-        "data": data,
-    }
+    return expected("deterioration", patient, minute(end, 0), data)
 
 
 def missing(patient: str, end: int, names: str) -> tuple[str, dict[str, Any]]:
     start, stop = window(end)
-    at = iso(minute(end, 0))
-    return f"missing_vitals:{patient}:{at}", {
-        "kind": "missing_vitals",
-        "subject": patient,
-        "time": at,
-        "data": {"window_start": start, "window_end": stop, "missing": names},
-    }
+    data = {"window_start": start, "window_end": stop, "missing": names}
+    return expected("missing_vitals", patient, minute(end, 0), data)
 
 
 def expected_signals() -> dict[str, dict[str, Any]]:
@@ -248,30 +223,17 @@ def expected_signals() -> dict[str, dict[str, Any]]:
 
 
 def test_icu_job_scores_alerts_and_dead_letters(kafka: KafkaBroker, flink: FlinkEnv) -> None:
-    topics = Topics.create(kafka, "icu")
     values, expected_dead = script()
-    produce(kafka, topics.input, values)
-
-    flink.run_chorus_job(
-        "icu",
+    outcome = ICU.run(
+        kafka,
+        flink,
+        values,
         {
-            **kafka_config(kafka),
-            "vitals_topic": topics.input,
-            "signals_topic": topics.signals,
-            "dead_letter_topic": topics.dead_letters,
             "watermark_delay_seconds": "5",
             "window_seconds": "60",
             "missing_after_seconds": "120",
             "rise_threshold": "2",
-            "bounded": True,
-            "group_id": f"test-icu-{topics.run}",
         },
-        timeout=400,
     )
-
-    assert sorted(dead_letters(kafka, topics.dead_letters), key=str) == sorted(
-        expected_dead, key=str
-    )
-    found = signals(kafka, topics.signals)
-    assert all(s["specversion"] == "1.0" for s in found)
-    assert_signals(found, expected_signals())
+    outcome.assert_dead_letters(expected_dead)
+    outcome.assert_signals(expected_signals())

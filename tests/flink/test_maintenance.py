@@ -13,16 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.flink.scenario import (
-    Topics,
-    assert_signals,
-    dead_letters,
-    iso,
-    kafka_config,
-    produce,
-    signals,
-    watermarks_before,
-)
+from tests.flink.scenario import JobScenario, expected, iso, watermarks_before
 from tests.services.flink import FlinkEnv
 from tests.services.kafka import KafkaBroker
 
@@ -33,6 +24,8 @@ DELAY = timedelta(seconds=5)
 HISTORY, MIN_HISTORY, Z, MIN_STDDEV, RUN = 10, 4, 3.0, 0.001, 3
 
 Reading = tuple[str, float, float, datetime]
+
+MAINTENANCE = JobScenario("maintenance", "maintenance", "telemetry_topic")
 
 
 def script(seed: int = 5) -> tuple[list[str | None], dict[int, str]]:
@@ -133,36 +126,28 @@ def expected_signals(readings: list[Reading]) -> dict[str, dict[str, Any]]:
                 assert abs(score - Z) > 1e-6, "a score on the threshold makes the script ambiguous"
                 anomalous = len(history) >= MIN_HISTORY and score > Z
             if anomalous:
-                found[f"anomaly:{machine}:{iso(at)}"] = {
-                    "kind": "anomaly",
-                    "subject": machine,
-                    "time": iso(at),
-                    "data": {
-                        "score": score,
-                        "readings": len(history),
-                        "vibration": vibration,
-                        "vibration_mean": v_mean,
-                        "vibration_stddev": v_std,
-                        "vibration_z": v_z,
-                        "temperature": temperature,
-                        "temperature_mean": t_mean,
-                        "temperature_stddev": t_std,
-                        "temperature_z": t_z,
-                    },
+                anomaly = {
+                    "score": score,
+                    "readings": len(history),
+                    "vibration": vibration,
+                    "vibration_mean": v_mean,
+                    "vibration_stddev": v_std,
+                    "vibration_z": v_z,
+                    "temperature": temperature,
+                    "temperature_mean": t_mean,
+                    "temperature_stddev": t_std,
+                    "temperature_z": t_z,
                 }
+                found.update([expected("anomaly", machine, at, anomaly)])
                 run.append((at, score))
                 if len(run) == RUN:
-                    found[f"maintenance_alert:{machine}:{iso(at)}"] = {
-                        "kind": "maintenance_alert",
-                        "subject": machine,
-                        "time": iso(at),
-                        "data": {
-                            "first_time": run[0][0].isoformat(timespec="milliseconds"),
-                            "last_time": at.isoformat(timespec="milliseconds"),
-                            "max_score": max(s for _, s in run),
-                            "anomalies": RUN,
-                        },
+                    alert = {
+                        "first_time": run[0][0].isoformat(timespec="milliseconds"),
+                        "last_time": at.isoformat(timespec="milliseconds"),
+                        "max_score": max(s for _, s in run),
+                        "anomalies": RUN,
                     }
+                    found.update([expected("maintenance_alert", machine, at, alert)])
                     run = []
             else:
                 run = []
@@ -172,40 +157,33 @@ def expected_signals(readings: list[Reading]) -> dict[str, dict[str, Any]]:
 def test_maintenance_job_scores_readings_and_raises_alerts(
     kafka: KafkaBroker, flink: FlinkEnv
 ) -> None:
-    topics = Topics.create(kafka, "maintenance")
     values, reasons = script()
-    expected = expected_signals(accepted(values, reasons))
-    kinds = [s["kind"] for s in expected.values()]
+    wanted = expected_signals(accepted(values, reasons))
+    kinds = [s["kind"] for s in wanted.values()]
     assert kinds.count("maintenance_alert") == 1 and kinds.count("anomaly") > RUN
-    produce(kafka, topics.input, values)
 
-    flink.run_chorus_job(
-        "maintenance",
+    outcome = MAINTENANCE.run(
+        kafka,
+        flink,
+        values,
         {
-            **kafka_config(kafka),
-            "telemetry_topic": topics.input,
-            "signals_topic": topics.signals,
-            "dead_letter_topic": topics.dead_letters,
             "history_readings": str(HISTORY),
             "min_history": str(MIN_HISTORY),
             "z_threshold": str(Z),
             "min_stddev": str(MIN_STDDEV),
             "consecutive_anomalies": str(RUN),
-            "bounded": True,
-            "group_id": f"test-maintenance-{topics.run}",
         },
         options={"execution.checkpointing.interval": "1 s"},
         timeout=300,
     )
 
-    found = signals(kafka, topics.signals)
-    for signal in found:
+    for signal in outcome.signals:
         if signal["kind"] == "maintenance_alert":  # timestamps: compare as instants
             for key in ("first_time", "last_time"):
                 signal["data"][key] = datetime.fromisoformat(signal["data"][key]).isoformat(
                     timespec="milliseconds"
                 )
-    assert_signals(found, expected)
-    assert dead_letters(kafka, topics.dead_letters) == [
-        (reason, values[i]) for i, reason in sorted(reasons.items())
-    ]
+    outcome.assert_signals(wanted)
+    outcome.assert_dead_letters(
+        [(reason, values[i]) for i, reason in sorted(reasons.items())], in_order=True
+    )

@@ -13,16 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.flink.scenario import (
-    Topics,
-    assert_signals,
-    dead_letters,
-    iso,
-    kafka_config,
-    produce,
-    signals,
-    watermarks_before,
-)
+from tests.flink.scenario import JobScenario, expected, iso, watermarks_before
 from tests.services.flink import FlinkEnv
 from tests.services.kafka import KafkaBroker
 
@@ -35,6 +26,8 @@ SPIKE, BASELINE_WINDOWS, VOLUME_RATIO = 0.05, 2, 2.5
 MARGIN = 1e-6  # decisions this close to a threshold would make the script ambiguous
 
 Trade = tuple[str, float, float, datetime]
+
+TRADING = JobScenario("trading", "trading", "trades_topic")
 
 
 def script(seed: int = 11) -> tuple[list[str | None], dict[int, str]]:
@@ -141,36 +134,27 @@ def expected_signals(trades: list[Trade]) -> dict[str, dict[str, Any]]:
         volume = sum(q for _, _, q, _ in members)
         prices = [p for _, p, _, _ in members]
         mean = sum(prices) / len(prices)
-        found[f"vwap:{symbol}:{iso(end)}"] = {
-            "kind": "vwap",
-            "subject": symbol,
-            "time": iso(end),
-            "data": {
-                "window_start": start.isoformat(),
-                "window_end": end.isoformat(),
-                "vwap": sum(p * q for _, p, q, _ in members) / volume,
-                "volatility": math.sqrt(sum((p - mean) ** 2 for p in prices) / len(prices)),
-                "volume": volume,
-                "trade_count": len(members),
-            },
+        bounds = {"window_start": start.isoformat(), "window_end": end.isoformat()}
+        vwap = {
+            **bounds,
+            "vwap": sum(p * q for _, p, q, _ in members) / volume,
+            "volatility": math.sqrt(sum((p - mean) ** 2 for p in prices) / len(prices)),
+            "volume": volume,
+            "trade_count": len(members),
         }
+        found.update([expected("vwap", symbol, end, vwap)])
         history = per_symbol[symbol]
         if len(history) >= BASELINE_WINDOWS:
             baseline = sum(v for _, v in history[-BASELINE_WINDOWS:]) / BASELINE_WINDOWS
             assert abs(volume - VOLUME_RATIO * baseline) > MARGIN * volume
             if volume > VOLUME_RATIO * baseline:
-                found[f"volume_anomaly:{symbol}:{iso(end)}"] = {
-                    "kind": "volume_anomaly",
-                    "subject": symbol,
-                    "time": iso(end),
-                    "data": {
-                        "window_start": start.isoformat(),
-                        "window_end": end.isoformat(),
-                        "volume": volume,
-                        "baseline_volume": baseline,
-                        "ratio": volume / baseline,
-                    },
+                anomaly = {
+                    **bounds,
+                    "volume": volume,
+                    "baseline_volume": baseline,
+                    "ratio": volume / baseline,
                 }
+                found.update([expected("volume_anomaly", symbol, end, anomaly)])
         history.append((start, volume))
     return found
 
@@ -190,59 +174,40 @@ def expected_spikes(trades: list[Trade], offsets: dict[int, int]) -> dict[str, d
         deviation = (price - vwap) / vwap
         assert abs(abs(deviation) - SPIKE) > MARGIN
         if abs(deviation) > SPIKE:
-            signal_id = f"price_spike:{symbol}:{iso(at)}:0-{offsets[index]}"
-            found[signal_id] = {
-                "kind": "price_spike",
-                "subject": symbol,
-                "time": iso(at),
-                "data": {
-                    "price": price,
-                    "quantity": quantity,
-                    "vwap": vwap,
-                    "deviation": deviation,
-                },
-            }
+            spike = {"price": price, "quantity": quantity, "vwap": vwap, "deviation": deviation}
+            found.update(
+                [expected("price_spike", symbol, at, spike, id_suffix=f"0-{offsets[index]}")]
+            )
     return found
 
 
 def test_trading_job_emits_exactly_the_expected_signals_and_dead_letters(
     kafka: KafkaBroker, flink: FlinkEnv
 ) -> None:
-    topics = Topics.create(kafka, "trading")
     values, reasons = script()
     trades = accepted(values, reasons)
     offsets = dict(enumerate(i for i in range(len(values)) if i not in reasons))
-    expected = expected_signals(trades) | expected_spikes(trades, offsets)
-    kinds = {s["kind"] for s in expected.values()}
+    wanted = expected_signals(trades) | expected_spikes(trades, offsets)
+    kinds = {s["kind"] for s in wanted.values()}
     assert kinds == {"vwap", "price_spike", "volume_anomaly"}, "the script must exercise every kind"
-    produce(kafka, topics.input, values)
 
-    flink.run_chorus_job(
-        "trading",
+    outcome = TRADING.run(
+        kafka,
+        flink,
+        values,
         {
-            **kafka_config(kafka),
-            "trades_topic": topics.input,
-            "signals_topic": topics.signals,
-            "dead_letter_topic": topics.dead_letters,
             "watermark_delay_seconds": "5",
             "window_seconds": "20",
             "slide_seconds": "10",
             "spike_threshold": str(SPIKE),
             "baseline_windows": str(BASELINE_WINDOWS),
             "volume_ratio_threshold": str(VOLUME_RATIO),
-            "bounded": True,
-            "group_id": f"test-trading-{topics.run}",
         },
         options={"execution.checkpointing.interval": "1 s"},
         timeout=300,
     )
 
-    found = signals(kafka, topics.signals)
-    for signal in found:
-        assert signal["specversion"] == "1.0"
-        assert signal["source"] == "chorus_flink.jobs.trading"
-        assert signal["type"] == f"dev.chorus.trading.{signal['kind']}"
-    assert_signals(found, expected)
-    assert dead_letters(kafka, topics.dead_letters) == [
-        (reason, values[i]) for i, reason in sorted(reasons.items())
-    ]
+    outcome.assert_signals(wanted)
+    outcome.assert_dead_letters(
+        [(reason, values[i]) for i, reason in sorted(reasons.items())], in_order=True
+    )

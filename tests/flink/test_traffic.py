@@ -17,15 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.flink.scenario import (
-    Topics,
-    assert_signals,
-    dead_letters,
-    iso,
-    kafka_config,
-    produce,
-    signals,
-)
+from tests.flink.scenario import JobScenario, expected, iso
 from tests.services.flink import FlinkEnv
 from tests.services.kafka import KafkaBroker
 
@@ -34,6 +26,7 @@ WINDOW = timedelta(seconds=60)
 FREE_FLOW, RATIO, MIN_VEHICLES = 50.0, 0.5, 10
 NEIGHBOURS = {"s1": ["s2"], "s2": ["s3"], "s4": ["s3"]}
 PAIRS = [("s1", "s2"), ("s2", "s3"), ("s3", "s4")]
+TRAFFIC = JobScenario("traffic", "traffic", "readings_topic")
 
 # minute -> segment -> four (vehicle_count, avg_speed_kmh) readings, 15 s apart
 FREE = [(5, 45.0)] * 4
@@ -140,43 +133,34 @@ def expected_signals() -> dict[str, dict[str, Any]]:
             mean = sum(c * v for c, v in found) / vehicles
             if mean < RATIO * FREE_FLOW:
                 congested[key] = (vehicles, mean)
-    expected: dict[str, dict[str, Any]] = {}
+    wanted: dict[str, dict[str, Any]] = {}
     for (segment, start), (vehicles, mean) in congested.items():
         end = start + WINDOW
-        expected[f"congestion:{segment}:{iso(end)}"] = {
-            "kind": "congestion",
-            "subject": segment,
-            "time": iso(end),
-            "type": "dev.chorus.traffic.congestion",
-            "data": {
-                "window_start": start.isoformat(),
-                "window_end": end.isoformat(),
-                "segment_id": segment,
-                "vehicles": vehicles,
-                "flow_per_hour": vehicles * 3600 / 60,
-                "mean_speed_kmh": mean,
-                "speed_ratio": mean / FREE_FLOW,
-            },
+        congestion = {
+            "window_start": start.isoformat(),
+            "window_end": end.isoformat(),
+            "segment_id": segment,
+            "vehicles": vehicles,
+            "flow_per_hour": vehicles * 3600 / 60,
+            "mean_speed_kmh": mean,
+            "speed_ratio": mean / FREE_FLOW,
         }
+        wanted.update([expected("congestion", segment, end, congestion)])
     for a, b in PAIRS:
         for (segment, start), (vehicles, mean) in congested.items():
             other = congested.get((b, start))
             if segment != a or other is None:
                 continue
             end = start + WINDOW
-            expected[f"incident:{a}+{b}:{iso(end)}"] = {
-                "kind": "incident",
-                "subject": f"{a}+{b}",
-                "time": iso(end),
-                "data": {
-                    "window_start": start.isoformat(),
-                    "window_end": end.isoformat(),
-                    "vehicles": vehicles + other[0],
-                    "segments": [a, b],
-                    "mean_speeds_kmh": [mean, other[1]],
-                },
+            incident = {
+                "window_start": start.isoformat(),
+                "window_end": end.isoformat(),
+                "vehicles": vehicles + other[0],
+                "segments": [a, b],
+                "mean_speeds_kmh": [mean, other[1]],
             }
-    return expected
+            wanted.update([expected("incident", f"{a}+{b}", end, incident)])
+    return wanted
 
 
 @pytest.mark.unit
@@ -200,30 +184,19 @@ def test_the_scripted_plan_covers_every_case() -> None:
 def test_traffic_job_congestion_incidents_and_dead_letters(
     kafka: KafkaBroker, flink: FlinkEnv
 ) -> None:
-    topics = Topics.create(kafka, "traffic")
     values, expected_dead = script()
-    produce(kafka, topics.input, values)
-
-    flink.run_chorus_job(
-        "traffic",
+    outcome = TRAFFIC.run(
+        kafka,
+        flink,
+        values,
         {
-            **kafka_config(kafka),
-            "readings_topic": topics.input,
-            "signals_topic": topics.signals,
-            "dead_letter_topic": topics.dead_letters,
             "watermark_delay_seconds": "5",
             "window_seconds": "60",
             "free_flow_kmh": str(FREE_FLOW),
             "speed_ratio": str(RATIO),
             "min_vehicles": str(MIN_VEHICLES),
             "neighbours": json.dumps(NEIGHBOURS),
-            "bounded": True,
-            "group_id": f"test-traffic-{topics.run}",
         },
-        timeout=400,
     )
-
-    assert sorted(dead_letters(kafka, topics.dead_letters), key=str) == sorted(
-        expected_dead, key=str
-    )
-    assert_signals(signals(kafka, topics.signals), expected_signals())
+    outcome.assert_dead_letters(expected_dead)
+    outcome.assert_signals(expected_signals())

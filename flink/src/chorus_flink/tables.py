@@ -1,25 +1,9 @@
 """The tables every Chorus job shares: a raw source, the signal sink, the dead-letter sink.
 
-How a job uses this module and :mod:`chorus_flink.deadletter` (the trading job in full is in
-``chorus_flink/jobs/trading.py``)::
-
-    FIELDS = (Field("symbol", "STRING"), Field("price", "DOUBLE", check="{} > 0"), ...)
-
-    def build(t_env, config):
-        job = JobConfig.parse(MODULE, config, PARAMETERS)
-        ensure_checkpointing(t_env)                      # exactly-once needs checkpoints
-        t_env.execute_sql(raw_source_table("trades_raw", topic=job.text("trades_topic"),
-                                           job=job, watermark_delay_seconds=5))
-        t_env.execute_sql(checked_view("trades_checked", "trades_raw", FIELDS))
-        t_env.execute_sql(valid_view("trades", "trades_checked", FIELDS))
-        t_env.execute_sql(signal_sink_table("signals", DATA_COLUMNS,
-                                            topic=job.text("signals_topic"), job=job))
-        t_env.execute_sql(dead_letter_sink_table("dead_letters",
-                                                 topic=job.text("dead_letter_topic"), job=job))
-        statements = t_env.create_statement_set()
-        statements.add_insert_sql(dead_letter_insert("dead_letters", "trades_checked", job))
-        statements.add_insert_sql(f"INSERT INTO signals SELECT {envelope(...)} FROM ...")
-        return statements
+A signal job does not call these one by one: :class:`chorus_flink.signal_job.SignalJob` wires
+the source, the dead-letter split (:mod:`chorus_flink.deadletter`) and both sinks from the
+job's spec, and binds :func:`envelope` to the job's domain. Every interval in a job's SQL is
+written with :func:`interval`.
 
 **Raw source.** The value is read as a STRING (``value.format = raw``), never parsed by the
 connector, so a malformed record cannot fail the job: :mod:`chorus_flink.deadletter` parses
@@ -104,11 +88,33 @@ def event_time_column(field: str = "event_time") -> str:
     return f"`event_time` AS COALESCE(TRY_CAST({event_time_text(field)} AS TIMESTAMP(3)), {EPOCH})"
 
 
+MAX_INTERVAL_SECONDS = 100 * 86400 - 1
+"""The longest :func:`interval`: DAY TO SECOND has a leading precision of two digits."""
+
+RECORD_ID = "CONCAT(CAST(`source_partition` AS STRING), '-', CAST(`source_offset` AS STRING))"
+"""SQL: which input record a per-record signal is about (partition-offset), for its id."""
+
+
+def interval(seconds: int) -> str:
+    """SQL: an interval of ``seconds`` seconds, written ``INTERVAL 'd hh:mm:ss' DAY TO SECOND``.
+
+    Use it for every interval: ``INTERVAL '100' SECOND`` fails to parse (it exceeds the
+    default precision SECOND(2)), and the planner rejects a larger leading precision in
+    some places; DAY TO SECOND works everywhere (window TVFs, OVER ranges, watermarks,
+    interval joins) and reaches 99 days 23:59:59.
+    """
+    count = int(seconds)
+    if not 0 <= count <= MAX_INTERVAL_SECONDS:
+        raise ValueError(f"interval of {count} s: must be from 0 s to below 100 days")
+    days, rest = divmod(count, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"INTERVAL '{days} {hours:02d}:{minutes:02d}:{secs:02d}' DAY TO SECOND"
+
+
 def watermark(delay_seconds: int, column: str = "event_time") -> str:
     """``WATERMARK FOR`` clause: events may be up to ``delay_seconds`` out of order."""
-    return (
-        f"WATERMARK FOR {ident(column)} AS {ident(column)} - INTERVAL '{int(delay_seconds)}' SECOND"
-    )
+    return f"WATERMARK FOR {ident(column)} AS {ident(column)} - {interval(delay_seconds)}"
 
 
 def raw_source_table(

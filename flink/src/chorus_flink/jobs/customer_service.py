@@ -38,41 +38,19 @@ long-running deployment bound it with ``table.exec.state.ttl`` longer than
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from chorus_flink.config import ConfigError, JobConfig
-from chorus_flink.deadletter import Field, checked_view, dead_letter_insert, valid_view
+from chorus_flink.deadletter import Field
 from chorus_flink.kafka import ident
 from chorus_flink.scoring.sentiment import sentiment
-from chorus_flink.tables import (
-    dead_letter_sink_table,
-    ensure_checkpointing,
-    envelope,
-    raw_source_table,
-    signal_sink_table,
-    union_insert,
-)
+from chorus_flink.signal_job import Parameters, SignalJob, Udf, at_least
+from chorus_flink.tables import RECORD_ID, interval
 
 if TYPE_CHECKING:
     from pyflink.table import StatementSet, StreamTableEnvironment
-
-MODULE = "chorus_flink.jobs.customer_service"
-
-PARAMETERS: Mapping[str, str | None] = {
-    "messages_topic": "support.messages",
-    "signals_topic": "support.signals",
-    "dead_letter_topic": "support.messages.dlq",
-    "watermark_delay_seconds": "5",
-    "trend_messages": "3",
-    "drop_threshold": "0.5",
-    "sentiment_floor": "-0.5",
-    "reply_timeout_seconds": "300",
-    "repeat_contact_seconds": "86400",
-}
-"""Every parameter and its default, as in the operator's catalogue."""
 
 FIELDS = (
     Field("conversation_id", "STRING", check="CHAR_LENGTH(TRIM({})) > 0"),
@@ -96,65 +74,46 @@ DATA_COLUMNS = (
 )
 
 
-@dataclass(frozen=True)
-class SupportParameters:
-    """The customer-service job's trend and escalation thresholds."""
-
-    trend_messages: int = 3
-    drop_threshold: float = 0.5
-    sentiment_floor: float = -0.5
-    reply_timeout_seconds: int = 300
-    repeat_contact_seconds: int = 86400
-
-    @classmethod
-    def from_job(cls, job: JobConfig) -> SupportParameters:
-        return cls(
-            trend_messages=job.integer("trend_messages", minimum=1),
-            drop_threshold=job.number("drop_threshold", minimum=0.0),
-            sentiment_floor=job.number("sentiment_floor", minimum=-1.0),
-            reply_timeout_seconds=job.integer("reply_timeout_seconds", minimum=1),
-            repeat_contact_seconds=job.integer("repeat_contact_seconds", minimum=1),
-        ).checked(job)
-
-    def checked(self, job: JobConfig) -> SupportParameters:
-        for name in ("reply_timeout_seconds", "repeat_contact_seconds"):
-            if getattr(self, name) >= 100 * 86400:
-                raise ConfigError(f"job {job.job}: config {name!r} must be below 100 days")
-        return self
-
-
 def lexicon_sentiment(text: str | None) -> float:
     """UDF: :func:`chorus_flink.scoring.sentiment.sentiment`."""
     return sentiment(text)
 
 
-def register_udfs(t_env: StreamTableEnvironment) -> None:
-    """Registers ``lexicon_sentiment``; Python workers use this interpreter."""
-    from pyflink.table import DataTypes
-    from pyflink.table.udf import udf
+JOB = SignalJob(
+    module="chorus_flink.jobs.customer_service",
+    domain="support",
+    input="messages",
+    fields=FIELDS,
+    data_columns=DATA_COLUMNS,
+    own_parameters={
+        "trend_messages": "3",
+        "drop_threshold": "0.5",
+        "sentiment_floor": "-0.5",
+        "reply_timeout_seconds": "300",
+        "repeat_contact_seconds": "86400",
+    },
+    udfs=(Udf("lexicon_sentiment", lexicon_sentiment, ("STRING",), "DOUBLE"),),
+)
+MODULE = JOB.module
 
-    config = t_env.get_config()
-    if not config.get("python.executable", ""):
-        # The mini-cluster's workers would otherwise run whatever `python` is on PATH.
-        config.set("python.executable", sys.executable)
-    t_env.create_temporary_function(
-        "lexicon_sentiment",
-        udf(lexicon_sentiment, input_types=[DataTypes.STRING()], result_type=DataTypes.DOUBLE()),
-    )
+PARAMETERS: Mapping[str, str | None] = JOB.parameters
+"""Every parameter and its default, as in the operator's catalogue."""
 
 
-def seconds(count: int) -> str:
-    """SQL: an interval of ``count`` seconds, written DAY TO SECOND.
+@dataclass(frozen=True)
+class SupportParameters(Parameters):
+    """The customer-service job's trend and escalation thresholds."""
 
-    ``INTERVAL '300' SECOND`` overflows the default SECOND(2), and the planner rejects a
-    larger leading precision in expressions; DAY TO SECOND reaches 99 days.
-    """
-    days, rest = divmod(int(count), 86400)
-    if not 0 <= days < 100:
-        raise ValueError(f"interval of {count} s: must be below 100 days")
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"INTERVAL '{days} {hours:02d}:{minutes:02d}:{secs:02d}' DAY TO SECOND"
+    trend_messages: int = at_least(1)
+    drop_threshold: float = at_least(0.0)
+    sentiment_floor: float = at_least(-1.0)
+    reply_timeout_seconds: int = at_least(1)
+    repeat_contact_seconds: int = at_least(1)
+
+    def check(self, job: JobConfig) -> None:
+        for name in ("reply_timeout_seconds", "repeat_contact_seconds"):
+            if getattr(self, name) >= 100 * 86400:
+                raise ConfigError(f"job {job.job}: config {name!r} must be below 100 days")
 
 
 def scored_view(name: str, messages: str) -> str:
@@ -177,14 +136,11 @@ def sentiment_drop_signals(scored: str, p: SupportParameters) -> str:
     floor, drop = repr(p.sentiment_floor), repr(p.drop_threshold)
     crossed = f"`trend` < {floor} AND (`n` = 1 OR `previous_trend` >= {floor})"
     fell = f"`n` = 2 AND `previous_trend` - `trend` >= {drop}"
-    select = envelope(
-        domain="support",
-        source=MODULE,
-        kind="sentiment_drop",
+    select = JOB.signal(
+        "sentiment_drop",
         subject="`conversation_id`",
         time="`event_time`",
-        id_suffix="CONCAT(CAST(`source_partition` AS STRING), '-', "
-        "CAST(`source_offset` AS STRING))",
+        id_suffix=RECORD_ID,
         data={
             "customer_id": "`customer_id`",
             "sentiment": "`score`",
@@ -193,7 +149,6 @@ def sentiment_drop_signals(scored: str, p: SupportParameters) -> str:
             "reason": f"CONCAT_WS(',', CASE WHEN {fell} THEN 'trend_drop' END, "
             f"CASE WHEN {crossed} THEN 'below_floor' END)",
         },
-        data_columns=DATA_COLUMNS,
     )
     return f"""
 SELECT
@@ -221,11 +176,9 @@ WHERE ({fell}) OR ({crossed})
 
 def long_wait_signals(scored: str, p: SupportParameters) -> str:
     """SQL query: ``long_wait`` for a wait that no agent message ends in time."""
-    deadline = f"w.`event_time` + {seconds(p.reply_timeout_seconds)}"
-    select = envelope(
-        domain="support",
-        source=MODULE,
-        kind="long_wait",
+    deadline = f"w.`event_time` + {interval(p.reply_timeout_seconds)}"
+    select = JOB.signal(
+        "long_wait",
         subject="w.`conversation_id`",
         time=deadline,
         data={
@@ -233,7 +186,6 @@ def long_wait_signals(scored: str, p: SupportParameters) -> str:
             "message_time": "w.`event_time`",
             "timeout_seconds": str(p.reply_timeout_seconds),
         },
-        data_columns=DATA_COLUMNS,
     )
     # A wait starts at a customer message whose previous message (if any) is an agent's:
     # over the previous and this row, COUNT = 1 or one agent message among the two.
@@ -261,10 +213,8 @@ WHERE r.`conversation_id` IS NULL
 
 def repeat_contact_signals(scored: str, p: SupportParameters) -> str:
     """SQL query: ``repeat_contact`` when a customer opens conversations in quick succession."""
-    select = envelope(
-        domain="support",
-        source=MODULE,
-        kind="repeat_contact",
+    select = JOB.signal(
+        "repeat_contact",
         subject="`conversation_id`",
         time="`event_time`",
         data={
@@ -274,7 +224,6 @@ def repeat_contact_signals(scored: str, p: SupportParameters) -> str:
             "previous_opened": "`previous_opened`",
             "gap_seconds": "TIMESTAMPDIFF(SECOND, `previous_opened`, `event_time`)",
         },
-        data_columns=DATA_COLUMNS,
     )
     # Openings: each conversation's first message. Per customer, over the previous and
     # this opening: MIN/MAX of the ids give the previous id, MIN of the times its time.
@@ -300,43 +249,22 @@ FROM (
   )
   WINDOW w AS (PARTITION BY `customer_id` ORDER BY `event_time` {_previous_row()})
 )
-WHERE `n` = 2 AND `event_time` < `previous_opened` + {seconds(p.repeat_contact_seconds)}
+WHERE `n` = 2 AND `event_time` < `previous_opened` + {interval(p.repeat_contact_seconds)}
 """.strip()
 
 
 def build(t_env: StreamTableEnvironment, config: Mapping[str, Any]) -> StatementSet:
     """Wires the messages source, the UDF, the signal and dead-letter sinks around the SQL."""
-    job = JobConfig.parse(MODULE, config, PARAMETERS)
+    job = JOB.configure(config)
     p = SupportParameters.from_job(job)
-    ensure_checkpointing(t_env)
-    register_udfs(t_env)
-    t_env.execute_sql(
-        raw_source_table(
-            "messages_raw",
-            topic=job.text("messages_topic"),
-            job=job,
-            watermark_delay_seconds=job.integer("watermark_delay_seconds", minimum=0),
-        )
+    JOB.create_tables(t_env, job)
+    t_env.execute_sql(scored_view("scored_messages", JOB.input))
+    return JOB.statements(
+        t_env,
+        job,
+        [
+            sentiment_drop_signals("scored_messages", p),
+            long_wait_signals("scored_messages", p),
+            repeat_contact_signals("scored_messages", p),
+        ],
     )
-    t_env.execute_sql(checked_view("messages_checked", "messages_raw", FIELDS))
-    t_env.execute_sql(valid_view("messages", "messages_checked", FIELDS))
-    t_env.execute_sql(scored_view("scored_messages", "messages"))
-    t_env.execute_sql(
-        signal_sink_table("signals", DATA_COLUMNS, topic=job.text("signals_topic"), job=job)
-    )
-    t_env.execute_sql(
-        dead_letter_sink_table("dead_letters", topic=job.text("dead_letter_topic"), job=job)
-    )
-    statements = t_env.create_statement_set()
-    statements.add_insert_sql(dead_letter_insert("dead_letters", "messages_checked", job))
-    statements.add_insert_sql(
-        union_insert(
-            "signals",
-            [
-                sentiment_drop_signals("scored_messages", p),
-                long_wait_signals("scored_messages", p),
-                repeat_contact_signals("scored_messages", p),
-            ],
-        )
-    )
-    return statements

@@ -44,39 +44,19 @@ entirely is not reported here (that needs a timer per patient, not a window).
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from chorus_flink.config import ConfigError, JobConfig
-from chorus_flink.deadletter import Field, checked_view, dead_letter_insert, valid_view
+from chorus_flink.deadletter import Field
 from chorus_flink.kafka import ident, quote
 from chorus_flink.scoring import news2
-from chorus_flink.tables import (
-    dead_letter_sink_table,
-    ensure_checkpointing,
-    envelope,
-    raw_source_table,
-    signal_sink_table,
-    union_insert,
-)
+from chorus_flink.signal_job import Parameters, SignalJob, Udf, at_least
+from chorus_flink.tables import interval
 
 if TYPE_CHECKING:
     from pyflink.table import StatementSet, StreamTableEnvironment
-
-MODULE = "chorus_flink.jobs.icu"
-
-PARAMETERS: Mapping[str, str | None] = {
-    "vitals_topic": "icu.vitals",
-    "signals_topic": "icu.signals",
-    "dead_letter_topic": "icu.vitals.dlq",
-    "watermark_delay_seconds": "5",
-    "window_seconds": "60",
-    "missing_after_seconds": "300",
-    "rise_threshold": "2",
-}
-"""Every parameter and its default, as in the operator's catalogue."""
 
 VITALS = tuple(news2.PARAMETERS)
 """The seven parameters, in chart order (also the order of ``missing``)."""
@@ -136,26 +116,19 @@ DATA_COLUMNS = (
 
 
 @dataclass(frozen=True)
-class IcuParameters:
+class IcuParameters(Parameters):
     """The ICU job's windows and thresholds."""
 
-    window_seconds: int = 60
-    missing_after_seconds: int = 300
-    rise_threshold: int = 2
+    window_seconds: int = at_least(1)
+    missing_after_seconds: int = at_least(1)
+    rise_threshold: int = at_least(1)
 
-    @classmethod
-    def from_job(cls, job: JobConfig) -> IcuParameters:
-        found = cls(
-            window_seconds=job.integer("window_seconds", minimum=1),
-            missing_after_seconds=job.integer("missing_after_seconds", minimum=1),
-            rise_threshold=job.integer("rise_threshold", minimum=1),
-        )
-        if found.missing_after_seconds % found.window_seconds:
+    def check(self, job: JobConfig) -> None:
+        if self.missing_after_seconds % self.window_seconds:
             raise ConfigError(
-                f"job {job.job}: config 'missing_after_seconds' ({found.missing_after_seconds})"
-                f" must be a multiple of 'window_seconds' ({found.window_seconds})"
+                f"job {job.job}: config 'missing_after_seconds' ({self.missing_after_seconds})"
+                f" must be a multiple of 'window_seconds' ({self.window_seconds})"
             )
-        return found
 
 
 # --- the Python UDFs: thin wrappers of the pure NEWS2 functions ----------------------------
@@ -180,31 +153,29 @@ def news2_band_rank(*values: str | None) -> int | None:
     return None if found is None else found.band().rank
 
 
-def register_udfs(t_env: StreamTableEnvironment) -> None:
-    """Registers ``news2_score`` and ``news2_band_rank``; Python workers use this interpreter."""
-    from pyflink.table import DataTypes
-    from pyflink.table.udf import udf
+JOB = SignalJob(
+    module="chorus_flink.jobs.icu",
+    domain="icu",
+    input="vitals",
+    fields=FIELDS,
+    data_columns=DATA_COLUMNS,
+    own_parameters={
+        "window_seconds": "60",
+        "missing_after_seconds": "300",
+        "rise_threshold": "2",
+    },
+    udfs=(
+        Udf("news2_score", news2_score, ("STRING",) * len(VITALS), "INT"),
+        Udf("news2_band_rank", news2_band_rank, ("STRING",) * len(VITALS), "INT"),
+    ),
+)
+MODULE = JOB.module
 
-    config = t_env.get_config()
-    if not config.get("python.executable", ""):
-        # The mini-cluster's workers would otherwise run whatever `python` is on PATH.
-        config.set("python.executable", sys.executable)
-    inputs = [DataTypes.STRING()] * len(VITALS)
-    t_env.create_temporary_function(
-        "news2_score", udf(news2_score, input_types=inputs, result_type=DataTypes.INT())
-    )
-    t_env.create_temporary_function(
-        "news2_band_rank",
-        udf(news2_band_rank, input_types=inputs, result_type=DataTypes.INT()),
-    )
+PARAMETERS: Mapping[str, str | None] = JOB.parameters
+"""Every parameter and its default, as in the operator's catalogue."""
 
 
 # --- the transformation ----------------------------------------------------------------------
-
-
-def seconds(count: int) -> str:
-    """SQL: an interval of ``count`` seconds (``INTERVAL '300' SECOND`` overflows SECOND(2))."""
-    return f"INTERVAL '{int(count)}' SECOND(9)"
 
 
 def _latest(parameter: str) -> str:
@@ -235,7 +206,7 @@ SELECT
   COALESCE(CONCAT_WS(',', {absent}), '') AS `missing`
 FROM TABLE(
   HOP(TABLE {ident(vitals)}, DESCRIPTOR(`event_time`),
-      {seconds(p.window_seconds)}, {seconds(p.missing_after_seconds)})
+      {interval(p.window_seconds)}, {interval(p.missing_after_seconds)})
 )
 GROUP BY `patient_id`, window_start, window_end, window_time
 """.strip()
@@ -294,10 +265,8 @@ def _values() -> dict[str, str]:
 
 def score_signals(scores: str) -> str:
     """SQL query: ``news2_score`` for a patient's first score and every change."""
-    select = envelope(
-        domain="icu",
-        source=MODULE,
-        kind="news2_score",
+    select = JOB.signal(
+        "news2_score",
         subject="`patient_id`",
         time="window_end",
         data={
@@ -308,7 +277,6 @@ def score_signals(scores: str) -> str:
             "previous_score": "`previous_score`",
             **_values(),
         },
-        data_columns=DATA_COLUMNS,
     )
     return f"""
 SELECT
@@ -325,10 +293,8 @@ def deterioration_signals(scores: str, p: IcuParameters) -> str:
         f"`band_rank` >= {medium} AND (`previous_rank` IS NULL OR `previous_rank` < `band_rank`)"
     )
     rose = f"`score` - `previous_score` >= {p.rise_threshold}"
-    select = envelope(
-        domain="icu",
-        source=MODULE,
-        kind="deterioration",
+    select = JOB.signal(
+        "deterioration",
         subject="`patient_id`",
         time="window_end",
         data={
@@ -341,7 +307,6 @@ def deterioration_signals(scores: str, p: IcuParameters) -> str:
             "reason": f"CONCAT_WS(',', CASE WHEN {entered} THEN CONCAT('entered_', `band`) END, "
             f"CASE WHEN {rose} THEN 'score_rise' END)",
         },
-        data_columns=DATA_COLUMNS,
     )
     return f"""
 SELECT
@@ -353,14 +318,11 @@ WHERE ({entered}) OR COALESCE({rose}, FALSE)
 
 def missing_signals(windows: str) -> str:
     """SQL query: ``missing_vitals`` when a window's set of missing parameters changes."""
-    select = envelope(
-        domain="icu",
-        source=MODULE,
-        kind="missing_vitals",
+    select = JOB.signal(
+        "missing_vitals",
         subject="`patient_id`",
         time="window_end",
         data={"window_start": "window_start", "window_end": "window_end", "missing": "`missing`"},
-        data_columns=DATA_COLUMNS,
     )
     # Over the previous and this window: MIN <> MAX means the set changed.
     return f"""
@@ -382,38 +344,17 @@ WHERE `missing` <> '' AND (`n` = 1 OR `least` <> `most`)
 
 def build(t_env: StreamTableEnvironment, config: Mapping[str, Any]) -> StatementSet:
     """Wires the vitals source, the UDFs, the signal and dead-letter sinks around the SQL."""
-    job = JobConfig.parse(MODULE, config, PARAMETERS)
+    job = JOB.configure(config)
     p = IcuParameters.from_job(job)
-    ensure_checkpointing(t_env)
-    register_udfs(t_env)
-    t_env.execute_sql(
-        raw_source_table(
-            "vitals_raw",
-            topic=job.text("vitals_topic"),
-            job=job,
-            watermark_delay_seconds=job.integer("watermark_delay_seconds", minimum=0),
-        )
-    )
-    t_env.execute_sql(checked_view("vitals_checked", "vitals_raw", FIELDS))
-    t_env.execute_sql(valid_view("vitals", "vitals_checked", FIELDS))
-    t_env.execute_sql(windows_view("vital_windows", "vitals", p))
+    JOB.create_tables(t_env, job)
+    t_env.execute_sql(windows_view("vital_windows", JOB.input, p))
     t_env.execute_sql(scores_view("vital_scores", "vital_windows"))
-    t_env.execute_sql(
-        signal_sink_table("signals", DATA_COLUMNS, topic=job.text("signals_topic"), job=job)
+    return JOB.statements(
+        t_env,
+        job,
+        [
+            score_signals("vital_scores"),
+            deterioration_signals("vital_scores", p),
+            missing_signals("vital_windows"),
+        ],
     )
-    t_env.execute_sql(
-        dead_letter_sink_table("dead_letters", topic=job.text("dead_letter_topic"), job=job)
-    )
-    statements = t_env.create_statement_set()
-    statements.add_insert_sql(dead_letter_insert("dead_letters", "vitals_checked", job))
-    statements.add_insert_sql(
-        union_insert(
-            "signals",
-            [
-                score_signals("vital_scores"),
-                deterioration_signals("vital_scores", p),
-                missing_signals("vital_windows"),
-            ],
-        )
-    )
-    return statements

@@ -31,36 +31,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pyflink.table import StatementSet, StreamTableEnvironment
-
-from chorus_flink.config import JobConfig
-from chorus_flink.deadletter import Field, checked_view, dead_letter_insert, valid_view
+from chorus_flink.deadletter import Field
 from chorus_flink.kafka import ident
-from chorus_flink.tables import (
-    dead_letter_sink_table,
-    ensure_checkpointing,
-    envelope,
-    raw_source_table,
-    signal_sink_table,
-    union_insert,
-)
+from chorus_flink.signal_job import Parameters, SignalJob, at_least
 
-MODULE = "chorus_flink.jobs.maintenance"
-
-PARAMETERS: Mapping[str, str | None] = {
-    "telemetry_topic": "maintenance.telemetry",
-    "signals_topic": "maintenance.signals",
-    "dead_letter_topic": "maintenance.telemetry.dlq",
-    "watermark_delay_seconds": "5",
-    "history_readings": "20",
-    "min_history": "5",
-    "z_threshold": "3.0",
-    "min_stddev": "0.001",
-    "consecutive_anomalies": "3",
-}
-"""Every parameter and its default, as in the operator's catalogue."""
+if TYPE_CHECKING:
+    from pyflink.table import StatementSet, StreamTableEnvironment
 
 METRICS = ("vibration", "temperature")
 
@@ -81,26 +59,35 @@ DATA_COLUMNS = (
 )
 
 
+JOB = SignalJob(
+    module="chorus_flink.jobs.maintenance",
+    domain="maintenance",
+    input="telemetry",
+    fields=FIELDS,
+    data_columns=DATA_COLUMNS,
+    own_parameters={
+        "history_readings": "20",
+        "min_history": "5",
+        "z_threshold": "3.0",
+        "min_stddev": "0.001",
+        "consecutive_anomalies": "3",
+    },
+)
+MODULE = JOB.module
+
+PARAMETERS: Mapping[str, str | None] = JOB.parameters
+"""Every parameter and its default, as in the operator's catalogue."""
+
+
 @dataclass(frozen=True)
-class MaintenanceParameters:
+class MaintenanceParameters(Parameters):
     """The maintenance job's history and thresholds."""
 
-    history_readings: int = 20
-    min_history: int = 5
-    z_threshold: float = 3.0
-    min_stddev: float = 0.001
-    consecutive_anomalies: int = 3
-
-    @classmethod
-    def from_job(cls, job: JobConfig) -> MaintenanceParameters:
-        history = job.integer("history_readings", minimum=2)
-        return cls(
-            history_readings=history,
-            min_history=job.integer("min_history", minimum=2),
-            z_threshold=job.number("z_threshold", minimum=0.0),
-            min_stddev=job.number("min_stddev", minimum=1e-12),
-            consecutive_anomalies=job.integer("consecutive_anomalies", minimum=1),
-        )
+    history_readings: int = at_least(2)
+    min_history: int = at_least(2)
+    z_threshold: float = at_least(0.0)
+    min_stddev: float = at_least(1e-12)
+    consecutive_anomalies: int = at_least(1)
 
 
 def _stats(metric: str, p: MaintenanceParameters) -> str:
@@ -153,24 +140,19 @@ def anomaly_signals(scored: str) -> str:
     for m in METRICS:
         for suffix in ("", "_mean", "_stddev", "_z"):
             data[f"{m}{suffix}"] = f"`{m}{suffix}`"
-    select = envelope(
-        domain="maintenance",
-        source=MODULE,
-        kind="anomaly",
+    select = JOB.signal(
+        "anomaly",
         subject="`machine_id`",
         time="`event_time`",
         data=data,
-        data_columns=DATA_COLUMNS,
     )
     return f"SELECT\n  {select}\nFROM {ident(scored)}\nWHERE `anomalous`"
 
 
 def alert_signals(scored: str, p: MaintenanceParameters) -> str:
     """SQL query: a ``maintenance_alert`` per run of consecutive anomalous readings."""
-    select = envelope(
-        domain="maintenance",
-        source=MODULE,
-        kind="maintenance_alert",
+    select = JOB.signal(
+        "maintenance_alert",
         subject="`machine_id`",
         time="`last_time`",
         data={
@@ -179,7 +161,6 @@ def alert_signals(scored: str, p: MaintenanceParameters) -> str:
             "max_score": "`max_score`",
             "anomalies": "`anomalies`",
         },
-        data_columns=DATA_COLUMNS,
     )
     return f"""
 SELECT
@@ -203,29 +184,8 @@ MATCH_RECOGNIZE (
 
 def build(t_env: StreamTableEnvironment, config: Mapping[str, Any]) -> StatementSet:
     """Wires the telemetry source, the signal and dead-letter sinks around the SQL above."""
-    job = JobConfig.parse(MODULE, config, PARAMETERS)
+    job = JOB.configure(config)
     p = MaintenanceParameters.from_job(job)
-    ensure_checkpointing(t_env)
-    t_env.execute_sql(
-        raw_source_table(
-            "telemetry_raw",
-            topic=job.text("telemetry_topic"),
-            job=job,
-            watermark_delay_seconds=job.integer("watermark_delay_seconds", minimum=0),
-        )
-    )
-    t_env.execute_sql(checked_view("telemetry_checked", "telemetry_raw", FIELDS))
-    t_env.execute_sql(valid_view("telemetry", "telemetry_checked", FIELDS))
-    t_env.execute_sql(scored_view("scored", "telemetry", p))
-    t_env.execute_sql(
-        signal_sink_table("signals", DATA_COLUMNS, topic=job.text("signals_topic"), job=job)
-    )
-    t_env.execute_sql(
-        dead_letter_sink_table("dead_letters", topic=job.text("dead_letter_topic"), job=job)
-    )
-    statements = t_env.create_statement_set()
-    statements.add_insert_sql(dead_letter_insert("dead_letters", "telemetry_checked", job))
-    statements.add_insert_sql(
-        union_insert("signals", [anomaly_signals("scored"), alert_signals("scored", p)])
-    )
-    return statements
+    JOB.create_tables(t_env, job)
+    t_env.execute_sql(scored_view("scored", JOB.input, p))
+    return JOB.statements(t_env, job, [anomaly_signals("scored"), alert_signals("scored", p)])

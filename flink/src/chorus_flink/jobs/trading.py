@@ -30,45 +30,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from pyflink.table import StatementSet, StreamTableEnvironment
+from typing import TYPE_CHECKING, Any
 
 from chorus_flink.config import ConfigError, JobConfig
-from chorus_flink.deadletter import Field, checked_view, dead_letter_insert, valid_view
+from chorus_flink.deadletter import Field
 from chorus_flink.kafka import ident
-from chorus_flink.tables import (
-    dead_letter_sink_table,
-    ensure_checkpointing,
-    envelope,
-    raw_source_table,
-    signal_sink_table,
-    union_insert,
-)
+from chorus_flink.signal_job import Parameters, SignalJob, at_least
+from chorus_flink.tables import RECORD_ID, interval
 
-MODULE = "chorus_flink.jobs.trading"
-
-PARAMETERS: Mapping[str, str | None] = {
-    "trades_topic": "trading.trades",
-    "signals_topic": "trading.signals",
-    "dead_letter_topic": "trading.trades.dlq",
-    "watermark_delay_seconds": "5",
-    "window_seconds": "60",
-    "slide_seconds": "10",
-    "spike_threshold": "0.02",
-    "baseline_windows": "5",
-    "volume_ratio_threshold": "3.0",
-}
-"""Every parameter and its default, as in the operator's catalogue."""
+if TYPE_CHECKING:
+    from pyflink.table import StatementSet, StreamTableEnvironment
 
 FIELDS = (
     Field("symbol", "STRING", check="CHAR_LENGTH({}) > 0"),
     Field("price", "DOUBLE", check="{} > 0"),
     Field("quantity", "DOUBLE", check="{} > 0"),
 )
-
-RECORD_ID = "CONCAT(CAST(`source_partition` AS STRING), '-', CAST(`source_offset` AS STRING))"
-"""SQL: which input record a per-trade signal is about (partition-offset), for its id."""
 
 DATA_COLUMNS = (
     "`window_start` TIMESTAMP(3)",
@@ -85,31 +62,42 @@ DATA_COLUMNS = (
 )
 
 
+JOB = SignalJob(
+    module="chorus_flink.jobs.trading",
+    domain="trading",
+    input="trades",
+    fields=FIELDS,
+    data_columns=DATA_COLUMNS,
+    own_parameters={
+        "window_seconds": "60",
+        "slide_seconds": "10",
+        "spike_threshold": "0.02",
+        "baseline_windows": "5",
+        "volume_ratio_threshold": "3.0",
+    },
+)
+MODULE = JOB.module
+
+PARAMETERS: Mapping[str, str | None] = JOB.parameters
+"""Every parameter and its default, as in the operator's catalogue."""
+
+
 @dataclass(frozen=True)
-class TradingParameters:
+class TradingParameters(Parameters):
     """The trading job's thresholds and windows."""
 
-    window_seconds: int = 60
-    slide_seconds: int = 10
-    spike_threshold: float = 0.02
-    baseline_windows: int = 5
-    volume_ratio_threshold: float = 3.0
+    window_seconds: int = at_least(1)
+    slide_seconds: int = at_least(1)
+    spike_threshold: float = at_least(0.0)
+    baseline_windows: int = at_least(1)
+    volume_ratio_threshold: float = at_least(0.0)
 
-    @classmethod
-    def from_job(cls, job: JobConfig) -> TradingParameters:
-        found = cls(
-            window_seconds=job.integer("window_seconds", minimum=1),
-            slide_seconds=job.integer("slide_seconds", minimum=1),
-            spike_threshold=job.number("spike_threshold", minimum=0.0),
-            baseline_windows=job.integer("baseline_windows", minimum=1),
-            volume_ratio_threshold=job.number("volume_ratio_threshold", minimum=0.0),
-        )
-        if found.window_seconds % found.slide_seconds:
+    def check(self, job: JobConfig) -> None:
+        if self.window_seconds % self.slide_seconds:
             raise ConfigError(
-                f"job {job.job}: config 'window_seconds' ({found.window_seconds}) must be a "
-                f"multiple of 'slide_seconds' ({found.slide_seconds})"
+                f"job {job.job}: config 'window_seconds' ({self.window_seconds}) must be a "
+                f"multiple of 'slide_seconds' ({self.slide_seconds})"
             )
-        return found
 
 
 def windows_view(name: str, trades: str, p: TradingParameters) -> str:
@@ -124,7 +112,7 @@ SELECT
   COUNT(*) AS `trade_count`
 FROM TABLE(
   HOP(TABLE {ident(trades)}, DESCRIPTOR(`event_time`),
-      INTERVAL '{p.slide_seconds}' SECOND, INTERVAL '{p.window_seconds}' SECOND)
+      {interval(p.slide_seconds)}, {interval(p.window_seconds)})
 )
 GROUP BY `symbol`, window_start, window_end, window_time
 """.strip()
@@ -132,10 +120,8 @@ GROUP BY `symbol`, window_start, window_end, window_time
 
 def vwap_signals(windows: str) -> str:
     """SQL query: one ``vwap`` signal per window."""
-    select = envelope(
-        domain="trading",
-        source=MODULE,
-        kind="vwap",
+    select = JOB.signal(
+        "vwap",
         subject="`symbol`",
         time="window_end",
         data={
@@ -146,17 +132,14 @@ def vwap_signals(windows: str) -> str:
             "volume": "`volume`",
             "trade_count": "`trade_count`",
         },
-        data_columns=DATA_COLUMNS,
     )
     return f"SELECT\n  {select}\nFROM {ident(windows)}"
 
 
 def price_spike_signals(trades: str, p: TradingParameters) -> str:
     """SQL query: a ``price_spike`` per trade far from the VWAP of the earlier trades."""
-    select = envelope(
-        domain="trading",
-        source=MODULE,
-        kind="price_spike",
+    select = JOB.signal(
+        "price_spike",
         subject="`symbol`",
         time="`event_time`",
         id_suffix=RECORD_ID,
@@ -166,7 +149,6 @@ def price_spike_signals(trades: str, p: TradingParameters) -> str:
             "vwap": "`prior_vwap`",
             "deviation": "(`price` - `prior_vwap`) / `prior_vwap`",
         },
-        data_columns=DATA_COLUMNS,
     )
     return f"""
 SELECT
@@ -181,7 +163,7 @@ FROM (
     FROM {ident(trades)}
     WINDOW w AS (
       PARTITION BY `symbol` ORDER BY `event_time`
-      RANGE BETWEEN INTERVAL '{p.window_seconds}' SECOND PRECEDING AND CURRENT ROW
+      RANGE BETWEEN {interval(p.window_seconds)} PRECEDING AND CURRENT ROW
     )
   )
   WHERE `n` > 1
@@ -192,10 +174,8 @@ WHERE ABS(`price` - `prior_vwap`) > {p.spike_threshold!r} * `prior_vwap`
 
 def volume_anomaly_signals(windows: str, p: TradingParameters) -> str:
     """SQL query: a ``volume_anomaly`` per window far above the mean of the previous windows."""
-    select = envelope(
-        domain="trading",
-        source=MODULE,
-        kind="volume_anomaly",
+    select = JOB.signal(
+        "volume_anomaly",
         subject="`symbol`",
         time="window_end",
         data={
@@ -205,7 +185,6 @@ def volume_anomaly_signals(windows: str, p: TradingParameters) -> str:
             "baseline_volume": "`baseline_volume`",
             "ratio": "`volume` / `baseline_volume`",
         },
-        data_columns=DATA_COLUMNS,
     )
     n = p.baseline_windows
     return f"""
@@ -231,36 +210,16 @@ WHERE `volume` > {p.volume_ratio_threshold!r} * `baseline_volume`
 
 def build(t_env: StreamTableEnvironment, config: Mapping[str, Any]) -> StatementSet:
     """Wires the trades source, the signal and dead-letter sinks around the SQL above."""
-    job = JobConfig.parse(MODULE, config, PARAMETERS)
+    job = JOB.configure(config)
     p = TradingParameters.from_job(job)
-    ensure_checkpointing(t_env)
-    t_env.execute_sql(
-        raw_source_table(
-            "trades_raw",
-            topic=job.text("trades_topic"),
-            job=job,
-            watermark_delay_seconds=job.integer("watermark_delay_seconds", minimum=0),
-        )
+    JOB.create_tables(t_env, job)
+    t_env.execute_sql(windows_view("trade_windows", JOB.input, p))
+    return JOB.statements(
+        t_env,
+        job,
+        [
+            vwap_signals("trade_windows"),
+            price_spike_signals(JOB.input, p),
+            volume_anomaly_signals("trade_windows", p),
+        ],
     )
-    t_env.execute_sql(checked_view("trades_checked", "trades_raw", FIELDS))
-    t_env.execute_sql(valid_view("trades", "trades_checked", FIELDS))
-    t_env.execute_sql(windows_view("trade_windows", "trades", p))
-    t_env.execute_sql(
-        signal_sink_table("signals", DATA_COLUMNS, topic=job.text("signals_topic"), job=job)
-    )
-    t_env.execute_sql(
-        dead_letter_sink_table("dead_letters", topic=job.text("dead_letter_topic"), job=job)
-    )
-    statements = t_env.create_statement_set()
-    statements.add_insert_sql(dead_letter_insert("dead_letters", "trades_checked", job))
-    statements.add_insert_sql(
-        union_insert(
-            "signals",
-            [
-                vwap_signals("trade_windows"),
-                price_spike_signals("trades", p),
-                volume_anomaly_signals("trade_windows", p),
-            ],
-        )
-    )
-    return statements

@@ -36,35 +36,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from chorus_flink.config import ConfigError, JobConfig
-from chorus_flink.deadletter import Field, checked_view, dead_letter_insert, valid_view
+from chorus_flink.deadletter import Field
 from chorus_flink.kafka import ident, quote
 from chorus_flink.scoring.traffic import TopologyError, neighbour_pairs, parse_neighbours
-from chorus_flink.tables import (
-    dead_letter_sink_table,
-    ensure_checkpointing,
-    envelope,
-    raw_source_table,
-    signal_sink_table,
-    union_insert,
-)
+from chorus_flink.signal_job import Parameters, SignalJob, at_least
+from chorus_flink.tables import interval
 
 if TYPE_CHECKING:
     from pyflink.table import StatementSet, StreamTableEnvironment
-
-MODULE = "chorus_flink.jobs.traffic"
-
-PARAMETERS: Mapping[str, str | None] = {
-    "readings_topic": "traffic.readings",
-    "signals_topic": "traffic.signals",
-    "dead_letter_topic": "traffic.readings.dlq",
-    "watermark_delay_seconds": "5",
-    "window_seconds": "60",
-    "free_flow_kmh": "50",
-    "speed_ratio": "0.5",
-    "min_vehicles": "10",
-    "neighbours": "{}",
-}
-"""Every parameter and its default, as in the operator's catalogue."""
 
 FIELDS = (
     Field("segment_id", "STRING", check="CHAR_LENGTH(TRIM({})) > 0"),
@@ -85,34 +64,43 @@ DATA_COLUMNS = (
 )
 
 
-@dataclass(frozen=True)
-class TrafficParameters:
-    """The traffic job's window, congestion rule and topology."""
+JOB = SignalJob(
+    module="chorus_flink.jobs.traffic",
+    domain="traffic",
+    input="readings",
+    fields=FIELDS,
+    data_columns=DATA_COLUMNS,
+    own_parameters={
+        "window_seconds": "60",
+        "free_flow_kmh": "50",
+        "speed_ratio": "0.5",
+        "min_vehicles": "10",
+        "neighbours": "{}",
+    },
+)
+MODULE = JOB.module
 
-    window_seconds: int = 60
-    free_flow_kmh: float = 50.0
-    speed_ratio: float = 0.5
-    min_vehicles: int = 10
-    pairs: tuple[tuple[str, str], ...] = ()
+PARAMETERS: Mapping[str, str | None] = JOB.parameters
+"""Every parameter and its default, as in the operator's catalogue."""
+
+
+@dataclass(frozen=True)
+class TrafficParameters(Parameters):
+    """The traffic job's window, congestion rule and topology (``pairs``, from ``neighbours``)."""
+
+    pairs: tuple[tuple[str, str], ...]
+    window_seconds: int = at_least(1)
+    free_flow_kmh: float = at_least(1.0)
+    speed_ratio: float = at_least(0.0)
+    min_vehicles: int = at_least(1)
 
     @classmethod
-    def from_job(cls, job: JobConfig) -> TrafficParameters:
+    def derived(cls, job: JobConfig) -> dict[str, Any]:
         try:
             pairs = neighbour_pairs(parse_neighbours(job.text("neighbours")))
         except TopologyError as exc:
             raise ConfigError(f"job {job.job}: config {exc}") from None
-        return cls(
-            window_seconds=job.integer("window_seconds", minimum=1),
-            free_flow_kmh=job.number("free_flow_kmh", minimum=1.0),
-            speed_ratio=job.number("speed_ratio", minimum=0.0),
-            min_vehicles=job.integer("min_vehicles", minimum=1),
-            pairs=tuple(pairs),
-        )
-
-
-def seconds(count: int) -> str:
-    """SQL: an interval of ``count`` seconds (``INTERVAL '300' SECOND`` overflows SECOND(2))."""
-    return f"INTERVAL '{int(count)}' SECOND(9)"
+        return {"pairs": tuple(pairs)}
 
 
 def segment_windows_view(name: str, readings: str, p: TrafficParameters) -> str:
@@ -129,7 +117,9 @@ FROM (
     SUM(`vehicle_count`) * 3600.0 / {p.window_seconds} AS `flow_per_hour`,
     SUM(`vehicle_count` * `avg_speed_kmh`) / NULLIF(CAST(SUM(`vehicle_count`) AS DOUBLE), 0)
       AS `mean_speed_kmh`
-  FROM TABLE(TUMBLE(TABLE {ident(readings)}, DESCRIPTOR(`event_time`), {seconds(p.window_seconds)}))
+  FROM TABLE(
+    TUMBLE(TABLE {ident(readings)}, DESCRIPTOR(`event_time`), {interval(p.window_seconds)})
+  )
   GROUP BY `segment_id`, window_start, window_end, window_time
 )
 """.strip()
@@ -137,10 +127,8 @@ FROM (
 
 def congestion_signals(windows: str, p: TrafficParameters) -> str:
     """SQL query: one ``congestion`` signal per congested segment and window."""
-    select = envelope(
-        domain="traffic",
-        source=MODULE,
-        kind="congestion",
+    select = JOB.signal(
+        "congestion",
         subject="`segment_id`",
         time="window_end",
         data={
@@ -152,7 +140,6 @@ def congestion_signals(windows: str, p: TrafficParameters) -> str:
             "mean_speed_kmh": "`mean_speed_kmh`",
             "speed_ratio": f"`mean_speed_kmh` / {p.free_flow_kmh!r}",
         },
-        data_columns=DATA_COLUMNS,
     )
     return f"SELECT\n  {select}\nFROM {ident(windows)}\nWHERE `congested`"
 
@@ -172,10 +159,8 @@ def incident_signals(windows: str, p: TrafficParameters) -> str:
     A window join: both sides are the window aggregate, joined on the window's bounds, so
     the join keeps no state past a window (a regular join would keep every row forever).
     """
-    select = envelope(
-        domain="traffic",
-        source=MODULE,
-        kind="incident",
+    select = JOB.signal(
+        "incident",
         subject="CONCAT(a.`segment_id`, '+', b.`segment_id`)",
         time="a.window_end",
         data={
@@ -185,7 +170,6 @@ def incident_signals(windows: str, p: TrafficParameters) -> str:
             "segments": "ARRAY[a.`segment_id`, b.`segment_id`]",
             "mean_speeds_kmh": "ARRAY[a.`mean_speed_kmh`, b.`mean_speed_kmh`]",
         },
-        data_columns=DATA_COLUMNS,
     )
     congested = (
         "(SELECT `segment_id`, window_start, window_end, `vehicles`, `mean_speed_kmh` "
@@ -203,30 +187,11 @@ JOIN {congested} AS b
 
 def build(t_env: StreamTableEnvironment, config: Mapping[str, Any]) -> StatementSet:
     """Wires the readings source, the signal and dead-letter sinks around the SQL above."""
-    job = JobConfig.parse(MODULE, config, PARAMETERS)
+    job = JOB.configure(config)
     p = TrafficParameters.from_job(job)
-    ensure_checkpointing(t_env)
-    t_env.execute_sql(
-        raw_source_table(
-            "readings_raw",
-            topic=job.text("readings_topic"),
-            job=job,
-            watermark_delay_seconds=job.integer("watermark_delay_seconds", minimum=0),
-        )
-    )
-    t_env.execute_sql(checked_view("readings_checked", "readings_raw", FIELDS))
-    t_env.execute_sql(valid_view("readings", "readings_checked", FIELDS))
-    t_env.execute_sql(segment_windows_view("segment_windows", "readings", p))
-    t_env.execute_sql(
-        signal_sink_table("signals", DATA_COLUMNS, topic=job.text("signals_topic"), job=job)
-    )
-    t_env.execute_sql(
-        dead_letter_sink_table("dead_letters", topic=job.text("dead_letter_topic"), job=job)
-    )
+    JOB.create_tables(t_env, job)
+    t_env.execute_sql(segment_windows_view("segment_windows", JOB.input, p))
     queries = [congestion_signals("segment_windows", p)]
     if p.pairs:
         queries.append(incident_signals("segment_windows", p))
-    statements = t_env.create_statement_set()
-    statements.add_insert_sql(dead_letter_insert("dead_letters", "readings_checked", job))
-    statements.add_insert_sql(union_insert("signals", queries))
-    return statements
+    return JOB.statements(t_env, job, queries)

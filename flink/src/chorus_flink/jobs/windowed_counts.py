@@ -20,6 +20,7 @@ from typing import Any
 from pyflink.table import StatementSet, StreamTableEnvironment
 
 from chorus_flink.kafka import KafkaSettings, ident, sink_table, source_table
+from chorus_flink.tables import interval, watermark
 
 SOURCE_COLUMNS = ["`key` STRING", "`value` BIGINT", "`event_time` TIMESTAMP(3)"]
 SINK_COLUMNS = [
@@ -59,18 +60,13 @@ class WindowedCountsConfig:
         )
 
 
-def watermark(delay_seconds: int) -> str:
-    """The source's watermark clause: events may arrive up to ``delay_seconds`` out of order."""
-    return f"WATERMARK FOR `event_time` AS `event_time` - INTERVAL '{int(delay_seconds)}' SECOND"
-
-
 def windowed_counts_sql(source: str, sink: str, window_seconds: int) -> str:
     """The transformation: per key and tumbling window, the count and the sum of values."""
     return f"""
 INSERT INTO {ident(sink)}
 SELECT `key`, window_start, window_end, COUNT(*) AS event_count, SUM(`value`) AS value_sum
 FROM TABLE(
-  TUMBLE(TABLE {ident(source)}, DESCRIPTOR(`event_time`), INTERVAL '{int(window_seconds)}' SECOND)
+  TUMBLE(TABLE {ident(source)}, DESCRIPTOR(`event_time`), {interval(window_seconds)})
 )
 GROUP BY `key`, window_start, window_end
 """.strip()
