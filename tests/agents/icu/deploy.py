@@ -1,32 +1,13 @@
-"""The ICU domain's manifests (``agents/icu/deploy``), read for the tests.
-
-A deliberately small reader: the base's ``resources`` files parsed with
-``chorus_api.load_resources`` (the overlay only sets the namespace and resources).
-"""
+"""The icu domain's manifests (``agents/icu/deploy``), read for the tests
+(:class:`tests.agents.domain_harness.DomainManifests`)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from tests.agents.domain_harness import DomainManifests
 
-import yaml
-from chorus_api import Agent, Resource, Tool, load_resources
-
-DEPLOY = Path(__file__).resolve().parents[3] / "agents" / "icu" / "deploy"
-BASE = DEPLOY / "base"
-
-
-def base_resources() -> list[Resource]:
-    """Every resource the base lists, in its order."""
-    kustomization = yaml.safe_load((BASE / "kustomization.yaml").read_text(encoding="utf-8"))
-    found: list[Resource] = []
-    for entry in kustomization["resources"]:
-        found.extend(load_resources((BASE / entry).read_text(encoding="utf-8")))
-    return found
-
-
-def agents() -> dict[str, Agent]:
-    return {r.metadata.name: r for r in base_resources() if isinstance(r, Agent)}
-
-
-def tools() -> dict[str, Tool]:
-    return {r.metadata.name: r for r in base_resources() if isinstance(r, Tool)}
+MANIFESTS = DomainManifests("icu")
+DEPLOY = MANIFESTS.deploy
+BASE = MANIFESTS.base
+base_resources = MANIFESTS.base_resources
+agents = MANIFESTS.agents
+tools = MANIFESTS.tools

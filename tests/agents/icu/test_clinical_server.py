@@ -12,9 +12,10 @@ from typing import Any, cast
 
 import pytest
 import uvicorn
-from chorus_agents.icu.clinical_server import IDEMPOTENCY_META, build_server
+from chorus_agents.icu.clinical_server import build_server
 from chorus_agents.icu.devices import DeviceGateway
 from chorus_agents.icu.ehr import PATIENTS, Ehr
+from chorus_agents.tools.base import IDEMPOTENCY_KEY_META
 from mcp.client.client import Client
 from mcp_types import RequestParamsMeta
 
@@ -49,7 +50,7 @@ def test_mcp_server_orders_refuses_by_rule_and_reads_back(
     served: tuple[str, Ehr, DeviceGateway],
 ) -> None:
     url, ehr, devices = served
-    key = cast(RequestParamsMeta, {IDEMPOTENCY_META: "task-2/step-4"})
+    key = cast(RequestParamsMeta, {IDEMPOTENCY_KEY_META: "task-2/step-4"})
     meropenem = {"patient_id": "pt-002", "drug": "meropenem", "dose": 1.0, "frequency": "q8h"}
 
     async def session() -> dict[str, Any]:

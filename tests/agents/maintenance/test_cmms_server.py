@@ -16,10 +16,10 @@ import uvicorn
 from chorus_agents.maintenance.cmms import FLEET, MaintenanceSystem
 from chorus_agents.maintenance.cmms_server import (
     DEFAULT_STOCK,
-    IDEMPOTENCY_META,
     build_server,
     default_slots,
 )
+from chorus_agents.tools.base import IDEMPOTENCY_KEY_META
 from mcp.client.client import Client
 from mcp_types import RequestParamsMeta
 
@@ -52,7 +52,7 @@ def test_mcp_server_opens_work_orders_refuses_by_rule_and_reads_back(
     served: tuple[str, MaintenanceSystem],
 ) -> None:
     url, cmms = served
-    key = cast(RequestParamsMeta, {IDEMPOTENCY_META: "task-3/step-1"})
+    key = cast(RequestParamsMeta, {IDEMPOTENCY_KEY_META: "task-3/step-1"})
     opening = {
         "machine_id": "press-01",
         "failure_mode": "bearing_wear",

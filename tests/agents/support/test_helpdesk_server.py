@@ -14,9 +14,10 @@ from typing import Any, cast
 import pytest
 import uvicorn
 from chorus_agents.support.crm import CUSTOMERS, Crm
-from chorus_agents.support.helpdesk_server import IDEMPOTENCY_META, build_server
+from chorus_agents.support.helpdesk_server import build_server
 from chorus_agents.support.knowledge import ARTICLES, KnowledgeBase
 from chorus_agents.support.orders import OrderSystem, sample_orders
+from chorus_agents.tools.base import IDEMPOTENCY_KEY_META
 from mcp.client.client import Client
 from mcp_types import RequestParamsMeta
 
@@ -52,7 +53,7 @@ def test_mcp_server_refunds_escalates_refuses_by_rule_and_reads_back(
     served: tuple[str, Crm, OrderSystem],
 ) -> None:
     url, crm, orders = served
-    key = cast(RequestParamsMeta, {IDEMPOTENCY_META: "task-5/step-2"})
+    key = cast(RequestParamsMeta, {IDEMPOTENCY_KEY_META: "task-5/step-2"})
     refund = {"order_id": "ord-1002", "amount": 100.0, "reason": "late"}
 
     async def session() -> dict[str, Any]:

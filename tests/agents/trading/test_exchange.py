@@ -12,8 +12,9 @@ from typing import Any, cast
 
 import pytest
 import uvicorn
+from chorus_agents.tools.base import IDEMPOTENCY_KEY_META
 from chorus_agents.trading.exchange import Exchange, Limits, OrderRejected, OrderStatus
-from chorus_agents.trading.exchange_server import IDEMPOTENCY_META, build_server
+from chorus_agents.trading.exchange_server import build_server
 from mcp.client.client import Client
 from mcp_types import RequestParamsMeta
 
@@ -135,12 +136,12 @@ def test_mcp_server_lists_tools_places_orders_and_reports_refusals(
             placed = await client.call_tool(
                 "place_order",
                 {"symbol": "ACME", "side": "buy", "quantity": 10},
-                meta=cast(RequestParamsMeta, {IDEMPOTENCY_META: "task-9/step-1"}),
+                meta=cast(RequestParamsMeta, {IDEMPOTENCY_KEY_META: "task-9/step-1"}),
             )
             repeat = await client.call_tool(
                 "place_order",
                 {"symbol": "ACME", "side": "buy", "quantity": 10},
-                meta=cast(RequestParamsMeta, {IDEMPOTENCY_META: "task-9/step-1"}),
+                meta=cast(RequestParamsMeta, {IDEMPOTENCY_KEY_META: "task-9/step-1"}),
             )
             assert not placed.is_error and not repeat.is_error
             refused = await client.call_tool(

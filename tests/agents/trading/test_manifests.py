@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-import yaml
-from chorus_agents.handler import Handler, load_handler
 from chorus_agents.trading.compliance import INSTRUCTIONS
 from chorus_agents.trading.exchange_server import create_server
 from chorus_api import Agent, Tool
-from chorus_api.streams import resolve_stream
-from mcp.client.client import Client
 
-from tests.agents.tools.mcp_server import serve_http
+from tests.agents.domain_harness import (
+    check_allowed_tools_exist,
+    check_dev_overlay,
+    check_handlers_load,
+    check_instructions,
+    check_sync_waves,
+    check_topics_have_producers,
+)
 from tests.agents.trading import deploy
-from tests.agents.trading.deploy import BASE, DEPLOY
+from tests.agents.trading.deploy import MANIFESTS
 
 GENERATOR_OUTPUT = "trading.trades"
 """What the market data generator writes (the Flink job's input)."""
-
-
-def _yaml(path: Any) -> Any:
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
 @pytest.mark.unit
@@ -35,19 +32,12 @@ def test_every_resource_parses_and_carries_its_sync_wave() -> None:
         "risk-assessor",
     ]
     assert [r.metadata.name for r in resources if isinstance(r, Tool)] == ["exchange"]
-    for resource in resources:
-        wave = "-1" if isinstance(resource, Tool) else "1"
-        annotations = resource.metadata.annotations or {}
-        assert annotations.get("argocd.argoproj.io/sync-wave") == wave, resource.metadata.name
+    check_sync_waves(MANIFESTS)
 
 
 @pytest.mark.unit
 def test_the_gitops_path_leads_to_the_dev_overlay_in_the_trading_namespace() -> None:
-    assert _yaml(DEPLOY / "kustomization.yaml")["resources"] == ["overlays/dev"]
-    overlay = _yaml(DEPLOY / "overlays" / "dev" / "kustomization.yaml")
-    assert overlay["namespace"] == "trading"
-    assert overlay["resources"] == ["../../base"]
-    assert (DEPLOY / "overlays" / "dev" / overlay["resources"][0]).resolve() == BASE
+    check_dev_overlay(MANIFESTS)
 
 
 @pytest.mark.unit
@@ -66,38 +56,18 @@ def test_the_exchange_runs_from_the_runtime_image_with_chorus_mcp_serve() -> Non
 
 @pytest.mark.unit
 def test_handlers_load_and_the_compliance_prompt_is_the_one_its_gate_uses() -> None:
-    for agent in deploy.agents().values():
-        assert agent.spec.handler is not None
-        assert isinstance(load_handler(agent.spec.handler), Handler)
-    assert deploy.agents()["compliance"].spec.instructions == INSTRUCTIONS
+    check_handlers_load(MANIFESTS)
+    check_instructions(MANIFESTS, "compliance", INSTRUCTIONS)
 
 
 @pytest.mark.unit
 def test_every_subscribed_topic_has_a_producer() -> None:
-    agents = deploy.agents().values()
-    published = {p.topic for a in agents for p in a.spec.publish}
-    streams = [resolve_stream(s) for a in agents for s in a.spec.streams]
-    outputs = {t for s in streams for t in s.outputs}
-    inputs = {t for s in streams for t in s.inputs}
-    assert "trading.signals" in outputs
-    assert inputs == {GENERATOR_OUTPUT}
-    for agent in agents:
-        for entry in agent.spec.subscribe:
-            assert entry.topic in published | outputs | {GENERATOR_OUTPUT}, (
-                f"agent {agent.metadata.name}: nobody writes {entry.topic}"
-            )
-    # and nobody publishes what the Flink job owns
-    assert not published & outputs
+    check_topics_have_producers(
+        MANIFESTS, signals="trading.signals", generator_output=GENERATOR_OUTPUT
+    )
 
 
 @pytest.mark.integration
 @pytest.mark.anyio
 async def test_every_allowed_tool_exists_on_the_exchange_server() -> None:
-    async with serve_http(create_server()) as url, Client(url) as client:
-        offered = {tool.name for tool in (await client.list_tools()).tools}
-    refs = deploy.tools()
-    for agent in deploy.agents().values():
-        for binding in agent.spec.tools:
-            assert binding.ref in refs, f"agent {agent.metadata.name}: no Tool {binding.ref}"
-            missing = set(binding.allow) - offered
-            assert not missing, f"agent {agent.metadata.name}: exchange lacks {sorted(missing)}"
+    await check_allowed_tools_exist(MANIFESTS, create_server())

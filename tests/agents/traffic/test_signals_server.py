@@ -12,8 +12,9 @@ from typing import Any, cast
 
 import pytest
 import uvicorn
+from chorus_agents.tools.base import IDEMPOTENCY_KEY_META
 from chorus_agents.traffic.signals import SignalControllers
-from chorus_agents.traffic.signals_server import IDEMPOTENCY_META, build_server
+from chorus_agents.traffic.signals_server import build_server
 from mcp.client.client import Client
 from mcp_types import RequestParamsMeta
 
@@ -46,7 +47,7 @@ def test_mcp_server_sets_timings_refuses_by_rule_and_reads_back(
     served: tuple[str, SignalControllers],
 ) -> None:
     url, signals = served
-    key = cast(RequestParamsMeta, {IDEMPOTENCY_META: "task-8/step-1"})
+    key = cast(RequestParamsMeta, {IDEMPOTENCY_KEY_META: "task-8/step-1"})
 
     async def session() -> dict[str, Any]:
         async with Client(url) as client:

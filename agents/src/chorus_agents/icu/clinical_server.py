@@ -15,37 +15,21 @@ or from the ``idempotency_key`` argument.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-import uvicorn
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
 
+from chorus_agents import mcpserver
 from chorus_agents.icu.devices import DeviceGateway, DeviceRefused
-from chorus_agents.icu.ehr import PATIENTS, Ehr, MedicationOrder, MedicationRefused
+from chorus_agents.icu.ehr import Ehr, MedicationOrder, MedicationRefused
 from chorus_agents.icu.ward import ward_devices, ward_ehr
-
-IDEMPOTENCY_META = "chorus/idempotency-key"
+from chorus_agents.mcpserver import refusals
 
 
 def _order(order: MedicationOrder) -> dict[str, Any]:
     return {k: (str(v) if k == "status" else v) for k, v in asdict(order).items()}
-
-
-def _meta_key(ctx: Context[Any, Any] | None) -> str | None:
-    """The idempotency key the caller put in the request's ``_meta``, if any."""
-    if ctx is None:
-        return None
-    meta = ctx.request_context.meta or {}
-    value = meta.get(IDEMPOTENCY_META)
-    return str(value) if value is not None else None
-
-
-def _refused(what: str, refused: MedicationRefused | DeviceRefused) -> ToolError:
-    return ToolError(f"{what} refused ({refused.rule}): {refused}")
 
 
 def build_server(ehr: Ehr, devices: DeviceGateway) -> MCPServer[Any]:
@@ -56,20 +40,16 @@ def build_server(ehr: Ehr, devices: DeviceGateway) -> MCPServer[Any]:
 
     @server.tool(description="A patient: bed, allergies, live medication orders.")
     def get_patient(patient_id: str) -> dict[str, Any]:
-        try:
+        with refusals("lookup", MedicationRefused):
             return {
                 **asdict(ehr.patient(patient_id)),
                 "medication_orders": [_order(o) for o in ehr.orders(patient_id, live_only=True)],
             }
-        except MedicationRefused as refused:
-            raise _refused("lookup", refused) from refused
 
     @server.tool(description="A patient's medication orders, discontinued ones included.")
     def list_medication_orders(patient_id: str) -> dict[str, Any]:
-        try:
+        with refusals("lookup", MedicationRefused):
             return {"orders": [_order(o) for o in ehr.orders(patient_id)]}
-        except MedicationRefused as refused:
-            raise _refused("lookup", refused) from refused
 
     @server.tool(
         description=(
@@ -87,11 +67,9 @@ def build_server(ehr: Ehr, devices: DeviceGateway) -> MCPServer[Any]:
         idempotency_key: str | None = None,
         ctx: Context[Any, Any] | None = None,
     ) -> dict[str, Any]:
-        key = idempotency_key or _meta_key(ctx)
-        try:
+        key = mcpserver.idempotency_key(idempotency_key, ctx)
+        with refusals("medication order", MedicationRefused):
             order = ehr.prescribe(patient_id, drug, dose, route, frequency, idempotency_key=key)
-        except MedicationRefused as refused:
-            raise _refused("medication order", refused) from refused
         return _order(order)
 
     @server.tool(description="Hold an active medication order; a reason is required.")
@@ -101,11 +79,9 @@ def build_server(ehr: Ehr, devices: DeviceGateway) -> MCPServer[Any]:
         idempotency_key: str | None = None,
         ctx: Context[Any, Any] | None = None,
     ) -> dict[str, Any]:
-        key = idempotency_key or _meta_key(ctx)
-        try:
+        key = mcpserver.idempotency_key(idempotency_key, ctx)
+        with refusals("hold", MedicationRefused):
             return _order(ehr.hold(order_id, reason, idempotency_key=key))
-        except MedicationRefused as refused:
-            raise _refused("hold", refused) from refused
 
     @server.tool(description="Discontinue an active or held medication order.")
     def discontinue_medication(
@@ -114,32 +90,26 @@ def build_server(ehr: Ehr, devices: DeviceGateway) -> MCPServer[Any]:
         idempotency_key: str | None = None,
         ctx: Context[Any, Any] | None = None,
     ) -> dict[str, Any]:
-        key = idempotency_key or _meta_key(ctx)
-        try:
+        key = mcpserver.idempotency_key(idempotency_key, ctx)
+        with refusals("discontinuation", MedicationRefused):
             return _order(ehr.discontinue(order_id, reason, idempotency_key=key))
-        except MedicationRefused as refused:
-            raise _refused("discontinuation", refused) from refused
 
     @server.tool(description="A patient's latest observation of each vital sign.")
     def get_latest_vitals(patient_id: str) -> dict[str, Any]:
-        try:
+        with refusals("lookup", DeviceRefused):
             latest = devices.latest(patient_id)
             return {
                 "patient_id": patient_id,
                 "monitoring_interval_seconds": devices.interval(patient_id),
                 "vitals": {p: asdict(o) for p, o in latest.items()},
             }
-        except DeviceRefused as refused:
-            raise _refused("lookup", refused) from refused
 
     @server.tool(description="Monitor alarms, of one patient or all; active_only skips acked.")
     def list_alarms(patient_id: str | None = None, active_only: bool = False) -> dict[str, Any]:
-        try:
+        with refusals("lookup", DeviceRefused):
             return {
                 "alarms": [asdict(a) for a in devices.alarms(patient_id, active_only=active_only)]
             }
-        except DeviceRefused as refused:
-            raise _refused("lookup", refused) from refused
 
     @server.tool(description="Acknowledge an active alarm in someone's name.")
     def acknowledge_alarm(
@@ -148,11 +118,9 @@ def build_server(ehr: Ehr, devices: DeviceGateway) -> MCPServer[Any]:
         idempotency_key: str | None = None,
         ctx: Context[Any, Any] | None = None,
     ) -> dict[str, Any]:
-        key = idempotency_key or _meta_key(ctx)
-        try:
+        key = mcpserver.idempotency_key(idempotency_key, ctx)
+        with refusals("acknowledgement", DeviceRefused):
             return asdict(devices.acknowledge(alarm_id, by, idempotency_key=key))
-        except DeviceRefused as refused:
-            raise _refused("acknowledgement", refused) from refused
 
     @server.tool(description="Set how often a patient's monitor reports, in seconds (15 to 3600).")
     def set_monitoring_interval(
@@ -161,11 +129,9 @@ def build_server(ehr: Ehr, devices: DeviceGateway) -> MCPServer[Any]:
         idempotency_key: str | None = None,
         ctx: Context[Any, Any] | None = None,
     ) -> dict[str, Any]:
-        key = idempotency_key or _meta_key(ctx)
-        try:
+        key = mcpserver.idempotency_key(idempotency_key, ctx)
+        with refusals("interval", DeviceRefused):
             interval = devices.set_interval(patient_id, seconds, idempotency_key=key)
-        except DeviceRefused as refused:
-            raise _refused("interval", refused) from refused
         return {"patient_id": patient_id, "monitoring_interval_seconds": interval}
 
     return server
@@ -178,18 +144,8 @@ def create_server() -> MCPServer[Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m chorus_agents.icu.clinical_server")
-    parser.add_argument("--transport", choices=("http", "stdio"), default="http")
-    parser.add_argument("--host", default="0.0.0.0")
-    parser.add_argument("--port", type=int, default=8000)
-    args = parser.parse_args(argv)
-    server = build_server(Ehr(PATIENTS), DeviceGateway(p.patient_id for p in PATIENTS))
-    if args.transport == "stdio":
-        server.run("stdio")
-        return 0
-    app = server.streamable_http_app(host=args.host)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
-    return 0
+    """``python -m``: serves :func:`create_server` (:func:`chorus_agents.mcpserver.main`)."""
+    return mcpserver.main(create_server, argv, prog="python -m chorus_agents.icu.clinical_server")
 
 
 if __name__ == "__main__":

@@ -15,17 +15,14 @@ data part (:func:`answer_data` reads it back).
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from a2a.helpers import get_data_parts, get_message_text
-from a2a.types.a2a_pb2 import Message, Task, TaskState
-
+from chorus_agents.domain.wire import DomainWire, Envelope
+from chorus_agents.domain.wire import dumps as dumps
+from chorus_agents.domain.wire import refusal_rule as refusal_rule
 from chorus_agents.handler import HandlerError
-from chorus_agents.tools import ToolResult
 
 CLINICAL = "clinical"
 """The Tool resource of the clinical MCP server (the EHR and the device gateway)."""
@@ -63,19 +60,10 @@ class Signal:
     @classmethod
     def parse(cls, value: Any) -> Signal | None:
         """The signal in a record's parsed value; ``None`` when it is not an envelope."""
-        if not isinstance(value, Mapping):
+        found = Envelope.parse(value)
+        if found is None:
             return None
-        sid, kind, subject = value.get("id"), value.get("kind"), value.get("subject")
-        if not (isinstance(sid, str) and isinstance(kind, str) and isinstance(subject, str)):
-            return None
-        data = value.get("data")
-        return cls(
-            id=sid,
-            kind=kind,
-            patient_id=subject,
-            time=str(value.get("time", "")),
-            data=data if isinstance(data, Mapping) else {},
-        )
+        return cls(found.id, found.kind, found.subject, found.time, found.data)
 
     @property
     def score(self) -> int | None:
@@ -119,61 +107,7 @@ def number(value: Any) -> float | None:
         return None
 
 
-def tool_json(result: ToolResult) -> Any:
-    """A tool's JSON answer: its structured result, else its text parsed as JSON."""
-    if result.is_error:
-        raise IcuError(f"tool {result.tool}/{result.name} failed: {result.text}")
-    if result.structured is not None:
-        return result.structured
-    try:
-        return json.loads(result.text)
-    except json.JSONDecodeError:
-        raise IcuError(
-            f"tool {result.tool}/{result.name} answered no JSON: {result.text[:200]}"
-        ) from None
-
-
-_RULE = re.compile(r"refused \((?P<rule>[a-z_]+)\)")
-
-
-def refusal_rule(text: str) -> str:
-    """The rule named in a refused operation's error text (``allergy``, ``max_dose``, ...)."""
-    found = _RULE.search(text)
-    return found.group("rule") if found else "unknown"
-
-
-def request_json(text: str, data: tuple[Any, ...], *, agent: str) -> dict[str, Any]:
-    """The JSON object a request carries: its first data part, else its text."""
-    for item in data:
-        if isinstance(item, Mapping):
-            return dict(item)
-    try:
-        parsed = json.loads(text)
-    except json.JSONDecodeError:
-        raise IcuError(f"agent {agent}: expected a JSON object, got {text[:200]!r}") from None
-    if not isinstance(parsed, dict):
-        raise IcuError(f"agent {agent}: expected a JSON object, got {type(parsed).__name__}")
-    return parsed
-
-
-def answer_data(answer: Task | Message, *, agent: str) -> dict[str, Any]:
-    """The data part of another agent's answer; a task that did not complete raises."""
-    if isinstance(answer, Message):
-        parts = list(answer.parts)
-    else:
-        if answer.status.state != TaskState.TASK_STATE_COMPLETED:
-            why = get_message_text(answer.status.message) if answer.status.message else ""
-            raise IcuError(
-                f"agent {agent}: task {answer.id} ended {TaskState.Name(answer.status.state)}"
-                f"{': ' + why if why else ''}"
-            )
-        parts = [part for artifact in answer.artifacts for part in artifact.parts]
-    for item in get_data_parts(parts):
-        if isinstance(item, Mapping):
-            return dict(item)
-    raise IcuError(f"agent {agent}: answered without a data part")
-
-
-def dumps(value: Any) -> str:
-    """Compact JSON, as the agents send it to each other."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+WIRE = DomainWire(IcuError)
+tool_json = WIRE.tool_json
+request_json = WIRE.request_json
+answer_data = WIRE.answer_data

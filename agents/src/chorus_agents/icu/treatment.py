@@ -36,7 +36,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from chorus_agents.handler import Context, Handler, Incoming, Reply
+from chorus_agents.domain import GatedInstructedAgent
+from chorus_agents.handler import Context, Incoming, Reply
 from chorus_agents.icu.common import (
     ADVICE,
     IcuError,
@@ -45,9 +46,6 @@ from chorus_agents.icu.common import (
     dumps,
     request_json,
 )
-from chorus_agents.instructed import InstructedAgent
-from chorus_agents.models import ModelProvider
-from chorus_agents.models.scripted import ScriptedModel
 
 MEDICATION_AGENT = "medication-management"
 SCRIPT = Path(__file__).with_name("treatment.script.yaml")
@@ -97,19 +95,11 @@ def medication_request(assessment: dict[str, Any], bundle: dict[str, Any]) -> di
     }
 
 
-class TreatmentAdviceAgent(Handler):
-    """The ``treatment-advice`` agent; see the module docstring.
+class TreatmentAdviceAgent(GatedInstructedAgent):
+    """The ``treatment-advice`` agent; see the module docstring."""
 
-    ``topic_prefix`` is put before every domain topic name (tests that share a broker;
-    see :func:`chorus_agents.dev.config.runtime_config_for`).
-    """
-
-    def __init__(
-        self, model: ModelProvider | None = None, *, max_steps: int = 4, topic_prefix: str = ""
-    ) -> None:
-        self.advice = topic_prefix + ADVICE
-        self.model = model if model is not None else ScriptedModel.from_file(SCRIPT)
-        self.max_steps = max_steps
+    SCRIPT = SCRIPT
+    INSTRUCTIONS = INSTRUCTIONS
 
     async def on_message(self, message: Incoming, ctx: Context) -> Reply:
         assessment = request_json(message.text, message.data, agent=ctx.agent)
@@ -128,18 +118,12 @@ class TreatmentAdviceAgent(Handler):
             advice["reason"] = f"NEWS2 band {band or 'unknown'}: no sepsis bundle"
             return self._done(advice, ctx)
 
-        loop = InstructedAgent(
-            agent=ctx.agent,
-            instructions=INSTRUCTIONS,
-            model=self.model,
-            tools=ctx.tools,
-            audit=ctx.audit,
-            max_steps=self.max_steps,
-        )
         text = "Assessment from vital-signs:\n" + json.dumps(
             assessment, ensure_ascii=False, sort_keys=True
         )
-        reply = await loop.run(text, task_id=message.task_id, context_id=message.context_id)
+        reply, _ = await self.consult(
+            ctx, text, task_id=message.task_id, context_id=message.context_id
+        )
         advice["answer"] = reply.text or ""
         bundle = parse_bundle(reply.text or "")
         if bundle is None:
@@ -153,7 +137,7 @@ class TreatmentAdviceAgent(Handler):
         return self._done(advice, ctx)
 
     def _done(self, advice: dict[str, Any], ctx: Context) -> Reply:
-        ctx.publish(self.advice, advice, key=advice["patient_id"])
+        ctx.publish(self.topic(ADVICE), advice, key=advice["patient_id"])
         events = (advice.get("medication") or {}).get("events") or []
         ctx.audit.record(
             "decision",
@@ -165,9 +149,3 @@ class TreatmentAdviceAgent(Handler):
             medication=[f"{e.get('action')} {e.get('drug')}: {e.get('status')}" for e in events],
         )
         return Reply(text=f"{advice['action']} for {advice['patient_id']}", data=advice)
-
-    async def aclose(self) -> None:
-        """Closes the model's client (the host closes the tools)."""
-        close = getattr(self.model, "aclose", None)
-        if close is not None:
-            await close()

@@ -15,16 +15,14 @@ names the rule. The idempotency key is taken from the call's ``_meta``
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import uvicorn
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
 
+from chorus_agents import mcpserver
 from chorus_agents.maintenance.cmms import (
     FLEET,
     MaintenanceRefused,
@@ -32,8 +30,8 @@ from chorus_agents.maintenance.cmms import (
     ProductionSlot,
     WorkOrder,
 )
+from chorus_agents.mcpserver import refusals
 
-IDEMPOTENCY_META = "chorus/idempotency-key"
 DEFAULT_STOCK: Mapping[str, int] = {
     "bearing-6205": 3,
     "bearing-6308": 0,
@@ -68,19 +66,6 @@ def _work_order(order: WorkOrder) -> dict[str, Any]:
     return {k: (str(v) if k in ("priority", "status") else v) for k, v in asdict(order).items()}
 
 
-def _meta_key(ctx: Context[Any, Any] | None) -> str | None:
-    """The idempotency key the caller put in the request's ``_meta``, if any."""
-    if ctx is None:
-        return None
-    meta = ctx.request_context.meta or {}
-    value = meta.get(IDEMPOTENCY_META)
-    return str(value) if value is not None else None
-
-
-def _refused(what: str, refused: MaintenanceRefused) -> ToolError:
-    return ToolError(f"{what} refused ({refused.rule}): {refused}")
-
-
 def build_server(system: MaintenanceSystem) -> MCPServer[Any]:
     """An MCP server whose tools act on ``system``."""
     server: MCPServer[Any] = MCPServer(
@@ -94,7 +79,7 @@ def build_server(system: MaintenanceSystem) -> MCPServer[Any]:
 
     @server.tool(description="One machine with its open work orders and its production slots.")
     def get_machine(machine_id: str) -> dict[str, Any]:
-        try:
+        with refusals("lookup", MaintenanceRefused):
             return {
                 **asdict(system.machine(machine_id)),
                 "open_work_orders": [
@@ -102,15 +87,11 @@ def build_server(system: MaintenanceSystem) -> MCPServer[Any]:
                 ],
                 "production_slots": [asdict(s) for s in system.schedule(machine_id)],
             }
-        except MaintenanceRefused as refused:
-            raise _refused("lookup", refused) from refused
 
     @server.tool(description="Work orders, of one machine or all; open_only skips completed.")
     def list_work_orders(machine_id: str | None = None, open_only: bool = False) -> dict[str, Any]:
-        try:
+        with refusals("lookup", MaintenanceRefused):
             orders = system.work_orders(machine_id, open_only=open_only)
-        except MaintenanceRefused as refused:
-            raise _refused("lookup", refused) from refused
         return {"work_orders": [_work_order(o) for o in orders]}
 
     @server.tool(
@@ -129,13 +110,11 @@ def build_server(system: MaintenanceSystem) -> MCPServer[Any]:
         idempotency_key: str | None = None,
         ctx: Context[Any, Any] | None = None,
     ) -> dict[str, Any]:
-        key = idempotency_key or _meta_key(ctx)
-        try:
+        key = mcpserver.idempotency_key(idempotency_key, ctx)
+        with refusals("work order", MaintenanceRefused):
             order = system.open_work_order(
                 machine_id, failure_mode, priority, description, parts or (), idempotency_key=key
             )
-        except MaintenanceRefused as refused:
-            raise _refused("work order", refused) from refused
         return _work_order(order)
 
     @server.tool(description="Assign an open work order to a technician.")
@@ -145,11 +124,9 @@ def build_server(system: MaintenanceSystem) -> MCPServer[Any]:
         idempotency_key: str | None = None,
         ctx: Context[Any, Any] | None = None,
     ) -> dict[str, Any]:
-        key = idempotency_key or _meta_key(ctx)
-        try:
+        key = mcpserver.idempotency_key(idempotency_key, ctx)
+        with refusals("assignment", MaintenanceRefused):
             return _work_order(system.assign(work_order_id, technician, idempotency_key=key))
-        except MaintenanceRefused as refused:
-            raise _refused("assignment", refused) from refused
 
     @server.tool(
         description=(
@@ -163,11 +140,9 @@ def build_server(system: MaintenanceSystem) -> MCPServer[Any]:
         idempotency_key: str | None = None,
         ctx: Context[Any, Any] | None = None,
     ) -> dict[str, Any]:
-        key = idempotency_key or _meta_key(ctx)
-        try:
+        key = mcpserver.idempotency_key(idempotency_key, ctx)
+        with refusals("reservation", MaintenanceRefused):
             return _work_order(system.reserve_part(work_order_id, part_id, idempotency_key=key))
-        except MaintenanceRefused as refused:
-            raise _refused("reservation", refused) from refused
 
     @server.tool(
         description=(
@@ -181,11 +156,9 @@ def build_server(system: MaintenanceSystem) -> MCPServer[Any]:
         idempotency_key: str | None = None,
         ctx: Context[Any, Any] | None = None,
     ) -> dict[str, Any]:
-        key = idempotency_key or _meta_key(ctx)
-        try:
+        key = mcpserver.idempotency_key(idempotency_key, ctx)
+        with refusals("scheduling", MaintenanceRefused):
             order = system.schedule_work_order(work_order_id, start, idempotency_key=key)
-        except MaintenanceRefused as refused:
-            raise _refused("scheduling", refused) from refused
         return _work_order(order)
 
     @server.tool(description="Complete an assigned work order: the machine is repaired.")
@@ -194,11 +167,9 @@ def build_server(system: MaintenanceSystem) -> MCPServer[Any]:
         idempotency_key: str | None = None,
         ctx: Context[Any, Any] | None = None,
     ) -> dict[str, Any]:
-        key = idempotency_key or _meta_key(ctx)
-        try:
+        key = mcpserver.idempotency_key(idempotency_key, ctx)
+        with refusals("completion", MaintenanceRefused):
             return _work_order(system.complete(work_order_id, idempotency_key=key))
-        except MaintenanceRefused as refused:
-            raise _refused("completion", refused) from refused
 
     @server.tool(description="Spare parts on the shelf, by part id.")
     def get_inventory() -> dict[str, int]:
@@ -206,10 +177,8 @@ def build_server(system: MaintenanceSystem) -> MCPServer[Any]:
 
     @server.tool(description="Production slots by start time, of one machine or all.")
     def get_production_schedule(machine_id: str | None = None) -> dict[str, Any]:
-        try:
+        with refusals("lookup", MaintenanceRefused):
             return {"slots": [asdict(s) for s in system.schedule(machine_id)]}
-        except MaintenanceRefused as refused:
-            raise _refused("lookup", refused) from refused
 
     @server.tool(
         description=(
@@ -225,11 +194,9 @@ def build_server(system: MaintenanceSystem) -> MCPServer[Any]:
         idempotency_key: str | None = None,
         ctx: Context[Any, Any] | None = None,
     ) -> dict[str, Any]:
-        key = idempotency_key or _meta_key(ctx)
-        try:
+        key = mcpserver.idempotency_key(idempotency_key, ctx)
+        with refusals("production move", MaintenanceRefused):
             return asdict(system.move_slot(slot_id, machine_id, start, idempotency_key=key))
-        except MaintenanceRefused as refused:
-            raise _refused("production move", refused) from refused
 
     return server
 
@@ -240,18 +207,10 @@ def create_server() -> MCPServer[Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m chorus_agents.maintenance.cmms_server")
-    parser.add_argument("--transport", choices=("http", "stdio"), default="http")
-    parser.add_argument("--host", default="0.0.0.0")
-    parser.add_argument("--port", type=int, default=8000)
-    args = parser.parse_args(argv)
-    server = create_server()
-    if args.transport == "stdio":
-        server.run("stdio")
-        return 0
-    app = server.streamable_http_app(host=args.host)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
-    return 0
+    """``python -m``: serves :func:`create_server` (:func:`chorus_agents.mcpserver.main`)."""
+    return mcpserver.main(
+        create_server, argv, prog="python -m chorus_agents.maintenance.cmms_server"
+    )
 
 
 if __name__ == "__main__":

@@ -48,8 +48,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from chorus_agents.handler import Context, Handler, Incoming, Reply
-from chorus_agents.instructed import InstructedAgent
+from chorus_agents.domain import GatedInstructedAgent
+from chorus_agents.handler import Context, Incoming, Reply
 from chorus_agents.maintenance.common import (
     CMMS,
     SCHEDULE,
@@ -60,9 +60,6 @@ from chorus_agents.maintenance.common import (
     required,
     tool_json,
 )
-from chorus_agents.models import ModelProvider
-from chorus_agents.models.scripted import ScriptedModel
-from chorus_agents.tools import ToolGateway, ToolInfo, ToolResult
 
 SCRIPT = Path(__file__).with_name("production.script.yaml")
 """The scripted model's rules for this agent."""
@@ -157,27 +154,6 @@ def plan_moves(
     return moves
 
 
-class _Recorded(ToolGateway):
-    """A gateway that remembers the calls it passed on and what they answered."""
-
-    def __init__(self, inner: ToolGateway) -> None:
-        self.inner = inner
-        self.calls: list[tuple[str, Mapping[str, Any], ToolResult]] = []
-
-    async def list_tools(self) -> tuple[ToolInfo, ...]:
-        return await self.inner.list_tools()
-
-    async def call(
-        self, tool: str, name: str, arguments: Mapping[str, Any], *, idempotency_key: str
-    ) -> ToolResult:
-        result = await self.inner.call(tool, name, arguments, idempotency_key=idempotency_key)
-        self.calls.append((name, dict(arguments), result))
-        return result
-
-    async def aclose(self) -> None:
-        """The inner gateway is the agent's; the host closes it."""
-
-
 def prompt(request: Mapping[str, Any], move: Mapping[str, Any]) -> str:
     """What the model is shown for one proposed move (the script matches its JSON)."""
     window = request["window"]
@@ -198,19 +174,11 @@ def prompt(request: Mapping[str, Any], move: Mapping[str, Any]) -> str:
     return head + "\n" + json.dumps(proposal, ensure_ascii=False, sort_keys=True)
 
 
-class ProductionScheduler(Handler):
-    """The ``production-scheduling`` agent; see the module docstring.
+class ProductionScheduler(GatedInstructedAgent):
+    """The ``production-scheduling`` agent; see the module docstring."""
 
-    ``topic_prefix`` is put before every domain topic name (tests that share a broker;
-    see :func:`chorus_agents.dev.config.runtime_config_for`).
-    """
-
-    def __init__(
-        self, model: ModelProvider | None = None, *, max_steps: int = 4, topic_prefix: str = ""
-    ) -> None:
-        self.schedule = topic_prefix + SCHEDULE
-        self.model = model if model is not None else ScriptedModel.from_file(SCRIPT)
-        self.max_steps = max_steps
+    SCRIPT = SCRIPT
+    INSTRUCTIONS = INSTRUCTIONS
 
     async def on_message(self, message: Incoming, ctx: Context) -> Reply:
         request = request_json(message.text, message.data, agent=ctx.agent)
@@ -238,27 +206,13 @@ class ProductionScheduler(Handler):
             if move["to_machine"] is None:
                 move.update(moved=False, answer="no machine of the line is free for it")
                 continue
-            tools = _Recorded(ctx.tools)
-            loop = InstructedAgent(
-                agent=ctx.agent,
-                instructions=INSTRUCTIONS,
-                model=self.model,
-                tools=tools,
-                audit=ctx.audit,
-                max_steps=self.max_steps,
-            )
-            reply = await loop.run(
+            reply, tools = await self.consult(
+                ctx,
                 prompt(request, move),
                 task_id=f"{request_id}/{move['slot_id']}",
                 context_id=message.context_id,
             )
-            applied = [
-                arguments
-                for name, arguments, result in tools.calls
-                if name == "move_production_slot"
-                and not result.is_error
-                and arguments.get("slot_id") == move["slot_id"]
-            ]
+            applied = tools.succeeded("move_production_slot", slot_id=move["slot_id"])
             if applied:
                 move.update(to_machine=applied[-1].get("machine_id"))
                 move.update(start=applied[-1].get("start"))
@@ -274,7 +228,7 @@ class ProductionScheduler(Handler):
             "moved_slot_ids": moved,
             "moves": moves,
         }
-        ctx.publish(self.schedule, outcome, key=machine_id)
+        ctx.publish(self.topic(SCHEDULE), outcome, key=machine_id)
         ctx.audit.record(
             "decision",
             action=outcome["action"],
@@ -285,9 +239,3 @@ class ProductionScheduler(Handler):
         )
         summary = ", ".join(f"{m['slot_id']} -> {m['to_machine']} at {m['start']}" for m in moves)
         return Reply(text=f"{outcome['action']}: {summary or 'nothing overlaps'}", data=outcome)
-
-    async def aclose(self) -> None:
-        """Closes the model's client (the host closes the tools)."""
-        close = getattr(self.model, "aclose", None)
-        if close is not None:
-            await close()

@@ -23,16 +23,14 @@ data part (:func:`answer_data` reads it back).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from a2a.helpers import get_data_parts, get_message_text
-from a2a.types.a2a_pb2 import Message, Task, TaskState
-
+from chorus_agents.domain.wire import DomainWire, Envelope, number
+from chorus_agents.domain.wire import dumps as dumps
+from chorus_agents.domain.wire import refusal_rule as refusal_rule
 from chorus_agents.handler import HandlerError
-from chorus_agents.tools import ToolResult
 
 HELPDESK = "helpdesk"
 """The Tool resource of the helpdesk's MCP server (CRM, knowledge base, orders)."""
@@ -67,21 +65,16 @@ class Trigger:
     @classmethod
     def parse(cls, value: Any) -> Trigger | None:
         """The trigger in a record's parsed value; ``None`` when it is not one."""
-        if not isinstance(value, Mapping):
-            return None
-        sid, kind, subject = value.get("id"), value.get("kind"), value.get("subject")
-        data = value.get("data")
-        if not (isinstance(sid, str) and isinstance(kind, str) and isinstance(subject, str)):
-            return None
-        if not isinstance(data, Mapping) or not isinstance(data.get("customer_id"), str):
+        found = Envelope.parse(value)
+        if found is None or not isinstance(found.data.get("customer_id"), str):
             return None
         return cls(
-            id=sid,
-            kind=kind,
-            conversation_id=subject,
-            customer_id=data["customer_id"],
-            time=str(value.get("time", "")),
-            data=data,
+            id=found.id,
+            kind=found.kind,
+            conversation_id=found.subject,
+            customer_id=found.data["customer_id"],
+            time=found.time,
+            data=found.data,
         )
 
     @property
@@ -93,18 +86,18 @@ class Trigger:
     def actionable(self) -> bool:
         """Whether the trigger is worth an escalation; see the module docstring."""
         if self.kind == "sentiment_drop":
-            return "below_floor" in self.reasons or _number(self.data.get("trend")) < UNHAPPY_TREND
+            return "below_floor" in self.reasons or number(self.data.get("trend")) < UNHAPPY_TREND
         if self.kind == "long_wait":
             return True
         if self.kind == "repeat_contact":
-            return _number(self.data.get("gap_seconds"), default=1e12) < REPEAT_CONTACT_SECONDS
+            return number(self.data.get("gap_seconds"), default=1e12) < REPEAT_CONTACT_SECONDS
         return False
 
     @property
     def summary(self) -> str:
         """One line for people: what happened in which conversation."""
         if self.kind == "sentiment_drop":
-            detail = f"sentiment trend {_number(self.data.get('trend')):+.2f}"
+            detail = f"sentiment trend {number(self.data.get('trend')):+.2f}"
             if self.reasons:
                 detail += f" ({', '.join(self.reasons)})"
         elif self.kind == "long_wait":
@@ -117,71 +110,7 @@ class Trigger:
         return f"{self.kind} in {self.conversation_id}: {detail}"
 
 
-def _number(value: Any, *, default: float = 0.0) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return default
-
-
-def tool_json(result: ToolResult) -> Any:
-    """A tool's JSON answer: its structured result, else its text parsed as JSON."""
-    if result.is_error:
-        raise SupportError(f"tool {result.tool}/{result.name} failed: {result.text}")
-    if result.structured is not None:
-        return result.structured
-    try:
-        return json.loads(result.text)
-    except json.JSONDecodeError:
-        raise SupportError(
-            f"tool {result.tool}/{result.name} answered no JSON: {result.text[:200]}"
-        ) from None
-
-
-def refusal_rule(text: str) -> str:
-    """The back end's rule named in a refused operation's error text (``refund_window``, ...)."""
-    marker = "refused ("
-    start = text.find(marker)
-    if start < 0:
-        return "unknown"
-    start += len(marker)
-    end = text.find(")", start)
-    rule = text[start:end] if end > start else ""
-    return rule if rule.replace("_", "").isalnum() else "unknown"
-
-
-def request_json(text: str, data: tuple[Any, ...], *, agent: str) -> dict[str, Any]:
-    """The JSON object a request carries: its first data part, else its text."""
-    for item in data:
-        if isinstance(item, Mapping):
-            return dict(item)
-    try:
-        parsed = json.loads(text)
-    except json.JSONDecodeError:
-        raise SupportError(f"agent {agent}: expected a JSON object, got {text[:200]!r}") from None
-    if not isinstance(parsed, dict):
-        raise SupportError(f"agent {agent}: expected a JSON object, got {type(parsed).__name__}")
-    return parsed
-
-
-def answer_data(answer: Task | Message, *, agent: str) -> dict[str, Any]:
-    """The data part of another agent's answer; a task that did not complete raises."""
-    if isinstance(answer, Message):
-        parts = list(answer.parts)
-    else:
-        if answer.status.state != TaskState.TASK_STATE_COMPLETED:
-            why = get_message_text(answer.status.message) if answer.status.message else ""
-            raise SupportError(
-                f"agent {agent}: task {answer.id} ended {TaskState.Name(answer.status.state)}"
-                f"{': ' + why if why else ''}"
-            )
-        parts = [part for artifact in answer.artifacts for part in artifact.parts]
-    for item in get_data_parts(parts):
-        if isinstance(item, Mapping):
-            return dict(item)
-    raise SupportError(f"agent {agent}: answered without a data part")
-
-
-def dumps(value: Any) -> str:
-    """Compact JSON, as the agents send it to each other."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+WIRE = DomainWire(SupportError)
+tool_json = WIRE.tool_json
+request_json = WIRE.request_json
+answer_data = WIRE.answer_data

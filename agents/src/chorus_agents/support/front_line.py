@@ -24,10 +24,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from chorus_agents.handler import Context, Handler, Incoming, Reply
-from chorus_agents.instructed import InstructedAgent
-from chorus_agents.models import ModelProvider
-from chorus_agents.models.scripted import ScriptedModel
+from chorus_agents.domain import GatedInstructedAgent
+from chorus_agents.handler import Context, Incoming, Reply
 
 SCRIPT = Path(__file__).with_name("front_line.script.yaml")
 """The scripted model's rules for this agent."""
@@ -40,28 +38,15 @@ INSTRUCTIONS = (
 )
 
 
-class FrontLineAgent(Handler):
-    """The ``front-line`` agent; see the module docstring."""
+class FrontLineAgent(GatedInstructedAgent):
+    """The ``front-line`` agent (no gate: every message reaches the model); see the
+    module docstring."""
 
-    def __init__(self, model: ModelProvider | None = None, *, max_steps: int = 6) -> None:
-        self.model = model if model is not None else ScriptedModel.from_file(SCRIPT)
-        self.max_steps = max_steps
+    SCRIPT = SCRIPT
+    INSTRUCTIONS = INSTRUCTIONS
+    DEFAULT_MAX_STEPS = 6
 
     async def on_message(self, message: Incoming, ctx: Context) -> Reply:
-        loop = InstructedAgent(
-            agent=ctx.agent,
-            instructions=INSTRUCTIONS,
-            model=self.model,
-            tools=ctx.tools,
-            audit=ctx.audit,
-            max_steps=self.max_steps,
-        )
         # The loop's own on_message adds the data parts to the text; the tools (the
         # agent's) stay open: the host closes them.
-        return await loop.on_message(message, ctx)
-
-    async def aclose(self) -> None:
-        """Closes the model's client (the host closes the tools)."""
-        close = getattr(self.model, "aclose", None)
-        if close is not None:
-            await close()
+        return await self.loop(ctx, ctx.tools).on_message(message, ctx)

@@ -112,6 +112,14 @@ _Draft = tuple[float, Role, str, float]
 """A message before it has a conversation id: seconds into the run, role, text, sentiment."""
 
 
+_CLOSINGS = (
+    "You're welcome! I'll close this chat now; have a great day.",
+    "Glad I could help. Closing the conversation, take care!",
+    "Happy to help. This chat is closed; write again any time.",
+)
+"""The agent's last message of a calm conversation."""
+
+
 def _calm(rng: random.Random, t: float) -> list[_Draft]:
     drafts: list[_Draft] = []
     mood = rng.uniform(-0.1, 0.4)
@@ -124,6 +132,9 @@ def _calm(rng: random.Random, t: float) -> list[_Draft]:
         last = n == exchanges - 1
         mood = min(0.9, mood + rng.uniform(0.05, 0.25))
         drafts.append((t, "customer", rng.choice(_THANKS if last else _FOLLOW_UPS), mood))
+    # The agent closes the chat: a thank-you left unanswered would be a customer waiting.
+    t += rng.uniform(10.0, 60.0)
+    drafts.append((t, "agent", rng.choice(_CLOSINGS), rng.uniform(0.5, 0.8)))
     return drafts
 
 

@@ -107,6 +107,7 @@ class MarketAnalyst(Handler):
             "decision",
             action=analysis["action"],
             incident=signal.id,
+            signal_id=signal.id,
             symbol=signal.symbol,
             signal_kind=signal.kind,
             position=position,

@@ -30,16 +30,10 @@ for people); the gate uses the same :data:`INSTRUCTIONS` and the packaged script
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
-from chorus_agents.handler import Context, DomainEvent, Handler
-from chorus_agents.instructed import InstructedAgent
-from chorus_agents.models import ModelProvider
-from chorus_agents.models.scripted import ScriptedModel
-from chorus_agents.tools import ToolGateway, ToolInfo, ToolResult
+from chorus_agents.domain import GatedInstructedAgent
+from chorus_agents.handler import Context, DomainEvent
 from chorus_agents.trading.common import COMPLIANCE, SIGNALS, Signal
 
 SCRIPT = Path(__file__).with_name("compliance.script.yaml")
@@ -52,74 +46,23 @@ INSTRUCTIONS = (
 )
 
 
-class _Recorded(ToolGateway):
-    """A gateway that remembers the calls it passed on and what they answered."""
+class ComplianceAgent(GatedInstructedAgent):
+    """The ``compliance`` agent; see the module docstring."""
 
-    def __init__(self, inner: ToolGateway) -> None:
-        self.inner = inner
-        self.calls: list[tuple[str, Mapping[str, Any], ToolResult]] = []
-
-    async def list_tools(self) -> tuple[ToolInfo, ...]:
-        return await self.inner.list_tools()
-
-    async def call(
-        self, tool: str, name: str, arguments: Mapping[str, Any], *, idempotency_key: str
-    ) -> ToolResult:
-        result = await self.inner.call(tool, name, arguments, idempotency_key=idempotency_key)
-        self.calls.append((name, dict(arguments), result))
-        return result
-
-    async def aclose(self) -> None:
-        """The inner gateway is the agent's; the host closes it."""
-
-
-class ComplianceAgent(Handler):
-    """The ``compliance`` agent; see the module docstring.
-
-    ``topic_prefix`` is put before every domain topic name (tests that share a broker;
-    see :func:`chorus_agents.dev.config.runtime_config_for`).
-    """
-
-    def __init__(
-        self, model: ModelProvider | None = None, *, max_steps: int = 4, topic_prefix: str = ""
-    ) -> None:
-        self.signals = topic_prefix + SIGNALS
-        self.compliance = topic_prefix + COMPLIANCE
-        self.model = model if model is not None else ScriptedModel.from_file(SCRIPT)
-        self.max_steps = max_steps
+    SCRIPT = SCRIPT
+    INSTRUCTIONS = INSTRUCTIONS
 
     async def on_event(self, event: DomainEvent, ctx: Context) -> None:
-        if event.topic != self.signals:
+        if event.topic != self.topic(SIGNALS):
             return
         signal = Signal.parse(event.value)
         if signal is None or not signal.flash_crash:
             return
-        tools = _Recorded(ctx.tools)
-        loop = InstructedAgent(
-            agent=ctx.agent,
-            instructions=INSTRUCTIONS,
-            model=self.model,
-            tools=tools,
-            audit=ctx.audit,
-            max_steps=self.max_steps,
-        )
-        text = f"Event on {event.topic} (key {event.key}):\n" + json.dumps(
-            event.value, ensure_ascii=False
-        )
-        reply = await loop.run(
-            text,
-            task_id=f"{event.topic}/{event.partition}/{event.offset}",
-            context_id=event.key or "",
-        )
-        restricted = any(
-            name == "restrict_symbol"
-            and not result.is_error
-            and arguments.get("symbol") == signal.symbol
-            for name, arguments, result in tools.calls
-        )
+        reply, tools = await self.consult_event(event, ctx)
+        restricted = bool(tools.succeeded("restrict_symbol", symbol=signal.symbol))
         action = "restrict" if restricted else "none"
         ctx.publish(
-            self.compliance,
+            self.topic(COMPLIANCE),
             {
                 "incident": signal.id,
                 "symbol": signal.symbol,
@@ -129,10 +72,10 @@ class ComplianceAgent(Handler):
             },
             key=signal.symbol,
         )
-        ctx.audit.record("decision", action=action, incident=signal.id, symbol=signal.symbol)
-
-    async def aclose(self) -> None:
-        """Closes the model's client (the host closes the tools)."""
-        close = getattr(self.model, "aclose", None)
-        if close is not None:
-            await close()
+        ctx.audit.record(
+            "decision",
+            action=action,
+            incident=signal.id,
+            signal_id=signal.id,
+            symbol=signal.symbol,
+        )

@@ -13,18 +13,17 @@ Chorus tool gateway sets per call, or from the ``idempotency_key`` argument.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
-import uvicorn
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
+from chorus_agents import mcpserver
+from chorus_agents.mcpserver import refusals
 from chorus_agents.trading.exchange import Exchange, Limits, Order, OrderRejected
 
-IDEMPOTENCY_META = "chorus/idempotency-key"
 DEFAULT_PRICES: Mapping[str, float] = {
     "ACME": 120.0,
     "GLOBX": 48.5,
@@ -35,15 +34,6 @@ DEFAULT_PRICES: Mapping[str, float] = {
 
 def _order(order: Order) -> dict[str, Any]:
     return {k: (str(v) if k in ("side", "status") else v) for k, v in asdict(order).items()}
-
-
-def _meta_key(ctx: Context[Any, Any] | None) -> str | None:
-    """The idempotency key the caller put in the request's ``_meta``, if any."""
-    if ctx is None:
-        return None
-    meta = ctx.request_context.meta or {}
-    value = meta.get(IDEMPOTENCY_META)
-    return str(value) if value is not None else None
 
 
 def build_server(exchange: Exchange) -> MCPServer[Any]:
@@ -73,19 +63,15 @@ def build_server(exchange: Exchange) -> MCPServer[Any]:
         idempotency_key: str | None = None,
         ctx: Context[Any, Any] | None = None,
     ) -> dict[str, Any]:
-        key = idempotency_key or _meta_key(ctx)
-        try:
+        key = mcpserver.idempotency_key(idempotency_key, ctx)
+        with refusals("order", OrderRejected, verb="rejected"):
             order = exchange.place_order(symbol, side, quantity, limit_price, idempotency_key=key)
-        except OrderRejected as refused:
-            raise ToolError(f"order rejected ({refused.rule}): {refused}") from refused
         return _order(order)
 
     @server.tool(description="Cancel a resting order by id.")
     def cancel_order(order_id: str) -> dict[str, Any]:
-        try:
+        with refusals("cancel", OrderRejected, verb="rejected"):
             return _order(exchange.cancel_order(order_id))
-        except OrderRejected as refused:
-            raise ToolError(f"cancel rejected ({refused.rule}): {refused}") from refused
 
     @server.tool(description="Every symbol's position (bought minus sold).")
     def get_positions() -> dict[str, int]:
@@ -110,20 +96,13 @@ def create_server() -> MCPServer[Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m chorus_agents.trading.exchange_server")
-    parser.add_argument("--transport", choices=("http", "stdio"), default="http")
-    parser.add_argument("--host", default="0.0.0.0")
-    parser.add_argument("--port", type=int, default=8000)
+    """``python -m``: serves the exchange (:func:`chorus_agents.mcpserver.serve`), with
+    ``--max-position`` over the default limits."""
+    parser = mcpserver.argument_parser("python -m chorus_agents.trading.exchange_server")
     parser.add_argument("--max-position", type=int, default=Limits.max_position)
     args = parser.parse_args(argv)
     exchange = Exchange(DEFAULT_PRICES, Limits(max_position=args.max_position))
-    server = build_server(exchange)
-    if args.transport == "stdio":
-        server.run("stdio")
-        return 0
-    app = server.streamable_http_app(host=args.host)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
-    return 0
+    return mcpserver.serve(build_server(exchange), args)
 
 
 if __name__ == "__main__":

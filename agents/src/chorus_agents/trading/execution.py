@@ -82,6 +82,7 @@ class ExecutionAgent(Handler):
             "decision",
             action="order",
             incident=outcome["incident"],
+            signal_id=outcome["incident"],
             symbol=symbol,
             status=outcome["status"],
             rule=outcome.get("rule"),

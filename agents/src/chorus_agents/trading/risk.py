@@ -114,6 +114,7 @@ class RiskAgent(Handler):
             "decision",
             action=assessment["decision"],
             incident=assessment["incident"],
+            signal_id=assessment["incident"],
             symbol=symbol,
             size=assessment["size"],
             score=assessment["score"],

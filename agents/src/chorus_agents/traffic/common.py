@@ -21,16 +21,14 @@ data part (:func:`answer_data` reads it back).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from a2a.helpers import get_data_parts, get_message_text
-from a2a.types.a2a_pb2 import Message, Task, TaskState
-
+from chorus_agents.domain.wire import DomainWire, Envelope, number
+from chorus_agents.domain.wire import dumps as dumps
+from chorus_agents.domain.wire import refusal_rule as refusal_rule
 from chorus_agents.handler import HandlerError
-from chorus_agents.tools import ToolResult
 from chorus_agents.traffic.network import NEIGHBOURS, SEGMENTS
 
 SIGNALS_TOOL = "signals"
@@ -92,19 +90,10 @@ class Signal:
     @classmethod
     def parse(cls, value: Any) -> Signal | None:
         """The signal in a record's parsed value; ``None`` when it is not an envelope."""
-        if not isinstance(value, Mapping):
+        found = Envelope.parse(value)
+        if found is None:
             return None
-        sid, kind, subject = value.get("id"), value.get("kind"), value.get("subject")
-        if not (isinstance(sid, str) and isinstance(kind, str) and isinstance(subject, str)):
-            return None
-        data = value.get("data")
-        return cls(
-            id=sid,
-            kind=kind,
-            subject=subject,
-            time=str(value.get("time", "")),
-            data=data if isinstance(data, Mapping) else {},
-        )
+        return cls(found.id, found.kind, found.subject, found.time, found.data)
 
 
 @dataclass(frozen=True)
@@ -144,8 +133,8 @@ def assess_incident(signal: Signal) -> Assessment:
     raw_segments = signal.data.get("segments")
     raw_speeds = signal.data.get("mean_speeds_kmh")
     segments = tuple(str(s) for s in raw_segments) if isinstance(raw_segments, list) else ()
-    speeds = tuple(_number(v) for v in raw_speeds) if isinstance(raw_speeds, list) else ()
-    vehicles = int(_number(signal.data.get("vehicles")))
+    speeds = tuple(number(v) for v in raw_speeds) if isinstance(raw_speeds, list) else ()
+    vehicles = int(number(signal.data.get("vehicles")))
     base = Assessment(signal.id, segments, speeds, vehicles, confirmed=False, reason="")
 
     def refused(reason: str) -> Assessment:
@@ -177,66 +166,7 @@ def assess_incident(signal: Signal) -> Assessment:
     )
 
 
-def _number(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return 0.0
-
-
-def tool_json(result: ToolResult) -> Any:
-    """A tool's JSON answer: its structured result, else its text parsed as JSON."""
-    if result.is_error:
-        raise TrafficError(f"tool {result.tool}/{result.name} failed: {result.text}")
-    if result.structured is not None:
-        return result.structured
-    try:
-        return json.loads(result.text)
-    except json.JSONDecodeError:
-        raise TrafficError(
-            f"tool {result.tool}/{result.name} answered no JSON: {result.text[:200]}"
-        ) from None
-
-
-def refusal_rule(text: str) -> str:
-    """The controller rule named in a refused call's error text (``preemption_conflict``, ...)."""
-    _, found, rest = text.partition("refused (")
-    rule = rest.partition(")")[0] if found else ""
-    return rule if rule.replace("_", "").isalpha() else "unknown"
-
-
-def request_json(text: str, data: tuple[Any, ...], *, agent: str) -> dict[str, Any]:
-    """The JSON object a request carries: its first data part, else its text."""
-    for item in data:
-        if isinstance(item, Mapping):
-            return dict(item)
-    try:
-        parsed = json.loads(text)
-    except json.JSONDecodeError:
-        raise TrafficError(f"agent {agent}: expected a JSON object, got {text[:200]!r}") from None
-    if not isinstance(parsed, dict):
-        raise TrafficError(f"agent {agent}: expected a JSON object, got {type(parsed).__name__}")
-    return parsed
-
-
-def answer_data(answer: Task | Message, *, agent: str) -> dict[str, Any]:
-    """The data part of another agent's answer; a task that did not complete raises."""
-    if isinstance(answer, Message):
-        parts = list(answer.parts)
-    else:
-        if answer.status.state != TaskState.TASK_STATE_COMPLETED:
-            why = get_message_text(answer.status.message) if answer.status.message else ""
-            raise TrafficError(
-                f"agent {agent}: task {answer.id} ended {TaskState.Name(answer.status.state)}"
-                f"{': ' + why if why else ''}"
-            )
-        parts = [part for artifact in answer.artifacts for part in artifact.parts]
-    for item in get_data_parts(parts):
-        if isinstance(item, Mapping):
-            return dict(item)
-    raise TrafficError(f"agent {agent}: answered without a data part")
-
-
-def dumps(value: Any) -> str:
-    """Compact JSON, as the agents send it to each other."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+WIRE = DomainWire(TrafficError)
+tool_json = WIRE.tool_json
+request_json = WIRE.request_json
+answer_data = WIRE.answer_data

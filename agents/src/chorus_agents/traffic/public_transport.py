@@ -30,14 +30,11 @@ same :data:`INSTRUCTIONS` (a test compares them) and the packaged script.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 
-from chorus_agents.handler import Context, DomainEvent, Handler
-from chorus_agents.instructed import InstructedAgent
-from chorus_agents.models import ModelProvider
-from chorus_agents.models.scripted import ScriptedModel
+from chorus_agents.domain import GatedInstructedAgent
+from chorus_agents.handler import Context, DomainEvent
 from chorus_agents.traffic.common import ADVISORIES, INCIDENTS
 
 SCRIPT = Path(__file__).with_name("public_transport.script.yaml")
@@ -65,23 +62,16 @@ def lines_through(segment: str) -> list[str]:
     return sorted(line for line, route in BUS_LINES.items() if segment in route)
 
 
-class PublicTransportAgent(Handler):
-    """The ``public-transport`` agent; see the module docstring.
+class PublicTransportAgent(GatedInstructedAgent):
+    """The ``public-transport`` agent (no tools); see the module docstring."""
 
-    ``topic_prefix`` is put before every domain topic name (tests that share a broker;
-    see :func:`chorus_agents.dev.config.runtime_config_for`).
-    """
-
-    def __init__(
-        self, model: ModelProvider | None = None, *, max_steps: int = 2, topic_prefix: str = ""
-    ) -> None:
-        self.incidents = topic_prefix + INCIDENTS
-        self.advisories = topic_prefix + ADVISORIES
-        self.model = model if model is not None else ScriptedModel.from_file(SCRIPT)
-        self.max_steps = max_steps
+    SCRIPT = SCRIPT
+    INSTRUCTIONS = INSTRUCTIONS
+    USES_TOOLS = False
+    DEFAULT_MAX_STEPS = 2
 
     async def on_event(self, event: DomainEvent, ctx: Context) -> None:
-        if event.topic != self.incidents:
+        if event.topic != self.topic(INCIDENTS):
             return
         record = event.value
         if not isinstance(record, Mapping) or record.get("action") != "respond":
@@ -91,31 +81,18 @@ class PublicTransportAgent(Handler):
         on_site = lines_through(site)
         queue = sorted({line for s in segments if s != site for line in lines_through(s)})
         queue = [line for line in queue if line not in on_site]
-        text = f"Event on {event.topic} (key {event.key}):\n" + json.dumps(
-            record, ensure_ascii=False
-        )
+        extra = ""
         if on_site:
-            text += "\nLines through the site: " + ", ".join(on_site)
+            extra += "\nLines through the site: " + ", ".join(on_site)
         if queue:
-            text += "\nLines through the queue: " + ", ".join(queue)
-        loop = InstructedAgent(
-            agent=ctx.agent,
-            instructions=INSTRUCTIONS,
-            model=self.model,
-            audit=ctx.audit,
-            max_steps=self.max_steps,
-        )
-        reply = await loop.run(
-            text,
-            task_id=f"{event.topic}/{event.partition}/{event.offset}",
-            context_id=event.key or "",
-        )
+            extra += "\nLines through the queue: " + ", ".join(queue)
+        reply, _ = await self.consult_event(event, ctx, extra=extra)
         answer = (reply.text or "").strip()
         word = answer.partition(":")[0].strip().lower()
         action = word if word in ACTIONS else "none"
         incident = record.get("incident")
         ctx.publish(
-            self.advisories,
+            self.topic(ADVISORIES),
             {
                 "incident": incident,
                 "site": site,
@@ -129,9 +106,3 @@ class PublicTransportAgent(Handler):
         ctx.audit.record(
             "decision", action=action, incident=incident, signal_id=incident, site=site
         )
-
-    async def aclose(self) -> None:
-        """Closes the model's client."""
-        close = getattr(self.model, "aclose", None)
-        if close is not None:
-            await close()

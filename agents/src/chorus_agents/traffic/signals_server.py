@@ -13,31 +13,15 @@ the rule. The idempotency key is taken from the call's ``_meta``
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-import uvicorn
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
 
+from chorus_agents import mcpserver
+from chorus_agents.mcpserver import refusals
 from chorus_agents.traffic.signals import SignalControllers, SignalRefused
-
-IDEMPOTENCY_META = "chorus/idempotency-key"
-
-
-def _meta_key(ctx: Context[Any, Any] | None) -> str | None:
-    """The idempotency key the caller put in the request's ``_meta``, if any."""
-    if ctx is None:
-        return None
-    meta = ctx.request_context.meta or {}
-    value = meta.get(IDEMPOTENCY_META)
-    return str(value) if value is not None else None
-
-
-def _refused(what: str, refused: SignalRefused) -> ToolError:
-    return ToolError(f"{what} refused ({refused.rule}): {refused}")
 
 
 def build_server(signals: SignalControllers) -> MCPServer[Any]:
@@ -50,17 +34,13 @@ def build_server(signals: SignalControllers) -> MCPServer[Any]:
         description="An intersection's phases (green, min, max seconds), cycle and pre-emption."
     )
     def get_timing(intersection_id: str) -> dict[str, Any]:
-        try:
+        with refusals("lookup", SignalRefused):
             return asdict(signals.timing(intersection_id))
-        except SignalRefused as refused:
-            raise _refused("lookup", refused) from refused
 
     @server.tool(description="The timings of the intersections adjacent to one, to coordinate.")
     def get_neighbour_timings(intersection_id: str) -> dict[str, Any]:
-        try:
+        with refusals("lookup", SignalRefused):
             return {"timings": [asdict(t) for t in signals.neighbour_timings(intersection_id)]}
-        except SignalRefused as refused:
-            raise _refused("lookup", refused) from refused
 
     @server.tool(
         description=(
@@ -75,11 +55,9 @@ def build_server(signals: SignalControllers) -> MCPServer[Any]:
         idempotency_key: str | None = None,
         ctx: Context[Any, Any] | None = None,
     ) -> dict[str, Any]:
-        key = idempotency_key or _meta_key(ctx)
-        try:
+        key = mcpserver.idempotency_key(idempotency_key, ctx)
+        with refusals("timing", SignalRefused):
             return asdict(signals.set_timing(intersection_id, greens, idempotency_key=key))
-        except SignalRefused as refused:
-            raise _refused("timing", refused) from refused
 
     @server.tool(
         description=(
@@ -93,18 +71,14 @@ def build_server(signals: SignalControllers) -> MCPServer[Any]:
         idempotency_key: str | None = None,
         ctx: Context[Any, Any] | None = None,
     ) -> dict[str, Any]:
-        key = idempotency_key or _meta_key(ctx)
-        try:
+        key = mcpserver.idempotency_key(idempotency_key, ctx)
+        with refusals("pre-emption", SignalRefused):
             return asdict(signals.preempt(vehicle_id, route, idempotency_key=key))
-        except SignalRefused as refused:
-            raise _refused("pre-emption", refused) from refused
 
     @server.tool(description="End a vehicle's pre-emption; its intersections resume their plan.")
     def clear_preemption(vehicle_id: str) -> dict[str, Any]:
-        try:
+        with refusals("clearing", SignalRefused):
             return asdict(signals.clear(vehicle_id))
-        except SignalRefused as refused:
-            raise _refused("clearing", refused) from refused
 
     @server.tool(description="The active pre-emptions.")
     def list_preemptions() -> dict[str, Any]:
@@ -120,18 +94,10 @@ def create_server() -> MCPServer[Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m chorus_agents.traffic.signals_server")
-    parser.add_argument("--transport", choices=("http", "stdio"), default="http")
-    parser.add_argument("--host", default="0.0.0.0")
-    parser.add_argument("--port", type=int, default=8000)
-    args = parser.parse_args(argv)
-    server = build_server(SignalControllers())
-    if args.transport == "stdio":
-        server.run("stdio")
-        return 0
-    app = server.streamable_http_app(host=args.host)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
-    return 0
+    """``python -m``: serves :func:`create_server` (:func:`chorus_agents.mcpserver.main`)."""
+    return mcpserver.main(
+        create_server, argv, prog="python -m chorus_agents.traffic.signals_server"
+    )
 
 
 if __name__ == "__main__":
