@@ -1,7 +1,7 @@
 # The two commands of the README. Both install what they need (into ~/.cache/chorus).
 .PHONY: demo test lint
 
-demo:  ## the main job: the smallest real end-to-end slice on one machine
+demo:  ## the main job: `chorus dev up trading`, the whole domain on one machine (DOMAIN=... for another)
 	scripts/demo.sh
 
 test:  ## every test, against a real Kafka, kube-apiserver and Flink mini-cluster

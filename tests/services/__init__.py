@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import importlib
 
-from tests.services.base import Service
+from chorus_agents.dev.services.base import Service
 
 # name -> (module, class). Imported only when asked for: each pulls in its own client.
 SERVICES = {
-    "kafka": ("tests.services.kafka", "KafkaService"),
-    "kafka-secured": ("tests.services.kafka", "SecuredKafkaService"),
+    "kafka": ("chorus_agents.dev.services.kafka", "KafkaService"),
+    "kafka-secured": ("chorus_agents.dev.services.kafka", "SecuredKafkaService"),
     "kube": ("tests.services.kube", "KubeService"),
     "flink": ("tests.services.flink", "FlinkService"),
 }

@@ -19,7 +19,7 @@ from chorus_agents.dev.manifests import Domain, DomainError, find_deploy_dir, lo
 
 app = typer.Typer(
     name="dev",
-    help="Work on a domain locally: its topology (and, later, running it).",
+    help="Work on a domain locally: its topology, and running it (`up`).",
     no_args_is_help=True,
 )
 
@@ -79,3 +79,75 @@ def topology(
         Console(stderr=True, highlight=False, soft_wrap=True).print(
             f"{domain}: {len(graph.nodes)} nodes, {len(graph.edges)} edges -> {output}"
         )
+
+
+@app.command("up")
+def up(
+    domain: DomainName,
+    seconds: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds of feeding (wall time).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option(help="Inject no incident.")] = False,
+    speed: Annotated[
+        float | None,
+        typer.Option(help="Event-time seconds fed per real second (default: the domain's)."),
+    ] = None,
+    event_seconds: Annotated[
+        float | None, typer.Option(help="Event-time length of the feed (default: the domain's).")
+    ] = None,
+    keep_running: Annotated[
+        bool, typer.Option(help="Keep running after the feed until Ctrl-C.")
+    ] = False,
+    report_json: Annotated[
+        Path | None, typer.Option(help="Also write the report to this file, as JSON.")
+    ] = None,
+    bootstrap_servers: Annotated[
+        str | None,
+        typer.Option(help="Use this Kafka (PLAINTEXT) instead of starting one."),
+    ] = None,
+    live: Annotated[bool, typer.Option(help="Show the live view.")] = True,
+    deploy_dir: DeployDir = None,
+) -> None:
+    """Runs DOMAIN on this machine: Kafka, Flink, MCP servers, agents, a feed; then a report.
+
+    Exit code 0 when every injected incident was detected and acted on (a quiet run: no
+    action) and every action's causal chain reaches a signal; 1 otherwise; 2 on bad input
+    or a service that would not start.
+    """
+    import json
+
+    from chorus_agents.dev.report import render
+    from chorus_agents.dev.scenarios import scenario
+    from chorus_agents.dev.services.base import ServiceError
+    from chorus_agents.dev.up import UpOptions
+    from chorus_agents.dev.up import up as run_up
+
+    console = Console(highlight=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    loaded = load(domain, deploy_dir)
+    try:
+        chosen = scenario(domain)
+    except KeyError as exc:
+        err.print(f"[red]error:[/] {exc.args[0]}")
+        raise typer.Exit(2) from None
+    options = UpOptions(
+        domain=loaded,
+        scenario=chosen,
+        quiet=quiet,
+        speed=speed,
+        seconds=seconds,
+        event_seconds=event_seconds,
+        keep_running=keep_running,
+        bootstrap_servers=bootstrap_servers,
+        live=live and console.is_terminal,
+    )
+    try:
+        run = run_up(options, console)
+    except (ServiceError, DomainError) as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    console.print(render(run.report))
+    console.print(f"logs: {run.workdir / 'logs'}")
+    if report_json is not None:
+        report_json.write_text(json.dumps(run.report.to_json(), indent=2) + "\n")
+    raise typer.Exit(0 if run.report.ok else 1)

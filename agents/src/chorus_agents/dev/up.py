@@ -1,0 +1,292 @@
+"""``chorus dev up <domain>``: a domain's whole local run, start to report.
+
+1. Kafka: a single-node KRaft broker from the cache (or the one at ``--bootstrap-servers``);
+   the run's topics (:func:`chorus_agents.dev.topics.domain_topics`) are created afresh.
+2. Each Tool's MCP server (``chorus mcp serve``), until it answers ``tools/list``; then the
+   scenario's set-up calls (the trading desk's position).
+3. Each Agent's streams as unbounded Flink jobs (a mini-cluster each), checkpointing every
+   second; each Agent as ``chorus agent run`` with its runtime config, until ``/readyz``.
+4. The scenario's records, fed at ``speed`` times event time, incidents included (none with
+   ``quiet``), while :class:`~chorus_agents.dev.live.Observer` reads every topic.
+5. The end: the feed done and nothing new for :data:`QUIET_SECONDS`, or ``seconds`` of
+   wall time, or Ctrl-C. The agents get SIGTERM first (they commit their transaction),
+   the observer drains, then everything else stops; the report is built from what was seen.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from chorus_api.streams import resolve_stream
+from chorus_api.topics import AGENT_CARDS_TOPIC, audit_topic
+from rich.console import Console
+from rich.live import Live
+
+from chorus_agents.dev.live import FeedProgress, Observer, view
+from chorus_agents.dev.manifests import Domain
+from chorus_agents.dev.processes import Processes, call_tool
+from chorus_agents.dev.report import Injected, Report, build_report
+from chorus_agents.dev.scenarios import START, Plan, Scenario
+from chorus_agents.dev.services.base import CACHE, ServiceError, wait_until
+from chorus_agents.dev.services.kafka import KafkaBroker, KafkaService, admin, create_topics
+from chorus_agents.dev.topics import TopicSpec, domain_topics
+
+QUIET_SECONDS = 10.0
+"""After the feed, the run ends once no record arrived on any topic for this long."""
+DRAIN_SECONDS = 3.0
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    """What ``chorus dev up`` was asked for."""
+
+    domain: Domain
+    scenario: Scenario
+    quiet: bool = False
+    speed: float | None = None
+    seconds: float | None = None
+    """Wall-clock limit of the run (after start-up)."""
+    event_seconds: float | None = None
+    keep_running: bool = False
+    bootstrap_servers: str | None = None
+    live: bool = True
+
+
+@dataclass
+class Run:
+    """A finished run: its report and the process ids it had (for the benchmark's RSS)."""
+
+    report: Report
+    workdir: Path
+
+
+class Stopper:
+    """Ctrl-C (SIGINT) and SIGTERM set :attr:`event` instead of raising in the middle."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        def handle(signum: int, frame: FrameType | None) -> None:
+            self.event.set()
+
+        previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
+
+
+def submitted(log: Path) -> bool:
+    """Whether a ``chorus_flink.run`` job's output says it was submitted."""
+    return "submitted as" in log.read_text(errors="replace")
+
+
+def recreate_topics(broker: KafkaBroker, topics: tuple[TopicSpec, ...]) -> None:
+    """Deletes the run's topics left by an earlier run on this broker, then creates them all.
+
+    The shared AgentCard registry is kept (it is compacted, keyed by agent).
+    """
+    client = admin(broker)
+    existing = set(client.list_topics(timeout=10).topics)
+    stale = [t.name for t in topics if t.name in existing and t.name != AGENT_CARDS_TOPIC]
+    if stale:
+        for future in client.delete_topics(stale, operation_timeout=30).values():
+            with contextlib.suppress(Exception):
+                future.result(timeout=30)
+        wait_until(
+            lambda: not set(stale) & set(client.list_topics(timeout=5).topics),
+            what=f"kafka: deleting {len(stale)} topics of an earlier run",
+            timeout=60,
+        )
+    for spec in topics:
+        if spec.name == AGENT_CARDS_TOPIC and spec.name in existing:
+            continue
+        created = False
+        deadline = time.monotonic() + 60
+        while not created:
+            try:
+                create_topics(broker, [spec.name], partitions=spec.partitions, config=spec.config)
+                created = True
+            except ServiceError:
+                if time.monotonic() > deadline:  # "marked for deletion" passes in a moment
+                    raise
+                time.sleep(1)
+
+
+def feed(
+    broker: KafkaBroker,
+    scenario: Scenario,
+    plan: Plan,
+    speed: float,
+    progress: FeedProgress,
+    stop: threading.Event,
+) -> None:
+    """Produces the plan's records at ``speed`` times event time; notes each injection."""
+    from confluent_kafka import Producer
+
+    records = list(plan.records())
+    progress.total = len(records)
+    pending = sorted(plan.incidents, key=lambda i: i.at_seconds)
+    producer = Producer(broker.client_config(**{"enable.idempotence": True, "linger.ms": 5}))
+    began = time.monotonic()
+    for record in records:
+        if stop.is_set():
+            break
+        delay = began + record.offset / speed - time.monotonic()
+        if delay > 0:
+            stop.wait(delay)
+        producer.produce(scenario.topic, key=record.key, value=json.dumps(record.value))
+        producer.poll(0)
+        now = time.time()
+        while pending and record.offset >= pending[0].at_seconds:
+            progress.injected.append(Injected(pending.pop(0), now))
+        progress.fed += 1
+        progress.event_seconds = record.offset
+        event_epoch = (START + timedelta(seconds=record.offset)).timestamp()
+        progress.fed_at.append((event_epoch, now))
+    producer.flush(30)
+    progress.injected += [Injected(i, None) for i in pending]
+    progress.done = True
+
+
+def up(
+    options: UpOptions,
+    console: Console,
+    *,
+    on_started: Callable[[Processes], None] | None = None,
+) -> Run:
+    """Runs the domain locally; see the module docstring. Raises ServiceError on failure."""
+    domain, scenario = options.domain, options.scenario
+    plan = scenario.plan(quiet=options.quiet, seconds=options.event_seconds)
+    speed = options.speed or scenario.speed
+    namespace = domain.namespace
+    topics = domain_topics(domain, extra_inputs=(scenario.topic,))
+    signal_topics = sorted(
+        {t for a in domain.agents for s in a.spec.streams for t in resolve_stream(s).outputs}
+    )
+    stopper = Stopper()
+    workdir = CACHE / "work" / f"dev-{domain.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(stopper.installed())
+        if options.bootstrap_servers:
+            broker = KafkaBroker(options.bootstrap_servers, pid=0, log_file="")
+        else:
+            with console.status("starting Kafka (KRaft, single node; installs once)..."):
+                broker = stack.enter_context(KafkaService().session())
+        console.print(f"[green]✓[/] Kafka at {broker.bootstrap_servers}")
+        recreate_topics(broker, topics)
+        console.print(f"[green]✓[/] {len(topics)} topics")
+        processes = stack.enter_context(Processes(workdir))
+        tools = {t.metadata.name: t for t in domain.tools}
+        with console.status("starting the MCP servers..."):
+            for tool in domain.tools:
+                processes.start_tool(tool)
+        console.print(f"[green]✓[/] tools: {', '.join(processes.tool_urls) or 'none'}")
+        for call in plan.setup:
+            call_tool(processes.tool_urls[call.tool], call.name, call.arguments)
+        if any(a.spec.streams for a in domain.agents):
+            from chorus_agents.dev.services.flink import FlinkService
+
+            with console.status("preparing Flink (venv and connector jar; installs once)..."):
+                flink = stack.enter_context(FlinkService().session())
+            bootstrap = broker.bootstrap_servers
+            jobs = [
+                job
+                for agent in domain.agents
+                for job in processes.start_streams(agent, flink, bootstrap, namespace)
+            ]
+            with console.status(f"starting {len(jobs)} Flink job(s) in mini-clusters..."):
+                for job in jobs:
+                    wait_until(
+                        partial(submitted, job.log),
+                        what=f"{job.name}: job submitted",
+                        timeout=240,
+                        process=job.process,
+                        log=job.log,
+                        interval=1.0,
+                    )
+            console.print(f"[green]✓[/] Flink: {', '.join(j.name for j in jobs)}")
+        with console.status(f"starting {len(domain.agents)} agents..."):
+            started = [
+                processes.start_agent(
+                    agent, bootstrap=broker.bootstrap_servers, tools=tools, namespace=namespace
+                )
+                for agent in domain.agents
+            ]
+            for child, port in started:
+                processes.wait_ready(child, port)
+        console.print(f"[green]✓[/] agents: {', '.join(a.metadata.name for a in domain.agents)}")
+        if on_started is not None:
+            on_started(processes)
+        observer = Observer(
+            broker.client_config(),
+            [t.name for t in topics if t.name != AGENT_CARDS_TOPIC],
+            signal_topics=signal_topics,
+            audit_topic=audit_topic(namespace),
+        )
+        observer.start()
+        progress = FeedProgress()
+        feeder = threading.Thread(
+            target=feed,
+            args=(broker, scenario, plan, speed, progress, stopper.event),
+            name="chorus-dev-feed",
+            daemon=True,
+        )
+        began = time.monotonic()
+        feeder.start()
+        live = Live(console=console, refresh_per_second=2, transient=True) if options.live else None
+        with live or contextlib.nullcontext():
+            while not stopper.event.wait(0.5):
+                elapsed = time.monotonic() - began
+                if live is not None:
+                    live.update(view(scenario, observer, progress, elapsed=elapsed))
+                dead = processes.dead()
+                if dead:
+                    raise ServiceError(processes.describe_death(dead[0]))
+                if options.seconds is not None and elapsed >= options.seconds:
+                    break
+                if (
+                    progress.done
+                    and not options.keep_running
+                    and observer.quiet_for() >= QUIET_SECONDS
+                ):
+                    break
+        stopper.event.set()
+        feeder.join(timeout=30)
+        feed_seconds = time.monotonic() - began
+        console.print("stopping the agents (they commit their last transaction)...")
+        processes.stop(["agent/"])
+        time.sleep(DRAIN_SECONDS)
+        observer.stop()
+        signals, audit = observer.snapshot()
+        report = build_report(
+            scenario,
+            quiet=options.quiet,
+            injected=progress.injected,
+            signals=signals,
+            audit=audit,
+            records_fed=progress.fed,
+            feed_seconds=feed_seconds,
+            fed_at=progress.fed_at,
+        )
+        console.print("stopping the Flink jobs and MCP servers...")
+    return Run(report=report, workdir=workdir)
+
+
+def report_json(report: Report) -> dict[str, Any]:
+    return report.to_json()

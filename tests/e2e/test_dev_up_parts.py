@@ -1,0 +1,121 @@
+"""The pure parts of ``chorus dev up``: the topic list, the scenario registry, the report."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+from chorus_agents.dev.manifests import load_domain
+from chorus_agents.dev.report import Injected, SeenSignal, build_report, is_action, percentiles
+from chorus_agents.dev.scenarios import SCENARIOS, Incident, scenario
+from chorus_agents.dev.topics import domain_topics
+from chorus_api.streams import resolve_stream
+
+from tests.services.base import REPO
+
+TRADING = REPO / "agents" / "trading" / "deploy"
+READY = [d for d in SCENARIOS if (REPO / "agents" / d / "deploy").is_dir()]
+
+
+@pytest.mark.unit
+def test_the_trading_topics_are_those_the_manifests_imply() -> None:
+    listed = domain_topics(load_domain(TRADING), extra_inputs=("trading.trades",))
+    topics = {t.name: t for t in listed}
+    for agent in ("market-analyst", "risk-assessor", "execution", "compliance"):
+        for role in ("inbox", "replies", "dlq", "tasks"):
+            assert f"chorus.trading.{agent}.{role}" in topics
+        assert topics[f"chorus.trading.{agent}.tasks"].config == {"cleanup.policy": "compact"}
+    assert topics["chorus.agent-cards"].config == {"cleanup.policy": "compact"}
+    assert "chorus.trading.audit" in topics
+    assert topics["trading.orders"].partitions == 3  # the manifest's default
+    assert "retention.ms" in topics["trading.orders"].config
+    assert {"trading.signals", "trading.trades.dlq"} <= set(topics)
+    # The stream's input has one partition, so the job's watermark never waits on an empty one.
+    assert topics["trading.trades"].partitions == 1
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("domain", READY)
+def test_each_scenario_feeds_a_topic_its_streams_read(domain: str) -> None:
+    loaded = load_domain(REPO / "agents" / domain / "deploy")
+    inputs = {t for a in loaded.agents for s in a.spec.streams for t in resolve_stream(s).inputs}
+    assert scenario(domain).topic in inputs
+
+
+@pytest.mark.unit
+def test_a_quiet_plan_injects_nothing_and_an_incident_plan_its_incident() -> None:
+    trading = scenario("trading")
+    quiet = trading.plan(quiet=True, seconds=20)
+    assert quiet.incidents == () and quiet.setup == ()
+    loud = trading.plan(seconds=20)
+    assert [(i.entity, i.at_seconds) for i in loud.incidents] == [("ACME", 10)]
+    assert loud.setup[0].name == "place_order"
+    records = list(loud.records())
+    assert records and all(a.offset <= b.offset for a, b in itertools.pairwise(records))
+    assert {r.key for r in records} >= {"ACME"}
+    with pytest.raises(KeyError, match="there are: trading"):
+        scenario("nowhere")
+
+
+@pytest.mark.unit
+def test_a_signal_mentions_an_entity_by_subject_or_in_its_data() -> None:
+    trading, support = scenario("trading"), scenario("support")
+    crash = Incident("flash-crash:ACME@90", "ACME", 90)
+    assert trading.detects({"kind": "price_spike", "subject": "ACME"}, crash)
+    assert not trading.detects({"kind": "vwap", "subject": "ACME"}, crash)  # routine
+    assert not trading.detects({"kind": "price_spike", "subject": "UMBR"}, crash)
+    angry = Incident("angry-customer:c1@300", "cust-1", 300)
+    wait = {"kind": "long_wait", "subject": "conv-3", "data": {"customer_id": "cust-1"}}
+    assert support.detects(wait, angry)
+
+
+def audit(id_: str, kind: str, cause: str | None = None, **fields: Any) -> dict[str, Any]:
+    return {
+        "id": id_,
+        "kind": kind,
+        "agent": "trading/compliance",
+        "causation_id": cause,
+        "correlation_id": "c",
+        "time": "2026-01-05T09:00:10Z",
+        "fields": fields,
+    }
+
+
+@pytest.mark.unit
+def test_the_report_follows_each_action_back_to_its_signal() -> None:
+    injected_at = 1767603600.0  # 2026-01-05T09:00:00Z
+    spike = {"id": "price_spike:ACME:t", "kind": "price_spike", "subject": "ACME"}
+    records = [
+        audit("r1", "event.received", event_id="price_spike:ACME:t"),
+        audit("r2", "tool.call", "r1", tool="exchange", name="restrict_symbol", outcome="ok"),
+        audit("r3", "tool.call", "r2", tool="exchange", name="get_quote", outcome="ok"),
+        audit("r4", "decision", "r3", action="restrict"),
+        audit("x1", "decision", "gone", action="restrict"),  # its cause is not in the log
+    ]
+    report = build_report(
+        scenario("trading"),
+        quiet=False,
+        injected=[Injected(Incident("flash-crash:ACME@90", "ACME", 90), injected_at)],
+        signals=[SeenSignal(spike, injected_at + 2)],
+        audit=records,
+        records_fed=10,
+        feed_seconds=5,
+    )
+    outcome = report.incidents[0]
+    assert (outcome.detected, outcome.detect_seconds) == (True, 2.0)
+    assert (outcome.acted, outcome.action_seconds) == (True, 10.0)
+    assert report.actions == 3  # restrict_symbol, and both decisions; get_quote only reads
+    assert report.actions_without_signal == ["x1"]
+    assert not report.audit_complete and not report.ok
+    assert report.audit_by_agent_kind["trading/compliance"]["decision"] == 2
+
+
+@pytest.mark.unit
+def test_no_op_decisions_are_not_actions_and_percentiles_are_nearest_rank() -> None:
+    assert not is_action(audit("a", "decision", action="none"))
+    assert not is_action(audit("a", "decision", action="already_escalated"))
+    assert not is_action(audit("a", "tool.call", name="place_order", outcome="error"))
+    assert is_action(audit("a", "decision", action="escalate"))
+    assert percentiles([3.0, 1.0, 2.0, 4.0]) == {"p50": 2.0, "p99": 4.0, "max": 4.0, "n": 4}
+    assert percentiles([]) == {}
