@@ -2,6 +2,13 @@
 
     .venv/bin/python -m bench.flink                     # 200,000 events, both jobs, p=1 and 2
     .venv/bin/python -m bench.flink --events 400000 --set pipeline.object-reuse=true
+    .venv/bin/python -m bench.flink --baseline-src /tmp/before/src \
+        --compare chorus.watermark.emit-strategy=on-periodic    # side by side, one run
+
+**Variants.** ``--baseline-src DIR`` also runs each job with the ``chorus_flink`` package
+found in ``DIR`` (e.g. ``flink/src`` of the previous commit, copied aside), ``--compare
+KEY=VALUE`` also runs it with those Flink options; the variants' runs alternate, so a change
+in the machine's load hits each alike.
 
 **Throughput.** For each job and parallelism (1 and 2): pre-load ``--events`` records (keyed
 by symbol or machine, 10 ms of event time apart) into a fresh 2-partition topic, run the job
@@ -131,12 +138,22 @@ class Job:
                 self.submitted = time.monotonic()
 
 
-def start(flink: FlinkEnv, job: str, config: dict[str, Any], options: dict[str, str]) -> Job:
+def start(
+    flink: FlinkEnv,
+    job: str,
+    config: dict[str, Any],
+    options: dict[str, str],
+    source: Path | None = None,
+) -> Job:
+    """Starts ``chorus_flink.run job``; ``source`` puts another ``chorus_flink`` tree first."""
     args = [flink.python, "-m", "chorus_flink.run", job, "--config", json.dumps(config)]
     for key, value in options.items():
         args += ["--set", f"{key}={value}"]
     logs = Path(flink.log_dir) / f"bench-{job}-{time.time_ns()}"
     logs.mkdir(parents=True, exist_ok=True)
+    env = {**flink.environment(logs), "JVM_ARGS": JVM_ARGS}
+    if source is not None:
+        env["PYTHONPATH"] = str(source)
     process = subprocess.Popen(
         args,
         stdout=subprocess.PIPE,
@@ -144,7 +161,7 @@ def start(flink: FlinkEnv, job: str, config: dict[str, Any], options: dict[str, 
         stdin=subprocess.DEVNULL,
         text=True,
         cwd=FLINK,
-        env={**flink.environment(logs), "JVM_ARGS": JVM_ARGS},
+        env=env,
         start_new_session=True,
     )
     running = Job(process, logs)
@@ -161,6 +178,42 @@ class Throughput:
     wall: float
     steady: float
     signals: int
+    cpu: float
+    """CPU seconds (user + system) of the driver and its mini-cluster JVM."""
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time so far of process ``pid`` and its descendants (Linux ``/proc``)."""
+    total, stack = 0.0, [pid]
+    while stack:
+        at = stack.pop()
+        try:
+            stat = Path(f"/proc/{at}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(stat[11]) + int(stat[12])) / CLOCK_TICKS  # utime, stime
+            for task in Path(f"/proc/{at}/task").iterdir():
+                stack += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+class CpuSampler(threading.Thread):
+    """Samples :func:`cpu_seconds` of a process tree every 0.2 s; ``peak`` is the last total.
+
+    Under a shared machine's load, events per CPU second is steadier than events per second.
+    """
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.peak = pid, 0.0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.2):
+            self.peak = max(self.peak, cpu_seconds(self.pid))
 
 
 def run_bounded(
@@ -170,10 +223,14 @@ def run_bounded(
     config: dict[str, Any],
     options: dict[str, str],
     events: int,
+    source: Path | None = None,
 ) -> Throughput:
-    running = start(flink, job, {**config, "bounded": True}, options)
+    running = start(flink, job, {**config, "bounded": True}, options, source)
+    sampler = CpuSampler(running.process.pid)
+    sampler.start()
     code = running.process.wait()
     end = time.monotonic()
+    sampler.done.set()
     time.sleep(0.2)  # let the reader thread see the last lines
     if code != 0 or running.submitted is None:
         raise fail(running, f"job {job} failed")
@@ -191,7 +248,7 @@ def run_bounded(
         return min(events, max(0, (at + DELAY - BASE) // STEP + 1))
 
     steady = (read_by(last[1]) - read_by(first[1])) / ((last[0] - first[0]) / 1000)
-    return Throughput(end - running.submitted, steady, len(found))
+    return Throughput(end - running.submitted, steady, len(found), sampler.peak)
 
 
 def python_vwap(kafka: KafkaBroker, topic: str, n: int) -> float:
@@ -354,6 +411,15 @@ def run_latency(
     return results
 
 
+@dataclass(frozen=True)
+class Variant:
+    """One way of running the jobs: ``source`` replaces the ``chorus_flink`` package."""
+
+    label: str
+    source: Path | None
+    options: dict[str, str]
+
+
 def options_from(items: list[str]) -> dict[str, str]:
     found = {}
     for item in items:
@@ -379,19 +445,35 @@ def main(
         list[str] | None, typer.Option("--set", help="extra Flink option KEY=VALUE")
     ] = None,
     skip_latency: Annotated[bool, typer.Option()] = False,
+    parallelisms: Annotated[str, typer.Option(help="comma-separated throughput runs")] = "1,2",
+    baseline_src: Annotated[
+        Path | None,
+        typer.Option(help="also run each job with the chorus_flink package in this directory"),
+    ] = None,
+    compare: Annotated[
+        list[str] | None,
+        typer.Option(help="also run each job with this Flink option KEY=VALUE (repeatable)"),
+    ] = None,
     jobs: Annotated[str, typer.Option(help="comma-separated: trading,maintenance")] = (
         "trading,maintenance"
     ),
 ) -> None:
     extra = options_from(set_ or [])
+    variants = [Variant("current", None, {})]
+    if baseline_src is not None:
+        variants.insert(0, Variant("baseline", baseline_src.resolve(), {}))
+    if compare:
+        variants.append(Variant("current, " + ", ".join(compare), None, options_from(compare)))
     with KafkaService().session() as kafka, FlinkService().session() as flink:
         table = Table(title=f"Flink jobs: {events:,} events, bounded, 2 partitions, medians")
         for column in (
             "job",
+            "variant",
             "parallelism",
             "wall s",
             "events/s (wall)",
             "events/s (steady)",
+            "events per CPU s",
             "signals",
             "python consumer",
             "ratio",
@@ -401,7 +483,7 @@ def main(
             "trading": (trades, "trades_topic"),
             "maintenance": (telemetry, "telemetry_topic"),
         }
-        for job in jobs.split(","):
+        for job in [j for j in jobs.split(",") if j]:  # --jobs "": latency only
             make, topic_key = generators[job]
             run = uuid.uuid4().hex[:6]
             source = f"bench.{job}.{run}"
@@ -412,37 +494,47 @@ def main(
                 baseline = statistics.median(
                     python_vwap(kafka, source, events) for _ in range(max(1, runs))
                 )
-            for parallelism in (1, 2):
-                results = []
+            for parallelism in [int(p) for p in parallelisms.split(",")]:
+                results: dict[str, list[Throughput]] = {v.label: [] for v in variants}
                 for attempt in range(runs):
-                    out = f"{source}.{parallelism}.{attempt}"
-                    create_topics(kafka, [f"{out}.signals", f"{out}.dlq"], partitions=2)
-                    config = {
-                        "bootstrap_servers": kafka.bootstrap_servers,
-                        topic_key: source,
-                        "signals_topic": f"{out}.signals",
-                        "dead_letter_topic": f"{out}.dlq",
-                        "group_id": f"bench-{job}-{run}-{parallelism}-{attempt}",
-                    }
-                    options = {
-                        "parallelism.default": str(parallelism),
-                        "execution.checkpointing.interval": "5 s",
-                        **extra,
-                    }
-                    results.append(run_bounded(kafka, flink, job, config, options, events))
-                    console.log(f"{job} p={parallelism}: {results[-1]}")
-                wall = statistics.median(r.wall for r in results)
-                steady = statistics.median(r.steady for r in results)
-                table.add_row(
-                    job,
-                    str(parallelism),
-                    f"{wall:.1f}",
-                    f"{events / wall:,.0f}",
-                    f"{steady:,.0f}",
-                    str(results[0].signals),
-                    "" if baseline is None else f"{baseline:,.0f}",
-                    "" if baseline is None else f"{steady / baseline:.2f}x",
-                )
+                    for variant in variants:  # interleaved, so load drift hits each alike
+                        out = f"{source}.{parallelism}.{attempt}.{variants.index(variant)}"
+                        create_topics(kafka, [f"{out}.signals", f"{out}.dlq"], partitions=2)
+                        config = {
+                            "bootstrap_servers": kafka.bootstrap_servers,
+                            topic_key: source,
+                            "signals_topic": f"{out}.signals",
+                            "dead_letter_topic": f"{out}.dlq",
+                            "group_id": f"bench-{job}-{run}-{parallelism}-{attempt}-"
+                            f"{variants.index(variant)}",
+                        }
+                        options = {
+                            "parallelism.default": str(parallelism),
+                            "execution.checkpointing.interval": "5 s",
+                            **extra,
+                            **variant.options,
+                        }
+                        found = run_bounded(
+                            kafka, flink, job, config, options, events, variant.source
+                        )
+                        results[variant.label].append(found)
+                        console.log(f"{job} p={parallelism} {variant.label}: {found}")
+                for variant in variants:
+                    done = results[variant.label]
+                    wall = statistics.median(r.wall for r in done)
+                    steady = statistics.median(r.steady for r in done)
+                    table.add_row(
+                        job,
+                        variant.label,
+                        str(parallelism),
+                        f"{wall:.1f}",
+                        f"{events / wall:,.0f}",
+                        f"{steady:,.0f}",
+                        f"{events / statistics.median(r.cpu for r in done):,.0f}",
+                        str(done[0].signals),
+                        "" if baseline is None else f"{baseline:,.0f}",
+                        "" if baseline is None else f"{steady / baseline:.2f}x",
+                    )
         console.print(table)
         if skip_latency:
             return

@@ -37,8 +37,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self, cast, get_type_hints
 
-from chorus_flink.config import JobConfig
-from chorus_flink.deadletter import Field, checked_view, dead_letter_insert, valid_view
+from chorus_flink.config import ConfigError, JobConfig
+from chorus_flink.deadletter import Field, dead_letter_insert, register_checked, valid_view
 from chorus_flink.tables import (
     dead_letter_sink_table,
     ensure_checkpointing,
@@ -53,6 +53,15 @@ if TYPE_CHECKING:
 
 SIGNALS = "signals"
 DEAD_LETTERS = "dead_letters"
+WATERMARK_EMIT = "chorus.watermark.emit-strategy"
+"""Flink configuration key: ``on-event`` (the default) or ``on-periodic``, for every source.
+
+``on-event`` emits a watermark after every record, so whether a record is late depends only
+on the records before it in its partition (the tests rely on it). ``on-periodic`` emits one
+every ``pipeline.auto-watermark-interval`` (200 ms unless set): less work per record, but a
+record is late only against the watermark of the last period, so lateness near the
+watermark depends on timing."""
+WATERMARK_EMIT_STRATEGIES = ("on-event", "on-periodic")
 
 
 # --- parameters ------------------------------------------------------------------------------
@@ -149,6 +158,17 @@ def register_udfs(t_env: StreamTableEnvironment, udfs: Sequence[Udf]) -> None:
         )
 
 
+def watermark_emit(t_env: StreamTableEnvironment, job: JobConfig) -> str:
+    """The sources' watermark emit strategy, from :data:`WATERMARK_EMIT` (``on-event``)."""
+    strategy = t_env.get_config().get(WATERMARK_EMIT, "") or "on-event"
+    if strategy not in WATERMARK_EMIT_STRATEGIES:
+        raise ConfigError(
+            f"job {job.job}: {WATERMARK_EMIT} = {strategy!r} is not one of "
+            f"{', '.join(WATERMARK_EMIT_STRATEGIES)}"
+        )
+    return strategy
+
+
 # --- the job ---------------------------------------------------------------------------------
 
 
@@ -225,9 +245,10 @@ class SignalJob:
                 topic=job.text(self.input_topic),
                 job=job,
                 watermark_delay_seconds=job.integer("watermark_delay_seconds", minimum=0),
+                watermark_emit=watermark_emit(t_env, job),
             )
         )
-        t_env.execute_sql(checked_view(self.checked, raw, self.fields))
+        register_checked(t_env, self.checked, raw, self.fields)
         t_env.execute_sql(valid_view(self.input, self.checked, self.fields))
         t_env.execute_sql(
             signal_sink_table(SIGNALS, self.data_columns, topic=job.text("signals_topic"), job=job)

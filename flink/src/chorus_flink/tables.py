@@ -13,7 +13,8 @@ computed column taken from the payload's ``event_time`` field (an ISO-8601 times
 unreadable it is 1970-01-01, which never advances the watermark (such records are dead
 letters anyway). The watermark is ``event_time - watermark_delay_seconds`` and is emitted
 after every record (``scan.watermark.emit.strategy = on-event``), so whether a record is late
-depends only on the records before it in its partition, not on timing.
+depends only on the records before it in its partition, not on timing; a signal job can
+trade that for throughput (``on-periodic``, :data:`chorus_flink.signal_job.WATERMARK_EMIT`).
 
 **Signals** are CloudEvents 1.0 in structured JSON mode, keyed by ``subject``::
 
