@@ -92,12 +92,15 @@ def measure(domain: str, bootstrap: str, kafka_pid: int) -> dict[str, Any]:
         "action_p99_s": action.get("p99"),
         "records_per_s": round(report.records_fed / max(report.feed_seconds, 1e-9), 1),
         "rss_mb": round(sampler.peak_kb / 1024),
+        "report": report.to_json(),
     }
 
 
 def main(
     domains: Annotated[list[str] | None, typer.Argument(help="Default: every domain.")] = None,
-    output: Annotated[Path | None, typer.Option(help="Also write the rows as JSON.")] = None,
+    output: Annotated[
+        Path | None, typer.Option(help="Also write the rows, each run's report included, as JSON.")
+    ] = None,
 ) -> None:
     """One incident run per domain; prints a table of the figures."""
     chosen = domains or [d for d in SCENARIOS if (REPO / "agents" / d / "deploy").is_dir()]

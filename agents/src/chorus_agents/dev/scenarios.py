@@ -143,7 +143,13 @@ def _support(seconds: float, quiet: bool) -> Plan:
 def _maintenance(seconds: float, quiet: bool) -> Plan:
     from chorus_agents.maintenance.generator import MACHINES, BearingFailure, telemetry
 
-    failures = () if quiet else (BearingFailure(MACHINES[0], at_seconds=round(seconds / 4)),)
+    # A two-minute ramp: fast enough that three readings in a row stand out of their
+    # 20-reading history (the Flink job's alert); a slow ramp drags the history along.
+    failures = (
+        ()
+        if quiet
+        else (BearingFailure(MACHINES[0], at_seconds=round(seconds / 4), ramp_seconds=120.0),)
+    )
     return Plan(
         incidents=tuple(Incident(f.incident_id, f.machine_id, f.at_seconds) for f in failures),
         setup=(),
@@ -155,9 +161,12 @@ def _maintenance(seconds: float, quiet: bool) -> Plan:
 
 def _traffic(seconds: float, quiet: bool) -> Plan:
     from chorus_agents.traffic.generator import Accident, readings
-    from chorus_agents.traffic.network import SEGMENTS
+    from chorus_agents.traffic.network import SEGMENTS, UPSTREAM
 
-    accidents = () if quiet else (Accident(sorted(SEGMENTS)[0], at_seconds=round(seconds / 4)),)
+    # The first segment with an upstream neighbour: its queue spills back onto it, and the
+    # two congested neighbours are the Flink job's incident.
+    segment = next(s for s in sorted(SEGMENTS) if UPSTREAM[s])
+    accidents = () if quiet else (Accident(segment, at_seconds=round(seconds / 4)),)
     return Plan(
         incidents=tuple(Incident(a.incident_id, a.segment_id, a.at_seconds) for a in accidents),
         setup=(),
@@ -188,13 +197,15 @@ SCENARIOS: Mapping[str, Scenario] = {
         Scenario(
             "maintenance",
             "maintenance.telemetry",
-            1200.0,
+            600.0,
             20.0,
             "machine_id",
-            frozenset(),
+            # An isolated anomaly is sensor noise on every machine now and then: detection
+            # is the job's alert (consecutive anomalies).
+            frozenset({"anomaly"}),
             _maintenance,
         ),
-        Scenario("traffic", "traffic.readings", 1200.0, 20.0, "segment_id", frozenset(), _traffic),
+        Scenario("traffic", "traffic.readings", 600.0, 20.0, "segment_id", frozenset(), _traffic),
         Scenario(
             "icu", "icu.vitals", 3600.0, 120.0, "patient_id", frozenset({"news2_score"}), _icu
         ),

@@ -5,7 +5,8 @@
 2. Each Tool's MCP server (``chorus mcp serve``), until it answers ``tools/list``; then the
    scenario's set-up calls (the trading desk's position).
 3. Each Agent's streams as unbounded Flink jobs (a mini-cluster each), checkpointing every
-   second; each Agent as ``chorus agent run`` with its runtime config, until ``/readyz``.
+   second, until each job has completed a checkpoint (all its tasks running); each Agent
+   as ``chorus agent run`` with its runtime config, until ``/readyz``.
 4. The scenario's records, fed at ``speed`` times event time, incidents included (none with
    ``quiet``), while :class:`~chorus_agents.dev.live.Observer` reads every topic.
 5. The end: the feed done and nothing new for :data:`QUIET_SECONDS`, or ``seconds`` of
@@ -93,6 +94,21 @@ class Stopper:
 def submitted(log: Path) -> bool:
     """Whether a ``chorus_flink.run`` job's output says it was submitted."""
     return "submitted as" in log.read_text(errors="replace")
+
+
+def running(log: Path) -> bool:
+    """Whether a ``chorus_flink.run`` job completed a checkpoint: every task is running.
+
+    A submitted job can still be starting its tasks (a Python UDF's worker takes a while on
+    a loaded machine); until then it reads nothing. The mini-cluster's logs are in the
+    directory named after the job's log (``logs/<job>/``).
+    """
+    directory = log.with_suffix("")
+    if not directory.is_dir():
+        return False
+    return any(
+        "Completed checkpoint" in f.read_text(errors="replace") for f in directory.glob("*.log")
+    )
 
 
 def recreate_topics(broker: KafkaBroker, topics: tuple[TopicSpec, ...]) -> None:
@@ -215,6 +231,15 @@ def up(
                     wait_until(
                         partial(submitted, job.log),
                         what=f"{job.name}: job submitted",
+                        timeout=240,
+                        process=job.process,
+                        log=job.log,
+                        interval=1.0,
+                    )
+                for job in jobs:
+                    wait_until(
+                        partial(running, job.log),
+                        what=f"{job.name}: every task running (a first checkpoint)",
                         timeout=240,
                         process=job.process,
                         log=job.log,
