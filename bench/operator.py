@@ -6,9 +6,10 @@
 Runs the real ``chorus-operator`` (a subprocess, as in ``tests/operator``) against the test
 kube-apiserver (reused when started by hand, ``python -m tests.services kube up``). Two real
 Tools point at one real MCP server run here; this process plays Strimzi, the Flink operator
-and the Deployment controller by patching the children's status the way they would
-(KafkaTopic/KafkaUser ``Ready``, Deployment ``availableReplicas``, FlinkDeployment
-``jobStatus.state=RUNNING``/``lifecycleState=STABLE``).
+and the Deployment controller by watching the children and patching their status the way
+they would (KafkaTopic/KafkaUser ``Ready`` at each new generation, Deployment
+``availableReplicas``, FlinkDeployment ``jobStatus.state=RUNNING``/``lifecycleState=STABLE``).
+The two Tools are created and discovered before the timed create phase.
 
 Figures, for the create phase (apply N Agents, wait until all are Ready) and for a no-op
 phase (an annotation added to every Agent: every Agent reconciles, nothing should change):
@@ -234,62 +235,105 @@ def agent(index: int, namespace: str, tools: Iterable[str]) -> dict[str, Any]:
     }
 
 
-def play_controllers(api: Api, namespace: str, kafka_namespace: str) -> int:
-    """Patches every child that has no status yet the way its controller would; returns how
-    many it patched."""
-    patched = 0
-    for kind in ("KafkaTopic", "KafkaUser"):
-        for obj in api.list("kafka.strimzi.io/v1", kind, kafka_namespace):
-            if condition(obj, "Ready") is None:
-                generation = obj["metadata"].get("generation", 1)
-                ready = {"type": "Ready", "status": "True", "lastTransitionTime": now()}
-                api.patch_status(
-                    "kafka.strimzi.io/v1",
-                    kind,
-                    obj["metadata"]["name"],
-                    kafka_namespace,
-                    {"observedGeneration": generation, "conditions": [ready]},
-                )
-                patched += 1
-    for obj in api.list("apps/v1", "Deployment", namespace):
-        status = obj.get("status") or {}
-        generation = obj["metadata"]["generation"]
-        if status.get("observedGeneration") != generation:
-            replicas = (obj.get("spec") or {}).get("replicas", 1)
-            api.patch_status(
-                "apps/v1",
-                "Deployment",
-                obj["metadata"]["name"],
-                namespace,
-                {
-                    "observedGeneration": generation,
-                    "replicas": replicas,
-                    "updatedReplicas": replicas,
-                    "readyReplicas": replicas,
-                    "availableReplicas": replicas,
-                    "conditions": [
-                        {
-                            "type": "Available",
-                            "status": "True",
-                            "reason": "MinimumReplicasAvailable",
-                            "lastTransitionTime": now(),
-                            "lastUpdateTime": now(),
-                        }
-                    ],
-                },
-            )
-            patched += 1
-    for obj in api.list("flink.apache.org/v1beta1", "FlinkDeployment", namespace):
-        if ((obj.get("status") or {}).get("jobStatus") or {}).get("state") != "RUNNING":
-            api.patch_status(
-                "flink.apache.org/v1beta1",
-                "FlinkDeployment",
-                obj["metadata"]["name"],
-                namespace,
-                {"lifecycleState": "STABLE", "jobStatus": {"state": "RUNNING"}},
-            )
-            patched += 1
-    return patched
+def ready_status(kind: str, obj: dict[str, Any]) -> dict[str, Any] | None:
+    """The status ``kind``'s controller would report for ``obj`` now, or None when it has
+    reported it already."""
+    generation = obj["metadata"].get("generation", 1)
+    status = obj.get("status") or {}
+    if kind in ("KafkaTopic", "KafkaUser"):
+        # Strimzi reconciles every new generation (a KafkaUser's ACLs grow with each peer
+        # Agent) and reports it in observedGeneration.
+        if condition(obj, "Ready") is not None and status.get("observedGeneration") == generation:
+            return None
+        ready = {"type": "Ready", "status": "True", "lastTransitionTime": now()}
+        return {"observedGeneration": generation, "conditions": [ready]}
+    if kind == "Deployment":
+        if status.get("observedGeneration") == generation:
+            return None
+        replicas = (obj.get("spec") or {}).get("replicas", 1)
+        available = {
+            "type": "Available",
+            "status": "True",
+            "reason": "MinimumReplicasAvailable",
+            "lastTransitionTime": now(),
+            "lastUpdateTime": now(),
+        }
+        return {
+            "observedGeneration": generation,
+            "replicas": replicas,
+            "updatedReplicas": replicas,
+            "readyReplicas": replicas,
+            "availableReplicas": replicas,
+            "conditions": [available],
+        }
+    if (status.get("jobStatus") or {}).get("state") == "RUNNING":  # FlinkDeployment
+        return None
+    return {"lifecycleState": "STABLE", "jobStatus": {"state": "RUNNING"}}
+
+
+CONTROLLED = (
+    ("kafka.strimzi.io/v1", "KafkaTopic", "kafka"),
+    ("kafka.strimzi.io/v1", "KafkaUser", "kafka"),
+    ("apps/v1", "Deployment", "agents"),
+    ("flink.apache.org/v1beta1", "FlinkDeployment", "agents"),
+)
+
+
+@dataclass
+class Controllers:
+    """Strimzi, the Deployment controller and the Flink operator, as far as status goes:
+    one thread per kind watches it (as they do) and reports each new object or
+    generation ready. Their requests are counted in ``api.requests``."""
+
+    api: Api
+    namespace: str
+    kafka_namespace: str
+    patched: int = 0
+    stopping: bool = False
+    lock: Any = field(default_factory=lambda: __import__("threading").Lock())
+
+    def start(self) -> None:
+        import threading
+
+        for api_version, kind, where in CONTROLLED:
+            namespace = self.kafka_namespace if where == "kafka" else self.namespace
+            threading.Thread(
+                target=self._run, args=(api_version, kind, namespace), daemon=True
+            ).start()
+
+    def _count(self, patched: int = 0) -> None:
+        with self.lock:
+            self.api.requests += 1
+            self.patched += patched
+
+    def _run(self, api_version: str, kind: str, namespace: str) -> None:
+        from chorus_operator import kinds
+        from lightkube import Client, KubeConfig
+        from lightkube.types import PatchType
+
+        config = KubeConfig.from_file(self.api.kube.admin_kubeconfig)
+        client = Client(config=config, field_manager="chorus-bench")
+        res = kinds.resource(kinds.find(api_version, kind))
+        while not self.stopping:
+            try:
+                self._count()
+                for _, raw in client.watch(res, namespace=namespace, server_timeout=60):
+                    obj = _as_dict(raw)
+                    status = ready_status(kind, obj)
+                    if status is None or obj["metadata"].get("deletionTimestamp"):
+                        continue
+                    self._count(1)
+                    client.patch(
+                        res.Status,
+                        obj["metadata"]["name"],
+                        {"status": status},
+                        namespace=namespace,
+                        patch_type=PatchType.MERGE,
+                    )
+            except Exception as exc:  # a busy apiserver or a deleted object: watch again
+                if not self.stopping:
+                    console.print(f"[yellow]{kind} controller: {type(exc).__name__}: {exc}")
+                    time.sleep(1)
 
 
 def ready_agents(api: Api, namespace: str) -> int:
@@ -444,9 +488,23 @@ def run_bench(agents: int, timeout: float, private: bool) -> tuple[list[Phase], 
         )
         try:
             operator.start()
+            controllers = Controllers(api, namespace, kafka_namespace)
+            controllers.start()
             tools = ("bench-exchange", "bench-market")
             for name in tools:
                 api.apply(tool(name, namespace, server.url))
+            # The Tools are there before the Agents (infrastructure): wait for their
+            # discovery, outside the timed phases.
+            wait(
+                lambda: sum(
+                    (condition(t, "Ready") or {}).get("status") == "True"
+                    for t in api.list("chorus.dev/v1alpha1", "Tool", namespace)
+                ),
+                len(tools),
+                what="Tools Ready",
+                timeout=120,
+                tick=lambda: None,
+            )
 
             done: dict[str, int] = {}
 
@@ -459,7 +517,7 @@ def run_bench(agents: int, timeout: float, private: bool) -> tuple[list[Phase], 
                     agents,
                     what="Agents Ready",
                     timeout=timeout,
-                    tick=lambda: play_controllers(api, namespace, kafka_namespace),
+                    tick=lambda: None,
                 )
                 return time.monotonic() - started
 
@@ -502,6 +560,7 @@ def run_bench(agents: int, timeout: float, private: bool) -> tuple[list[Phase], 
                 phases.append(noop)
             assert operator.process is not None
             peak_mib = status_kib(operator.process.pid, "VmHWM") / 1024
+            controllers.stopping = True
         except BaseException:
             console.print(operator.tail(40))
             raise

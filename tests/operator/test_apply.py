@@ -10,7 +10,7 @@ import pytest
 from chorus_operator import apply, kinds
 from lightkube import AsyncClient, KubeConfig
 
-from tests.operator.harness import Cluster, unique
+from tests.operator.harness import Cluster, unique, wait_for
 
 
 def config_map(name: str, namespace: str, **data: str) -> dict[str, Any]:
@@ -95,3 +95,61 @@ def test_apply_writes_only_changes_restores_drift_and_prunes(cluster: Cluster) -
     ).stdout
     managers = {m["manager"] for m in json.loads(shown)["metadata"]["managedFields"]}
     assert apply.FIELD_MANAGER in managers
+
+
+@pytest.mark.integration
+def test_prune_skips_kinds_it_may_not_list_and_says_so(
+    cluster: Cluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The restricted user may list ConfigMaps in this namespace, and nothing else.
+    namespace = cluster.namespace(unique("prune"))
+    cluster.apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": "configmaps", "namespace": namespace},
+            "rules": [
+                {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["list", "delete"]}
+            ],
+        }
+    )
+    cluster.apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "configmaps", "namespace": namespace},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": "configmaps",
+            },
+            "subjects": [
+                {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "User",
+                    "name": "chorus-restricted",
+                }
+            ],
+        }
+    )
+    cluster.apply(config_map("stale", namespace, key="v"))
+
+    async def scenario() -> list[apply.ObjectRef]:
+        config = KubeConfig.from_file(cluster.kube.restricted_kubeconfig)
+        client = AsyncClient(config=config)
+        try:
+            return await apply.prune(
+                client,
+                namespaces=[namespace],
+                labels={"chorus.dev/agent": "a"},
+                keep=[],
+                child_kinds=[kinds.ROLE, kinds.CONFIG_MAP],
+            )
+        finally:
+            await client.close()
+
+    with caplog.at_level("WARNING", logger="chorus_operator.apply"):
+        # RBAC bindings take a moment to reach the authorizer: until then nothing is pruned.
+        pruned = wait_for(lambda: asyncio.run(scenario()), what="the ConfigMap pruned")
+    assert pruned == [apply.ObjectRef("v1", "ConfigMap", namespace, "stale")]
+    assert f"not allowed to list roles in namespace {namespace}" in caplog.text

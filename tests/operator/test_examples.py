@@ -196,11 +196,17 @@ def test_risk_assessor_with_tools_streams_and_scaling(
     runtime = yaml.safe_load(config["data"]["runtime.yaml"])
     assert runtime["tools"][0]["url"] == exchange_server.url
     assert runtime["tools"][0]["allow"] == ["get_quote", "get_positions"]
+    # Publish topics are shared (other Agents may publish to them too): owned by none.
     topics = {
+        t["spec"]["topicName"]
+        for t in cluster.list("kafkatopic", kafka, "chorus.dev/shared-topic=output")
+    }
+    assert {"trading.decisions", "trading.risk-scores"} <= topics
+    own = {
         t["spec"]["topicName"]
         for t in cluster.list("kafkatopic", kafka, f"chorus.dev/agent={ns}.{name}")
     }
-    assert {"trading.decisions", "trading.risk-scores"} <= topics
+    assert f"chorus.{ns}.{name}.inbox" in own and not own & topics
 
     # Everything the controllers would report: the agent becomes Ready.
     for topic in cluster.list("kafkatopic", kafka):

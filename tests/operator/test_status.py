@@ -48,7 +48,10 @@ def deployment(
         (strimzi("KafkaTopic", "True"), True, "Ready"),
         (strimzi("KafkaTopic", "False"), False, "Bad"),
         (strimzi("KafkaTopic", None), None, "Pending"),
-        (strimzi("KafkaUser", "True", generation=2, observed=1), None, "Pending"),
+        (strimzi("KafkaTopic", "True", generation=2, observed=1), None, "Pending"),
+        # A user Ready at its previous generation works (its ACLs are being extended).
+        (strimzi("KafkaUser", "True", generation=2, observed=1), True, "Updating"),
+        (strimzi("KafkaUser", None, generation=2, observed=1), None, "Pending"),
     ],
 )
 def test_strimzi_children_report_their_ready_condition(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -22,6 +23,8 @@ from lightkube import ApiError, AsyncClient
 from lightkube.types import PatchType
 
 from chorus_operator import kinds
+
+log = logging.getLogger("chorus_operator.apply")
 
 FIELD_MANAGER = "chorus-operator"
 APPLIED_HASH = "chorus.dev/applied-hash"
@@ -104,7 +107,8 @@ def up_to_date(live: Mapping[str, Any] | None, stamped: Mapping[str, Any]) -> bo
     return covers(live, body)
 
 
-def _as_dict(obj: Any) -> dict[str, Any]:
+def as_dict(obj: Any) -> dict[str, Any]:
+    """A lightkube object (or a mapping) as a plain dict."""
     result: dict[str, Any] = obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
     return result
 
@@ -118,20 +122,26 @@ async def get(client: AsyncClient, ref: ObjectRef) -> dict[str, Any] | None:
         if exc.status.code == 404:
             return None
         raise
-    return _as_dict(obj)
+    return as_dict(obj)
 
 
 async def apply(
-    client: AsyncClient, manifest: Mapping[str, Any], *, live: Mapping[str, Any] | None = None
+    client: AsyncClient,
+    manifest: Mapping[str, Any],
+    *,
+    live: Mapping[str, Any] | None = None,
+    read: bool = True,
 ) -> tuple[Outcome, dict[str, Any]]:
     """Make the object ``manifest`` describes exist as described; returns what it did.
 
-    ``live`` is the object as already read (saves a GET); when omitted it is read here.
-    Only a changed object is written (server-side apply, forced, as ``chorus-operator``).
+    ``live`` is the object as already read (saves a GET); when omitted it is read here,
+    unless ``read`` is off (the caller knows it does not exist yet: one request, the
+    apply, instead of two). Only a changed object is written (server-side apply, forced,
+    as ``chorus-operator``).
     """
     ref = ObjectRef.of(manifest)
     stamped = with_hash(manifest)
-    current = dict(live) if live is not None else await get(client, ref)
+    current = dict(live) if live is not None else (await get(client, ref) if read else None)
     if current is not None and up_to_date(current, stamped):
         return Outcome.UNCHANGED, current
     res = kinds.resource(kinds.find(ref.api_version, ref.kind))
@@ -144,7 +154,26 @@ async def apply(
         field_manager=FIELD_MANAGER,
         force=True,
     )
-    return (Outcome.CREATED if current is None else Outcome.UPDATED), _as_dict(applied)
+    return (Outcome.CREATED if current is None else Outcome.UPDATED), as_dict(applied)
+
+
+async def create(
+    client: AsyncClient, manifest: Mapping[str, Any]
+) -> tuple[Outcome, dict[str, Any] | None]:
+    """Creates the object unless it exists (then it is left as it is): one request.
+
+    Returns ``(CREATED, the object)``, or ``(UNCHANGED, None)`` when it already existed.
+    For objects that belong to no one (shared topics): the first that needs it makes it.
+    """
+    ref = ObjectRef.of(manifest)
+    res = kinds.resource(kinds.find(ref.api_version, ref.kind))
+    try:
+        made = await client.create(res(with_hash(manifest)), field_manager=FIELD_MANAGER)
+    except ApiError as exc:
+        if exc.status.code == 409:
+            return Outcome.UNCHANGED, None
+        raise
+    return Outcome.CREATED, as_dict(made)
 
 
 async def delete(client: AsyncClient, ref: ObjectRef) -> bool:
@@ -169,8 +198,7 @@ async def list_labelled(
     res = kinds.resource(kind)
     try:
         return [
-            _as_dict(obj)
-            async for obj in client.list(res, namespace=namespace, labels=dict(labels))
+            as_dict(obj) async for obj in client.list(res, namespace=namespace, labels=dict(labels))
         ]
     except Exception as exc:
         # Listing a kind that is not served fails with a plain HTTP 404, not an ApiError.
@@ -203,7 +231,21 @@ async def prune(
     deleted: list[ObjectRef] = []
     for namespace in sorted(set(namespaces)):
         for kind in child_kinds:
-            for obj in await list_labelled(client, kind, namespace, labels):
+            try:
+                found = await list_labelled(client, kind, namespace, labels)
+            except Exception as exc:
+                if _status_code(exc) != 403:
+                    raise
+                # Least privilege: a kind the operator may not list there has no children
+                # of its making there either. Say so, and go on with the other kinds.
+                log.warning(
+                    "not allowed to list %s in namespace %s: leftovers of that kind there "
+                    "are not pruned",
+                    kind.plural,
+                    namespace,
+                )
+                continue
+            for obj in found:
                 ref = ObjectRef.of({**obj, "apiVersion": kind.api_version, "kind": kind.kind})
                 if ref not in wanted and await delete(client, ref):
                     deleted.append(ref)

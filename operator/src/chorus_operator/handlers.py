@@ -10,7 +10,8 @@
 - Tools: any change re-reconciles the Agents that name them (a kopf index), so a Tool
   created after its Agent, or deleted and recreated, is picked up at once.
 - Agents appearing or leaving re-reconcile the other Agents of their namespace (each
-  Agent's KafkaUser may write its peers' inboxes).
+  Agent's KafkaUser may write its peers' inboxes), once a burst of arrivals is over
+  (:meth:`Runtime.peers_changed`).
 
 The model's :class:`SpecInvalid` becomes ``kopf.PermanentError`` (no hot retries: only an
 edit helps), :class:`DependencyNotReady` ``kopf.TemporaryError`` with backoff.
@@ -18,6 +19,7 @@ edit helps), :class:`DependencyNotReady` ``kopf.TemporaryError`` with backoff.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -101,7 +103,8 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
     @kopf.on.resume(GROUP, VERSION, "agents", id="reconcile", registry=registry)
     @kopf.on.create(GROUP, VERSION, "agents", id="reconcile", registry=registry)
     @kopf.on.update(GROUP, VERSION, "agents", id="reconcile", registry=registry)
-    async def agent_changed(body: kopf.Body, retry: int, **_: Any) -> None:
+    async def agent_changed(body: kopf.Body, retry: int, **kwargs: Any) -> None:
+        bind_index(kwargs)
         raise_for(await runtime.agent(body), retry)
 
     @kopf.timer(
@@ -143,16 +146,25 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
     @kopf.index(GROUP, VERSION, "agents", id="agents_by_namespace", registry=registry)
     def agents_by_namespace(body: kopf.Body, **_: Any) -> dict[Any, str]:
         namespace, name = _ident(body)
+        if body.metadata.get("deletionTimestamp"):
+            return {}  # leaving: no longer a peer
         return {namespace: name}
 
+    def bind_index(kwargs: Mapping[str, Any]) -> None:
+        # kopf hands its (live, always complete) indexes to handlers only: keep a view.
+        if "by_namespace" not in runtime.ctx.agents and "agents_by_namespace" in kwargs:
+            index: kopf.Index[str, str] = kwargs["agents_by_namespace"]
+            runtime.ctx.agents["by_namespace"] = lambda ns: tuple(index.get(ns, ()))
+
     @kopf.on.event(GROUP, VERSION, "agents", id="peers", registry=registry)
-    async def agent_event(body: kopf.Body, **kwargs: Any) -> None:
-        namespace, name = _ident(body)
+    async def agent_event(body: kopf.Body, type: str | None, **kwargs: Any) -> None:
+        bind_index(kwargs)
+        _remember(runtime, kinds.AGENT, body, type)
+        namespace = _ident(body)[0]
         index: kopf.Index[str, str] = kwargs["agents_by_namespace"]
         present = frozenset(index.get(namespace, ()))
         if peers.get(namespace) not in (None, present):
-            for other in present - {name}:
-                runtime.schedule("Agent", namespace, other)
+            runtime.peers_changed(namespace)
         peers[namespace] = present
 
     @kopf.on.resume(GROUP, VERSION, "tools", id="reconcile", registry=registry)
@@ -174,7 +186,10 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
         runtime.schedule("Tool", *_ident(body))
 
     @kopf.on.event(GROUP, VERSION, "tools", id="dependents", registry=registry)
-    async def tool_event(body: kopf.Body, **kwargs: Any) -> None:
+    async def tool_event(body: kopf.Body, type: str | None, **kwargs: Any) -> None:
+        bind_index(kwargs)
+        # Even the echo of the Tool's own status write: it is what its Agents wait for.
+        _remember(runtime, kinds.TOOL, body, type)
         namespace, name = _ident(body)
         index: kopf.Index[Any, str] = kwargs["agents_by_tool"]
         for agent in index.get((namespace, name), ()):
@@ -187,17 +202,32 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
             labels=MANAGED,
             registry=registry,
             id=f"child-{child.plural}",
-        )(_child_event(runtime))
+        )(_child_event(runtime, child))
 
 
 def _ident(body: kopf.Body) -> tuple[str, str]:
     return str(body.metadata.namespace or ""), str(body.metadata.name)
 
 
-def _child_event(runtime: Runtime) -> Any:
-    async def child_event(body: kopf.Body, **_: Any) -> None:
+def _remember(runtime: Runtime, kind: kinds.Kind, body: kopf.Body, type: str | None) -> bool:
+    """Keeps the newest version of a watched object in the store; returns whether this
+    event told the operator something new (not the echo of its own write)."""
+    store = runtime.ctx.store
+    if type == "DELETED":
+        store.forget(kind.api_version, kind.kind, body)
+        return True
+    return store.put(kind.api_version, kind.kind, copy.deepcopy(dict(body)))
+
+
+def _child_event(runtime: Runtime, kind: kinds.Kind) -> Any:
+    async def child_event(body: kopf.Body, type: str | None, **_: Any) -> None:
+        if not _remember(runtime, kind, body, type) and type is not None:
+            return  # the operator's own write coming back: nothing new
         owner = owner_of(dict(body.metadata.labels), _ident(body)[0])
         if owner is not None:
             runtime.schedule(*owner)
+        # A shared topic has no owner: re-reconcile the Agents that publish to it.
+        for namespace, name in sorted(runtime.ctx.sharers.get(_ident(body), ())):
+            runtime.schedule("Agent", namespace, name)
 
     return child_event

@@ -22,6 +22,7 @@ import random
 import sys
 from collections.abc import Sequence
 
+import httpx2
 import kopf
 import structlog
 from lightkube import ApiError, AsyncClient, KubeConfig
@@ -85,9 +86,17 @@ def kopf_settings(settings: Settings) -> kopf.OperatorSettings:
     config.peering.standalone = settings.standalone
     config.peering.mandatory = not settings.standalone
     config.peering.stealth = True
-    config.posting.level = logging.INFO
+    # kopf's own Events ("Handler 'reconcile' succeeded", two or three per change) only
+    # for problems; Chorus posts its condition changes itself (chorus_operator.runtime).
+    config.posting.level = logging.WARNING
+    # Watches end on the server's side every 5 minutes and are re-established; the client
+    # gives up only if the server stays silent beyond that.
     config.watching.server_timeout = 300
     config.watching.client_timeout = 330
+    config.watching.connect_timeout = 30
+    # Handlers are async and wait for a reconcile slot (Runtime); only the login handler
+    # and the index functions are sync, and they are cheap.
+    config.execution.max_workers = 4
     return config
 
 
@@ -122,7 +131,10 @@ async def run(settings: Settings) -> None:
     if settings.kubeconfig:
         # kopf's own login reads KUBECONFIG; lightkube gets the file explicitly.
         os.environ["KUBECONFIG"] = settings.kubeconfig
-    client = AsyncClient(config=kube_config(settings), field_manager="chorus-operator")
+    timeout = httpx2.Timeout(settings.api_timeout, connect=10.0)
+    client = AsyncClient(
+        config=kube_config(settings), field_manager="chorus-operator", timeout=timeout
+    )
     runtime = Runtime(Context(client=client, settings=settings))
     registry = kopf.OperatorRegistry()
     register(registry, runtime)

@@ -1,15 +1,20 @@
-"""Running reconciles: one at a time per object, coalesced, timed, counted and announced.
+"""Running reconciles: one at a time per object, at most a few at once, coalesced, timed,
+counted and announced.
 
 kopf serialises handlers per object, but an Agent is also re-reconciled from other
 objects' events (a child changed, a Tool it uses appeared). :class:`Runtime` runs every
 reconcile of an object under that object's lock, and folds a burst of triggers (applying
-ten children makes ten watch events) into one extra run. It posts a Kubernetes Event for
-every condition that changed status, and counts everything in :mod:`chorus_operator.metrics`.
+ten children makes ten watch events) into one extra run. At most
+``CHORUS_MAX_CONCURRENT_RECONCILES`` reconciles run at once: a burst of 500 new Agents
+queues (fairly, in arrival order) instead of opening 500 requests at once and timing out.
+It posts a Kubernetes Event when a condition went bad and when Ready changed, and counts
+everything in :mod:`chorus_operator.metrics`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -22,6 +27,7 @@ from chorus_operator.model.errors import DependencyNotReady, SpecInvalid
 from chorus_operator.reconcile.agent import cleanup_agent, reconcile_agent
 from chorus_operator.reconcile.common import Context, Outcome
 from chorus_operator.reconcile.tool import reconcile_tool
+from chorus_operator.status import Transition
 
 Key = tuple[str, str, str]
 """``(kind, namespace, name)`` of an Agent or a Tool."""
@@ -30,6 +36,12 @@ log = logging.getLogger("chorus_operator")
 
 DEBOUNCE = 0.5
 """Seconds a scheduled reconcile waits, so a burst of child events makes one run."""
+PEERS_QUIET = 2.0
+"""Seconds without an Agent arriving or leaving in a namespace, and with no reconcile
+waiting for a slot, before its other Agents are re-reconciled for their new peers."""
+PEERS_MAX_DELAY = 120.0
+"""...but no later than this after the first change, even if Agents keep coming or the
+operator stays busy."""
 
 
 class Runtime:
@@ -40,6 +52,11 @@ class Runtime:
         self._locks: dict[Key, asyncio.Lock] = {}
         self._scheduled: dict[Key, asyncio.Task[None]] = {}
         self._started: dict[Key, float] = {}
+        self._slots = asyncio.Semaphore(ctx.settings.max_concurrent_reconciles)
+        self._peer_waves: dict[str, asyncio.Task[None]] = {}
+        self._peer_changed: dict[str, float] = {}
+        self._waiting = 0
+        """Reconciles waiting for their object's lock or a slot."""
 
     def _lock(self, key: Key) -> asyncio.Lock:
         return self._locks.setdefault(key, asyncio.Lock())
@@ -48,9 +65,21 @@ class Runtime:
         self, key: Key, body: Mapping[str, Any], fn: Callable[[Context, Any], Awaitable[Outcome]]
     ) -> Outcome:
         kind = key[0]
-        started = time.monotonic()
-        async with self._lock(key):
-            self._started[key] = time.monotonic()
+        queued = time.monotonic()
+        self._waiting += 1
+        try:
+            await self._lock(key).acquire()
+            try:
+                await self._slots.acquire()
+            except BaseException:
+                self._lock(key).release()
+                raise
+        finally:
+            self._waiting -= 1
+        try:
+            started = time.monotonic()
+            self._started[key] = started
+            metrics.WAIT.labels(kind).observe(started - queued)
             try:
                 # The body a trigger carried may predate the status the previous run wrote
                 # (it waited on the lock): reconcile the object as it is now.
@@ -65,6 +94,9 @@ class Runtime:
                 raise
             finally:
                 metrics.DURATION.labels(kind).observe(time.monotonic() - started)
+        finally:
+            self._slots.release()
+            self._lock(key).release()
         result = "ok"
         if isinstance(outcome.error, SpecInvalid):
             result = "spec_invalid"
@@ -80,13 +112,20 @@ class Runtime:
         """Reconciles the Agent ``body`` names now (after any reconcile of it in flight),
         as it is in the cluster then."""
         meta = body["metadata"]
+        self._remember("Agent", body)
         return await self._run(("Agent", meta["namespace"], meta["name"]), body, reconcile_agent)
 
     async def tool(self, body: Mapping[str, Any]) -> Outcome:
         """Reconciles the Tool ``body`` names now (after any reconcile of it in flight),
         as it is in the cluster then."""
         meta = body["metadata"]
+        self._remember("Tool", body)
         return await self._run(("Tool", meta["namespace"], meta["name"]), body, reconcile_tool)
+
+    def _remember(self, kind: str, body: Mapping[str, Any]) -> None:
+        if (body.get("metadata") or {}).get("resourceVersion"):
+            entry = kinds.AGENT if kind == "Agent" else kinds.TOOL
+            self.ctx.store.put(entry.api_version, kind, _plain(body))
 
     async def cleanup(self, body: Mapping[str, Any]) -> int:
         """The Agent finalizer's work (see :func:`cleanup_agent`)."""
@@ -95,11 +134,14 @@ class Runtime:
             return await cleanup_agent(self.ctx, body)
 
     async def _fresh(self, key: Key) -> dict[str, Any] | None:
-        """The object now, or None when it is gone or being deleted."""
+        """The object now (the newest version seen, else read), or None when it is gone or
+        being deleted."""
         kind, namespace, name = key
         entry = kinds.AGENT if kind == "Agent" else kinds.TOOL
-        ref = apply.ObjectRef(entry.api_version, kind, namespace, name)
-        body = await apply.get(self.ctx.client, ref)
+        body = self.ctx.store.get(entry.api_version, kind, namespace, name)
+        if body is None:
+            ref = apply.ObjectRef(entry.api_version, kind, namespace, name)
+            body = await apply.get(self.ctx.client, ref)
         if body is None or (body.get("metadata") or {}).get("deletionTimestamp"):
             return None
         return {**body, "apiVersion": entry.api_version, "kind": kind}
@@ -132,16 +174,58 @@ class Runtime:
             # The periodic re-check and the object's own handlers retry; log and go on.
             log.exception("reconcile of %s %s/%s failed", kind, namespace, name)
 
+    def peers_changed(self, namespace: str) -> None:
+        """An Agent of ``namespace`` appeared or left: once arrivals pause and no reconcile
+        waits (``PEERS_QUIET``, at most ``PEERS_MAX_DELAY``), re-reconcile the Agents whose
+        last reconcile saw other peers. A burst of 500 new Agents makes one wave of peer
+        updates after they are made, not 500 waves while they are being made."""
+        self._peer_changed[namespace] = time.monotonic()
+        wave = self._peer_waves.get(namespace)
+        if wave is None or wave.done():
+            self._peer_waves[namespace] = asyncio.create_task(
+                self._peer_wave(namespace), name=f"peers {namespace}"
+            )
+
+    async def _peer_wave(self, namespace: str) -> None:
+        first = time.monotonic()
+        while True:
+            quiet_at = self._peer_changed[namespace] + PEERS_QUIET
+            now = time.monotonic()
+            if (now >= quiet_at and not self._waiting) or now - first >= PEERS_MAX_DELAY:
+                break
+            # Creating the new Agents comes first; their peers' updates wait until then.
+            await asyncio.sleep(max(0.5, min(quiet_at, first + PEERS_MAX_DELAY) - now))
+        by_namespace = self.ctx.agents.get("by_namespace")
+        names = tuple(by_namespace(namespace)) if by_namespace is not None else ()
+        for name in names:
+            seen = self.ctx.peers_seen.get((namespace, name))
+            if seen is not None and seen != tuple(sorted(set(names) - {name})):
+                self.schedule("Agent", namespace, name)
+
     async def close(self) -> None:
         """Cancels scheduled reconciles (on shutdown)."""
         tasks = [t for t in self._scheduled.values() if not t.done()]
+        tasks += [t for t in self._peer_waves.values() if not t.done()]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+def _plain(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A kopf body (or any mapping) as plain, independent dicts."""
+    plain: dict[str, Any] = copy.deepcopy(dict(body))
+    return plain
+
+
+def announced(change: Transition) -> bool:
+    """Whether a condition change is worth an Event: it went bad (a Warning), or Ready
+    changed after it had been reported once. A healthy Agent's creation makes two: Ready
+    False (its children are being made), then Ready True."""
+    return change.bad or (change.type == "Ready" and change.old is not None)
+
+
 def _announce(body: Mapping[str, Any], kind: str, outcome: Outcome) -> None:
-    """A Kubernetes Event per condition whose status changed (Warning when it went bad)."""
+    """A Kubernetes Event per announced condition change (see :func:`announced`)."""
     meta = body.get("metadata") or {}
     ref = {
         "apiVersion": body.get("apiVersion", kinds.AGENT.api_version),
@@ -153,8 +237,10 @@ def _announce(body: Mapping[str, Any], kind: str, outcome: Outcome) -> None:
         },
     }
     for change in outcome.transitions:
+        if not announced(change):
+            continue
         message = f"{change.type} is {change.new}: {change.message}"[:1024]
-        if change.bad:
-            kopf.warn(cast(Any, ref), reason=change.reason, message=message)
-        else:
-            kopf.info(cast(Any, ref), reason=change.reason, message=message)
+        # kopf.event, not kopf.info: kopf's own "handler succeeded" Events are off
+        # (posting level WARNING), Chorus' transitions are not.
+        kind_ = "Warning" if change.bad else "Normal"
+        kopf.event(cast(Any, ref), type=kind_, reason=change.reason, message=message)

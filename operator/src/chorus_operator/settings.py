@@ -28,6 +28,9 @@ for ``CHORUS_KAFKA_NAMESPACE``) overrides the variable, for running the operator
   the others stand by (default 0: a random priority, so replicas never tie).
 - ``CHORUS_RECHECK_INTERVAL``: seconds between periodic re-reconciles (``60``).
 - ``CHORUS_DISCOVERY_INTERVAL``: seconds between MCP ``tools/list`` probes (``60``).
+- ``CHORUS_MAX_CONCURRENT_RECONCILES``: how many reconciles run at once (``16``); the
+  rest wait in arrival order. The API client's connection pool (100) exceeds it.
+- ``CHORUS_API_TIMEOUT``: seconds one Kubernetes API request may take (``30``).
 - ``CHORUS_LOG_LEVEL``: ``DEBUG``, ``INFO`` (default), ``WARNING``, ``ERROR``.
 - ``CHORUS_LOG_FORMAT``: ``json`` (default) or ``console``.
 - ``CHORUS_KUBECONFIG`` (or ``KUBECONFIG``): a kubeconfig file; the in-cluster service
@@ -78,6 +81,8 @@ class Settings:
     """This replica's peering priority; the highest active replica acts. 0: random."""
     recheck_interval: float = 60.0
     discovery_interval: float = 60.0
+    max_concurrent_reconciles: int = 16
+    api_timeout: float = 30.0
     log_level: str = "INFO"
     log_format: str = "json"
     kubeconfig: str | None = None

@@ -71,6 +71,13 @@ def _strimzi_health(obj: Mapping[str, Any]) -> Health:
     if ready is None:
         return Health(None, "Pending", f"{name}: not reconciled by Strimzi yet")
     if generation is not None and observed is not None and observed < generation:
+        if obj.get("kind") == "KafkaUser" and ready.get("status") == TRUE:
+            # The user exists and works with its previous ACLs; the new generation adds
+            # or removes grants (a peer Agent came or went). Every Agent of a namespace
+            # going Pending whenever one arrives would help no one.
+            return Health(
+                True, "Updating", f"{name}: ready, Strimzi is applying generation {generation}"
+            )
         return Health(None, "Pending", f"{name}: Strimzi has not seen generation {generation}")
     if ready.get("status") == TRUE:
         return Health(True, "Ready", f"{name} is ready")

@@ -225,3 +225,32 @@ def _containers(manifest: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _secretish(name: str) -> bool:
     return any(word in name.upper() for word in ("PASSWORD", "TOKEN", "SECRET", "API_KEY"))
+
+
+@pytest.mark.unit
+def test_a_topic_several_agents_publish_is_one_shared_topic_owned_by_none() -> None:
+    # The traffic domain's four signal-control Agents all publish traffic.signal-plans.
+    def plan_of(name: str) -> dict[str, Any]:
+        a = Agent.model_validate(
+            {
+                "metadata": {"name": name, "namespace": "traffic"},
+                "spec": {
+                    "handler": "m:A",
+                    "publish": [{"topic": "traffic.signal-plans", "partitions": 6}],
+                },
+            }
+        )
+        plan = build_agent(inputs(a, uid=f"uid-{name}"))
+        return next(c for c in plan.children if c["metadata"]["name"] == "traffic.signal-plans")
+
+    north, south = plan_of("signals-north"), plan_of("signals-south")
+    assert north == south  # whichever Agent comes first creates the same KafkaTopic
+    labels = north["metadata"]["labels"]
+    assert labels["chorus.dev/shared-topic"] == "output"
+    assert "chorus.dev/agent" not in labels and "chorus.dev/owner-name" not in labels
+    assert "ownerReferences" not in north["metadata"]  # no Agent's deletion takes it along
+    assert north["spec"]["partitions"] == 6
+    # Its own topics stay its own.
+    own = build_agent(inputs(agent())).children
+    inbox = next(c for c in own if c["metadata"]["name"] == "chorus.trading.risk.inbox")
+    assert inbox["metadata"]["labels"]["chorus.dev/agent"] == "trading.risk"

@@ -126,14 +126,16 @@ def build_agent(inputs: AgentInputs) -> AgentPlan:
             kafka.kafka_topic(topic, settings, labels=kafka.shared_topic_labels(kind), owner=None)
         )
     topic_labels = agent_labels(namespace, name, "topic", remote=remote)
-    for topic in kafka.agent_topics(
-        namespace,
-        name,
-        publish=spec.publish,
-        stream_outputs=outputs,
-        partitions=settings.platform_topic_partitions,
-    ):
+    for topic in kafka.agent_topics(namespace, name, partitions=settings.platform_topic_partitions):
         children.append(kafka.kafka_topic(topic, settings, labels=topic_labels, owner=kafka_owner))
+    for topic in kafka.output_topics(
+        publish=spec.publish, stream_outputs=outputs, partitions=settings.platform_topic_partitions
+    ):
+        children.append(
+            kafka.kafka_topic(
+                topic, settings, labels=kafka.shared_topic_labels(kafka.OUTPUT_TOPIC), owner=None
+            )
+        )
 
     # --- workload -----------------------------------------------------------------------
     volumes = list(credentials.volumes)

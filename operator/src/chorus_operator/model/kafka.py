@@ -20,8 +20,14 @@ from chorus_operator.model.labels import STRIMZI_CLUSTER_LABEL, common_labels, d
 
 KAFKA_TOPIC_API = "kafka.strimzi.io/v1"
 SHARED_LABEL = "chorus.dev/shared-topic"
-"""On the topics every agent of a namespace (or installation) shares: audit, registry.
-They carry no agent label, so deleting an agent never deletes them."""
+"""On topics no single Agent owns: the audit topic and the AgentCard registry (every agent
+shares them), and every topic an Agent publishes to or a stream writes to (several Agents
+may declare the same one: the four signal-control Agents of the traffic domain all publish
+``traffic.signal-plans``). They carry no agent label and no owner reference, so neither
+deleting an agent nor pruning ever deletes them; the first Agent that needs one creates
+it, with its partitions and retention, and later declarations leave it as it is."""
+OUTPUT_TOPIC = "output"
+"""The :data:`SHARED_LABEL` value of publish and stream-output topics."""
 
 
 @dataclass(frozen=True)
@@ -33,21 +39,25 @@ class TopicSpec:
     config: Mapping[str, str] = field(default_factory=dict)
 
 
-def agent_topics(
-    namespace: str,
-    agent: str,
+def agent_topics(namespace: str, agent: str, *, partitions: int) -> tuple[TopicSpec, ...]:
+    """The topics an agent owns, sorted by name: its own four (tasks compacted)."""
+    found: dict[str, TopicSpec] = {}
+    for role, name in own_topics(namespace, agent).items():
+        config = {"cleanup.policy": "compact"} if role == "tasks" else {}
+        found[name] = TopicSpec(name, partitions, config)
+    return tuple(found[name] for name in sorted(found))
+
+
+def output_topics(
     *,
     publish: Iterable[PublishTopic],
     stream_outputs: Iterable[str],
     partitions: int,
 ) -> tuple[TopicSpec, ...]:
-    """The topics an agent owns, sorted by name: its own four (tasks compacted), its
+    """The topics an agent writes to that others may write to too, sorted by name: its
     publish topics (partitions, retention from the spec) and its streams' outputs not
-    already declared as publish topics."""
+    already declared as publish topics. They are shared (see :data:`SHARED_LABEL`)."""
     found: dict[str, TopicSpec] = {}
-    for role, name in own_topics(namespace, agent).items():
-        config = {"cleanup.policy": "compact"} if role == "tasks" else {}
-        found[name] = TopicSpec(name, partitions, config)
     for entry in publish:
         found[entry.topic] = TopicSpec(
             entry.topic, entry.partitions, {"retention.ms": str(duration_ms(entry.retention))}

@@ -8,7 +8,7 @@ writes status when it changed. :func:`cleanup_agent` is the finalizer's work.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from chorus_api.agent import Agent
@@ -22,6 +22,7 @@ from chorus_operator.model.agent import build_agent
 from chorus_operator.model.cleanup import cleanup_steps, remote_selector
 from chorus_operator.model.errors import DependencyNotReady, ModelError, SpecInvalid
 from chorus_operator.model.inputs import AgentInputs, ResolvedTool
+from chorus_operator.model.kafka import OUTPUT_TOPIC, SHARED_LABEL
 from chorus_operator.model.labels import AGENT_LABEL, tool_selector
 from chorus_operator.model.tool import tool_endpoint
 from chorus_operator.reconcile.common import (
@@ -29,6 +30,7 @@ from chorus_operator.reconcile.common import (
     Outcome,
     apply_children,
     condition_of,
+    new_owner,
     prune_children,
     secret_exists,
     write_status,
@@ -82,8 +84,11 @@ def resolved_tool(tool: Tool) -> ResolvedTool:
 
 
 async def _tool(ctx: Context, namespace: str, name: str) -> ResolvedTool | None:
-    ref = apply.ObjectRef(kinds.TOOL.api_version, "Tool", namespace, name)
-    body = await apply.get(ctx.client, ref)
+    body = ctx.store.get(kinds.TOOL.api_version, "Tool", namespace, name)
+    if body is None:
+        body = await apply.get(
+            ctx.client, apply.ObjectRef(kinds.TOOL.api_version, "Tool", namespace, name)
+        )
     if body is None:
         return None
     try:
@@ -93,14 +98,49 @@ async def _tool(ctx: Context, namespace: str, name: str) -> ResolvedTool | None:
 
 
 async def keda_available(ctx: Context) -> bool:
-    """Whether KEDA's ScaledObject CRD is installed."""
+    """Whether KEDA's ScaledObject CRD is installed (asked at most every ``CRD_TTL``)."""
+    fresh, known = ctx.crds.get(KEDA_CRD)
+    if fresh and known is not None:
+        return known
     ref = apply.ObjectRef(kinds.CRD.api_version, kinds.CRD.kind, None, KEDA_CRD)
     try:
-        return await apply.get(ctx.client, ref) is not None
+        found = await apply.get(ctx.client, ref) is not None
     except ApiError as exc:
-        if exc.status.code == 403:  # not allowed to look: build the HPA, which always works
-            return False
-        raise
+        if exc.status.code != 403:
+            raise
+        found = False  # not allowed to look: build the HPA, which always works
+    ctx.crds.put(KEDA_CRD, found)
+    return found
+
+
+async def peer_names(ctx: Context, namespace: str, name: str) -> tuple[str, ...]:
+    """The other Agents of ``namespace`` (not being deleted), sorted: from kopf's index
+    when the handlers gave it, else listed."""
+    by_namespace = ctx.agents.get("by_namespace")
+    if by_namespace is not None:
+        names: Iterable[str] = by_namespace(namespace)
+    else:
+        names = [
+            p["metadata"]["name"]
+            for p in await apply.list_labelled(ctx.client, kinds.AGENT, namespace, {})
+            if not p["metadata"].get("deletionTimestamp")
+        ]
+    peers = tuple(sorted(set(names) - {name}))
+    ctx.peers_seen[(namespace, name)] = peers
+    return peers
+
+
+async def kafka_cluster(ctx: Context) -> dict[str, Any] | None:
+    """The Strimzi ``Kafka``; a Ready one is trusted for ``KAFKA_TTL`` seconds."""
+    key = (ctx.settings.kafka_namespace, ctx.settings.kafka_cluster)
+    fresh, kafka = ctx.kafka.get(key)
+    if fresh and kafka is not None:
+        return kafka
+    ref = apply.ObjectRef(kinds.KAFKA.api_version, "Kafka", *key)
+    kafka = await apply.get(ctx.client, ref)
+    if kafka is not None and (condition_of(kafka, "Ready") or {}).get("status") == "True":
+        ctx.kafka.put(key, kafka)
+    return kafka
 
 
 async def resolve_agent(ctx: Context, agent: Agent, uid: str) -> AgentInputs:
@@ -114,7 +154,6 @@ async def resolve_agent(ctx: Context, agent: Agent, uid: str) -> AgentInputs:
         if tool is not None and tool.bearer_token_secret is not None:
             secrets.add(tool.bearer_token_secret.name)
     present = {name: await secret_exists(ctx, namespace, name) for name in sorted(secrets)}
-    peers = await apply.list_labelled(ctx.client, kinds.AGENT, namespace, {})
     return AgentInputs(
         agent=agent,
         uid=uid,
@@ -122,14 +161,7 @@ async def resolve_agent(ctx: Context, agent: Agent, uid: str) -> AgentInputs:
         settings=ctx.model_settings,
         keda_available=await keda_available(ctx),
         secrets_present=present,
-        peers=tuple(
-            sorted(
-                p["metadata"]["name"]
-                for p in peers
-                if p["metadata"]["name"] != agent.metadata.name
-                and not p["metadata"].get("deletionTimestamp")
-            )
-        ),
+        peers=await peer_names(ctx, namespace, agent.metadata.name),
     )
 
 
@@ -161,7 +193,13 @@ async def reconcile_agent(ctx: Context, body: Mapping[str, Any]) -> Outcome:
         agent = parse_agent(body)
         inputs = await resolve_agent(ctx, agent, meta.get("uid", ""))
         plan = build_agent(inputs)
-        live, written = await apply_children(ctx, plan.children)
+        # Before applying: the first event of a shared topic made below must find us.
+        for child in plan.children:
+            if (child["metadata"].get("labels") or {}).get(SHARED_LABEL) == OUTPUT_TOPIC:
+                key = (child["metadata"]["namespace"], child["metadata"]["name"])
+                ctx.sharers.setdefault(key, set()).add((namespace, name))
+        fresh = new_owner(body, "topics")
+        live, written = await apply_children(ctx, plan.children, new_owner=fresh)
     except ModelError as error:
         conditions = with_ready(
             blocked_conditions(error.condition_type, error.reason, error.message),
@@ -188,16 +226,9 @@ async def reconcile_agent(ctx: Context, body: Mapping[str, Any]) -> Outcome:
             ),
         ],
         children=plan.children,
+        new_owner=fresh,
     )
-    kafka = await apply.get(
-        ctx.client,
-        apply.ObjectRef(
-            kinds.KAFKA.api_version,
-            "Kafka",
-            ctx.settings.kafka_namespace,
-            ctx.settings.kafka_cluster,
-        ),
-    )
+    kafka = await kafka_cluster(ctx)
     own = [child for child in live if _owned(child, plan.children)]
     conditions = [Condition("ToolsResolved", "True", "Resolved", _tools_message(agent))]
     aspects = agent_conditions(own)
@@ -226,7 +257,9 @@ def _owned(child: tuple[str, str, Any], children: tuple[dict[str, Any], ...]) ->
     for manifest in children:
         if manifest["kind"] == kind and manifest["metadata"]["name"] == name:
             labels = manifest["metadata"].get("labels") or {}
-            return AGENT_LABEL in labels
+            # Its own children, and the topics it publishes or streams to (shared: it
+            # needs them as much as its own); not the audit topic nor the registry.
+            return AGENT_LABEL in labels or labels.get(SHARED_LABEL) == OUTPUT_TOPIC
     return False
 
 

@@ -8,7 +8,7 @@ the handler layer turns into kopf's errors and Kubernetes Events.
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,21 +16,41 @@ from lightkube import ApiError, AsyncClient
 from lightkube.types import PatchType
 
 from chorus_operator import apply, kinds, metrics
+from chorus_operator.cache import Expiring, Store
 from chorus_operator.model.errors import DependencyNotReady, ModelError, SpecInvalid
 from chorus_operator.model.inputs import OperatorSettings
+from chorus_operator.model.kafka import SHARED_LABEL
 from chorus_operator.settings import Settings
 from chorus_operator.status import Transition, status_changed, transitions
+
+KAFKA_TTL = 10.0
+"""Seconds a Ready Strimzi ``Kafka`` is trusted without reading it again (it is not
+watched); one that is missing or not ready is read on every reconcile."""
+CRD_TTL = 30.0
+"""Seconds the answer to "is KEDA installed?" is kept."""
 
 
 @dataclass(frozen=True)
 class Context:
-    """What every reconcile needs: the API client and the settings."""
+    """What every reconcile needs: the API client, the settings, and what was seen."""
 
     client: AsyncClient
     settings: Settings
     pruned: dict[Any, frozenset[apply.ObjectRef]] = field(default_factory=dict)
     """Per owner, the children kept by its last prune: the same set again needs no prune
     (twelve list calls saved per reconcile). Empty after a restart: one prune each."""
+    store: Store = field(default_factory=Store)
+    """The newest version seen of every watched object (children, Agents, Tools)."""
+    kafka: Expiring[dict[str, Any]] = field(default_factory=lambda: Expiring(KAFKA_TTL))
+    crds: Expiring[bool] = field(default_factory=lambda: Expiring(CRD_TTL))
+    agents: dict[str, Callable[[str], Iterable[str]]] = field(default_factory=dict)
+    """``"by_namespace"``: the Agents of a namespace, from kopf's index (set by the
+    handlers); absent, they are listed."""
+    peers_seen: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+    """Per Agent, the peers its last reconcile built its KafkaUser from."""
+    sharers: dict[tuple[str, str], set[tuple[str, str]]] = field(default_factory=dict)
+    """Per shared topic ``(namespace, name)``, the Agents whose status depends on it (it
+    carries no owner label to find them by)."""
 
     @property
     def model_settings(self) -> OperatorSettings:
@@ -52,20 +72,59 @@ Live = tuple[str, str, dict[str, Any] | None]
 """A child as ``(kind, name, live object or None)``."""
 
 
+def is_shared(manifest: Mapping[str, Any]) -> bool:
+    """Whether ``manifest`` is a shared topic: created by whoever needs it first, then left
+    as it is (see :data:`chorus_operator.model.kafka.SHARED_LABEL`)."""
+    return SHARED_LABEL in ((manifest.get("metadata") or {}).get("labels") or {})
+
+
+async def live_child(
+    ctx: Context, child: Mapping[str, Any], *, new_owner: bool
+) -> dict[str, Any] | None:
+    """The live object of ``child``: from the store, else read; None when it does not
+    exist, and without a request for a brand-new owner (its children cannot exist yet)."""
+    ref = apply.ObjectRef.of(child)
+    seen = ctx.store.get(ref.api_version, ref.kind, ref.namespace, ref.name)
+    if seen is not None or new_owner:
+        return seen
+    obj = await apply.get(ctx.client, ref)
+    if obj is not None:
+        ctx.store.put(ref.api_version, ref.kind, obj)
+    return obj
+
+
 async def apply_children(
-    ctx: Context, children: Sequence[Mapping[str, Any]]
+    ctx: Context, children: Sequence[Mapping[str, Any]], *, new_owner: bool = False
 ) -> tuple[list[Live], int]:
-    """Applies ``children`` in order; returns each as now live, and how many were written."""
+    """Applies ``children`` in order; returns each as now live, and how many were written.
+
+    Children are read from :attr:`Context.store` (a GET only on a miss; none at all for a
+    ``new_owner``, one never reconciled before, whose children cannot exist yet). A shared
+    topic that exists is left as it is.
+    """
     live: list[Live] = []
     written = 0
     for child in children:
+        current = await live_child(ctx, child, new_owner=new_owner)
+        if current is not None and is_shared(child) and is_shared(current):
+            live.append((child["kind"], child["metadata"]["name"], current))
+            continue
         try:
-            outcome, obj = await apply.apply(ctx.client, child)
+            if current is None and is_shared(child):
+                # Another owner may have made it meanwhile: create, or leave it be.
+                outcome, made = await apply.create(ctx.client, child)
+                if made is None:
+                    made = await apply.get(ctx.client, apply.ObjectRef.of(child))
+                obj = made or {}
+            else:
+                # live_child has looked already (or knows there is nothing to see).
+                outcome, obj = await apply.apply(ctx.client, child, live=current, read=False)
         except ApiError as exc:
             raise _refusal(child, exc) from exc
         if outcome is not apply.Outcome.UNCHANGED:
             written += 1
             metrics.WRITES.labels(child["kind"], outcome.value).inc()
+            ctx.store.put(child["apiVersion"], child["kind"], obj)
         live.append((child["kind"], child["metadata"]["name"], obj))
     return live, written
 
@@ -101,11 +160,19 @@ async def prune_children(
     owner_namespace: str,
     selectors: Sequence[tuple[str, Mapping[str, str]]],
     children: Sequence[Mapping[str, Any]],
+    new_owner: bool = False,
 ) -> int:
-    """Deletes children found by ``(namespace, labels)`` selectors that are not desired."""
+    """Deletes children found by ``(namespace, labels)`` selectors that are not desired.
+
+    A ``new_owner`` (never reconciled, spec never changed) has nothing to prune: every
+    child it ever had was made from this same spec.
+    """
     keep = frozenset(apply.ObjectRef.of(child) for child in children)
     key = (owner_namespace, tuple((ns, tuple(sorted(labels.items()))) for ns, labels in selectors))
     if ctx.pruned.get(key) == keep:
+        return 0
+    if new_owner:
+        ctx.pruned[key] = keep
         return 0
     deleted = 0
     for namespace, labels in selectors:
@@ -117,6 +184,8 @@ async def prune_children(
         )
         for ref in pruned:
             metrics.WRITES.labels(ref.kind, "deleted").inc()
+            gone = {"metadata": {"namespace": ref.namespace, "name": ref.name}}
+            ctx.store.forget(ref.api_version, ref.kind, gone)
             deleted += 1
     ctx.pruned[key] = keep
     return deleted
@@ -138,7 +207,7 @@ async def write_status(
         return ()
     res = kinds.resource(kind)
     try:
-        await ctx.client.patch(
+        written = await ctx.client.patch(
             res.Status,
             name,
             {"status": dict(new)},
@@ -150,7 +219,17 @@ async def write_status(
             return ()
         raise
     metrics.STATUS_WRITES.labels(kind.kind).inc()
+    # The next reconcile starts from this version, not from an event that predates it.
+    ctx.store.put(kind.api_version, kind.kind, apply.as_dict(written))
     return tuple(transitions((old or {}).get("conditions") or (), new.get("conditions") or ()))
+
+
+def new_owner(body: Mapping[str, Any], built: str) -> bool:
+    """Whether the Agent or Tool ``body`` never had children made and its spec never
+    changed: none can exist yet (nothing to read, nothing to prune). ``built`` is the
+    status field only a successful build writes (``topics``, ``endpoint``)."""
+    meta = body.get("metadata") or {}
+    return meta.get("generation") == 1 and built not in (body.get("status") or {})
 
 
 async def secret_exists(ctx: Context, namespace: str, name: str) -> bool:

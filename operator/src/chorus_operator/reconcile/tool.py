@@ -24,6 +24,7 @@ from chorus_operator.reconcile.common import (
     Context,
     Outcome,
     apply_children,
+    new_owner,
     prune_children,
     secret_exists,
     secret_value,
@@ -94,7 +95,8 @@ async def reconcile_tool(ctx: Context, body: Mapping[str, Any]) -> Outcome:
     try:
         tool = parse_tool(body)
         plan = build_tool(await resolve_tool(ctx, tool, meta.get("uid", "")))
-        live, written = await apply_children(ctx, plan.children)
+        fresh = new_owner(body, "endpoint")
+        live, written = await apply_children(ctx, plan.children, new_owner=fresh)
     except ModelError as error:
         # A Tool's workload is its server: report a refused child there.
         kind = "ServerReady" if error.condition_type == "WorkloadReady" else error.condition_type
@@ -111,6 +113,7 @@ async def reconcile_tool(ctx: Context, body: Mapping[str, Any]) -> Outcome:
         owner_namespace=namespace,
         selectors=[(namespace, {TOOL_LABEL: name})],
         children=plan.children,
+        new_owner=fresh,
     )
     conditions = []
     if tool.spec.mcp.server is not None:
