@@ -1,4 +1,4 @@
-"""What the reference domains' tests share: reading a domain's manifests and checking them.
+"""What the reference domains' tests share: manifests and their checks, and a running domain.
 
 A domain ``<name>`` deploys ``agents/<name>/deploy``: a base (``base/kustomization.yaml``
 listing resource files, Tools at sync wave ``-1``, Agents at ``1``) and a dev overlay
@@ -10,19 +10,24 @@ resource that breaks it, so a domain's test module keeps only its own assertions
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 from chorus_agents.handler import Handler, load_handler
+from chorus_agents.host import AgentHost
 from chorus_api import Agent, Resource, Tool, load_resources
 from chorus_api.streams import resolve_stream
+from confluent_kafka import Producer
 from mcp.client.client import Client
 from mcp.server.mcpserver import MCPServer
 
 from tests.agents.tools.mcp_server import serve_http
+from tests.services.kafka import read_topic
 
 AGENTS_DIR = Path(__file__).resolve().parents[2] / "agents"
 SYNC_WAVE = "argocd.argoproj.io/sync-wave"
@@ -129,3 +134,53 @@ async def check_allowed_tools_exist(manifests: DomainManifests, server: MCPServe
             assert not missing, (
                 f"agent {agent.metadata.name}: {server.name} lacks {sorted(missing)}"
             )
+
+
+class DomainRun:
+    """A domain's agents running in-process on the test's Kafka, under a topic prefix.
+
+    Subclasses hold the domain's back ends; ``signals_topic`` is where :meth:`send` writes
+    signals as the Flink job would (keyed by their ``subject``), ``timeout`` how long
+    :meth:`until` waits by default.
+    """
+
+    signals_topic: str
+    timeout: float = 90
+
+    def __init__(self, kafka: Any, ns: str) -> None:
+        self.kafka = kafka
+        self.ns = ns
+        self.prefix = f"{ns}."
+        self.hosts: dict[str, AgentHost] = {}
+
+    def topic(self, name: str) -> str:
+        return self.prefix + name
+
+    def send(self, *signals: dict[str, Any]) -> None:
+        producer = Producer(self.kafka.client_config())
+        for value in signals:
+            producer.produce(
+                self.topic(self.signals_topic), key=value["subject"], value=json.dumps(value)
+            )
+        assert producer.flush(10) == 0
+
+    def read(self, name: str) -> list[dict[str, Any]]:
+        return [json.loads(r.value() or b"") for r in read_topic(self.kafka, name)]
+
+    def published(self, name: str) -> list[dict[str, Any]]:
+        return self.read(self.topic(name))
+
+    def audit(self) -> list[dict[str, Any]]:
+        return self.read(f"chorus.{self.ns}.audit")
+
+    async def until(self, check: Callable[[], Any], timeout: float | None = None) -> Any:
+        """The first truthy result of ``check()``, polled every 0.3 s; times out."""
+
+        async def poll() -> Any:
+            while True:
+                found = await asyncio.to_thread(check)
+                if found:
+                    return found
+                await asyncio.sleep(0.3)
+
+        return await asyncio.wait_for(poll(), self.timeout if timeout is None else timeout)

@@ -9,7 +9,6 @@ topics with its namespace.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,7 +16,6 @@ from typing import Any
 import pytest
 from chorus_agents.dev.config import runtime_config_for
 from chorus_agents.handler import Handler
-from chorus_agents.host import AgentHost
 from chorus_agents.icu.clinical_server import build_server
 from chorus_agents.icu.coordination import CareCoordinationAgent
 from chorus_agents.icu.devices import DeviceGateway
@@ -26,12 +24,11 @@ from chorus_agents.icu.medication import MedicationAgent
 from chorus_agents.icu.treatment import TreatmentAdviceAgent
 from chorus_agents.icu.vital_signs import VitalSignsAgent
 from chorus_agents.icu.ward import ward_devices, ward_ehr
-from confluent_kafka import Producer
 
 from tests.agents.conftest import StartAgent, create_missing_topics, namespace
+from tests.agents.domain_harness import DomainRun
 from tests.agents.icu import deploy
 from tests.agents.tools.mcp_server import serve_http
-from tests.services.kafka import read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -117,49 +114,19 @@ def missing(patient: str, end: int, ns: str, names: str) -> dict[str, Any]:
     return envelope("missing_vitals", patient, time, ns, data)
 
 
-class Ward:
+class Ward(DomainRun):
     """The EHR and monitors, their MCP server, the four agents, the test's topics."""
 
+    signals_topic = "icu.signals"
+    timeout = 120
+
     def __init__(self, kafka: Any, ns: str, ehr: Ehr, devices: DeviceGateway) -> None:
-        self.kafka = kafka
-        self.ns = ns
-        self.prefix = f"{ns}."
+        super().__init__(kafka, ns)
         self.ehr = ehr
         self.devices = devices
-        self.hosts: dict[str, AgentHost] = {}
-
-    def topic(self, name: str) -> str:
-        return self.prefix + name
-
-    def send(self, *signals: dict[str, Any]) -> None:
-        producer = Producer(self.kafka.client_config())
-        for value in signals:
-            producer.produce(
-                self.topic("icu.signals"), key=value["subject"], value=json.dumps(value)
-            )
-        assert producer.flush(10) == 0
-
-    def read(self, name: str) -> list[dict[str, Any]]:
-        return [json.loads(r.value() or b"") for r in read_topic(self.kafka, name)]
-
-    def published(self, name: str) -> list[dict[str, Any]]:
-        return self.read(self.topic(name))
 
     def about(self, name: str, incident: str) -> list[dict[str, Any]]:
         return [r for r in self.published(name) if r.get("incident") == incident]
-
-    def audit(self) -> list[dict[str, Any]]:
-        return self.read(f"chorus.{self.ns}.audit")
-
-    async def until(self, check: Callable[[], Any], timeout: float = 120) -> Any:
-        async def poll() -> Any:
-            while True:
-                found = await asyncio.to_thread(check)
-                if found:
-                    return found
-                await asyncio.sleep(0.3)
-
-        return await asyncio.wait_for(poll(), timeout)
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ import pytest
 from a2a.types.a2a_pb2 import SendMessageRequest
 from chorus_agents.dev.config import runtime_config_for
 from chorus_agents.handler import Handler
-from chorus_agents.host import AgentHost
 from chorus_agents.maintenance.cmms import FLEET, MaintenanceSystem, WorkOrderStatus
 from chorus_agents.maintenance.cmms_server import DEFAULT_STOCK, build_server, default_slots
 from chorus_agents.maintenance.common import answer_data
@@ -25,7 +24,6 @@ from chorus_agents.maintenance.monitoring import EquipmentMonitor
 from chorus_agents.maintenance.planning import MaintenancePlanner
 from chorus_agents.maintenance.production import ProductionScheduler
 from chorus_agents.trace import flatten, trace
-from confluent_kafka import Producer
 
 from tests.agents.conftest import (
     Connect,
@@ -34,9 +32,9 @@ from tests.agents.conftest import (
     namespace,
     user_text,
 )
+from tests.agents.domain_harness import DomainRun
 from tests.agents.maintenance import deploy
 from tests.agents.tools.mcp_server import serve_http
-from tests.services.kafka import read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -89,45 +87,15 @@ def alert(machine: str, first: int, last: int, ns: str, max_score: float) -> dic
     )  # fmt: skip
 
 
-class Plant:
+class Plant(DomainRun):
     """The maintenance system (today's shifts on 2026-01-05), its server, the agents, topics."""
 
+    signals_topic = "maintenance.signals"
+    timeout = 120
+
     def __init__(self, kafka: Any, ns: str, cmms: MaintenanceSystem) -> None:
-        self.kafka = kafka
-        self.ns = ns
-        self.prefix = f"{ns}."
+        super().__init__(kafka, ns)
         self.cmms = cmms
-        self.hosts: dict[str, AgentHost] = {}
-
-    def topic(self, name: str) -> str:
-        return self.prefix + name
-
-    def send(self, *signals: dict[str, Any]) -> None:
-        producer = Producer(self.kafka.client_config())
-        for value in signals:
-            producer.produce(
-                self.topic("maintenance.signals"), key=value["subject"], value=json.dumps(value)
-            )
-        assert producer.flush(10) == 0
-
-    def read(self, name: str) -> list[dict[str, Any]]:
-        return [json.loads(r.value() or b"") for r in read_topic(self.kafka, name)]
-
-    def published(self, name: str) -> list[dict[str, Any]]:
-        return self.read(self.topic(name))
-
-    def audit(self) -> list[dict[str, Any]]:
-        return self.read(f"chorus.{self.ns}.audit")
-
-    async def until(self, check: Callable[[], Any], timeout: float = 120) -> Any:
-        async def poll() -> Any:
-            while True:
-                found = await asyncio.to_thread(check)
-                if found:
-                    return found
-                await asyncio.sleep(0.3)
-
-        return await asyncio.wait_for(poll(), timeout)
 
 
 @pytest.fixture

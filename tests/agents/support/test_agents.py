@@ -8,7 +8,6 @@ each test prefixes the domain topics with its namespace.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,7 +16,6 @@ import pytest
 from a2a.types.a2a_pb2 import SendMessageRequest
 from chorus_agents.dev.config import runtime_config_for
 from chorus_agents.handler import Handler
-from chorus_agents.host import AgentHost
 from chorus_agents.support.billing import BillingSpecialist
 from chorus_agents.support.crm import CUSTOMERS, Crm
 from chorus_agents.support.escalation import EscalationAgent
@@ -26,7 +24,6 @@ from chorus_agents.support.helpdesk_server import build_server
 from chorus_agents.support.knowledge import ARTICLES, KnowledgeBase
 from chorus_agents.support.orders import OrderSystem, sample_orders
 from chorus_agents.support.technical import TechnicalSpecialist
-from confluent_kafka import Producer
 
 from tests.agents.conftest import (
     Connect,
@@ -36,10 +33,10 @@ from tests.agents.conftest import (
     namespace,
     user_text,
 )
+from tests.agents.domain_harness import DomainRun
 from tests.agents.support import deploy
 from tests.agents.support.triggers import angry_customer, at, long_wait, mild
 from tests.agents.tools.mcp_server import serve_http
-from tests.services.kafka import read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -52,46 +49,16 @@ LOGIC: dict[str, Callable[[str], Handler]] = {
 }
 
 
-class Helpdesk:
+class Helpdesk(DomainRun):
     """The CRM, the order system, their server, the four agents, the test's topics."""
 
+    signals_topic = "support.signals"
+    timeout = 90
+
     def __init__(self, kafka: Any, ns: str, crm: Crm, orders: OrderSystem) -> None:
-        self.kafka = kafka
-        self.ns = ns
-        self.prefix = f"{ns}."
+        super().__init__(kafka, ns)
         self.crm = crm
         self.orders = orders
-        self.hosts: dict[str, AgentHost] = {}
-
-    def topic(self, name: str) -> str:
-        return self.prefix + name
-
-    def send(self, *triggers: dict[str, Any]) -> None:
-        producer = Producer(self.kafka.client_config())
-        for value in triggers:
-            producer.produce(
-                self.topic("support.signals"), key=value["subject"], value=json.dumps(value)
-            )
-        assert producer.flush(10) == 0
-
-    def read(self, name: str) -> list[dict[str, Any]]:
-        return [json.loads(r.value() or b"") for r in read_topic(self.kafka, name)]
-
-    def published(self, name: str) -> list[dict[str, Any]]:
-        return self.read(self.topic(name))
-
-    def audit(self) -> list[dict[str, Any]]:
-        return self.read(f"chorus.{self.ns}.audit")
-
-    async def until(self, check: Callable[[], Any], timeout: float = 90) -> Any:
-        async def poll() -> Any:
-            while True:
-                found = await asyncio.to_thread(check)
-                if found:
-                    return found
-                await asyncio.sleep(0.3)
-
-        return await asyncio.wait_for(poll(), timeout)
 
 
 StartHelpdesk = Callable[..., Awaitable[Helpdesk]]

@@ -7,26 +7,23 @@ Signals are written to ``trading.signals`` as ``chorus_flink.jobs.trading`` writ
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 from chorus_agents.dev.config import runtime_config_for
 from chorus_agents.handler import Handler
-from chorus_agents.host import AgentHost
 from chorus_agents.trading.analyst import MarketAnalyst
 from chorus_agents.trading.compliance import ComplianceAgent
 from chorus_agents.trading.exchange import Exchange
 from chorus_agents.trading.exchange_server import DEFAULT_PRICES, build_server
 from chorus_agents.trading.execution import ExecutionAgent
 from chorus_agents.trading.risk import RiskAgent
-from confluent_kafka import Producer
 
 from tests.agents.conftest import StartAgent, create_missing_topics, namespace
+from tests.agents.domain_harness import DomainRun
 from tests.agents.tools.mcp_server import serve_http
 from tests.agents.trading import deploy
-from tests.services.kafka import read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -59,45 +56,15 @@ def signal(kind: str, symbol: str, time: str, ns: str, **data: Any) -> dict[str,
     }
 
 
-class Desk:
+class Desk(DomainRun):
     """The exchange (holding 1000 ACME), its server, the four agents, the test's topics."""
 
+    signals_topic = "trading.signals"
+    timeout = 90
+
     def __init__(self, kafka: Any, ns: str, exchange: Exchange) -> None:
-        self.kafka = kafka
-        self.ns = ns
-        self.prefix = f"{ns}."
+        super().__init__(kafka, ns)
         self.exchange = exchange
-        self.hosts: dict[str, AgentHost] = {}
-
-    def topic(self, name: str) -> str:
-        return self.prefix + name
-
-    def send(self, *signals: dict[str, Any]) -> None:
-        producer = Producer(self.kafka.client_config())
-        for value in signals:
-            producer.produce(
-                self.topic("trading.signals"), key=value["subject"], value=json.dumps(value)
-            )
-        assert producer.flush(10) == 0
-
-    def read(self, name: str) -> list[dict[str, Any]]:
-        return [json.loads(r.value() or b"") for r in read_topic(self.kafka, name)]
-
-    def published(self, name: str) -> list[dict[str, Any]]:
-        return self.read(self.topic(name))
-
-    def audit(self) -> list[dict[str, Any]]:
-        return self.read(f"chorus.{self.ns}.audit")
-
-    async def until(self, check: Callable[[], Any], timeout: float = 90) -> Any:
-        async def poll() -> Any:
-            while True:
-                found = await asyncio.to_thread(check)
-                if found:
-                    return found
-                await asyncio.sleep(0.3)
-
-        return await asyncio.wait_for(poll(), timeout)
 
 
 @pytest.fixture

@@ -8,14 +8,12 @@ each test prefixes the domain topics with its namespace.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 from chorus_agents.dev.config import runtime_config_for
 from chorus_agents.handler import Handler
-from chorus_agents.host import AgentHost
 from chorus_agents.trace import flatten, trace
 from chorus_agents.traffic.common import MANAGED_INTERSECTIONS, phase_of, signal_agent
 from chorus_agents.traffic.emergency import EmergencyAgent, corridor
@@ -25,12 +23,11 @@ from chorus_agents.traffic.public_transport import PublicTransportAgent, lines_t
 from chorus_agents.traffic.signal_control import SignalControlAgent
 from chorus_agents.traffic.signals import MAX_CYCLE_SECONDS, SignalControllers, default_phases
 from chorus_agents.traffic.signals_server import build_server
-from confluent_kafka import Producer
 
 from tests.agents.conftest import StartAgent, create_missing_topics, namespace
+from tests.agents.domain_harness import DomainRun
 from tests.agents.tools.mcp_server import serve_http
 from tests.agents.traffic import deploy
-from tests.services.kafka import read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -96,45 +93,15 @@ def incident(a: dict[str, Any], b: dict[str, Any], ns: str) -> dict[str, Any]:
     }
 
 
-class City:
+class City(DomainRun):
     """The signal controllers, their server, the seven agents, the test's topics."""
 
+    signals_topic = "traffic.signals"
+    timeout = 120
+
     def __init__(self, kafka: Any, ns: str, controllers: SignalControllers) -> None:
-        self.kafka = kafka
-        self.ns = ns
-        self.prefix = f"{ns}."
+        super().__init__(kafka, ns)
         self.controllers = controllers
-        self.hosts: dict[str, AgentHost] = {}
-
-    def topic(self, name: str) -> str:
-        return self.prefix + name
-
-    def send(self, *signals: dict[str, Any]) -> None:
-        producer = Producer(self.kafka.client_config())
-        for value in signals:
-            producer.produce(
-                self.topic("traffic.signals"), key=value["subject"], value=json.dumps(value)
-            )
-        assert producer.flush(10) == 0
-
-    def read(self, name: str) -> list[dict[str, Any]]:
-        return [json.loads(r.value() or b"") for r in read_topic(self.kafka, name)]
-
-    def published(self, name: str) -> list[dict[str, Any]]:
-        return self.read(self.topic(name))
-
-    def audit(self) -> list[dict[str, Any]]:
-        return self.read(f"chorus.{self.ns}.audit")
-
-    async def until(self, check: Callable[[], Any], timeout: float = 120) -> Any:
-        async def poll() -> Any:
-            while True:
-                found = await asyncio.to_thread(check)
-                if found:
-                    return found
-                await asyncio.sleep(0.3)
-
-        return await asyncio.wait_for(poll(), timeout)
 
 
 @pytest.fixture
