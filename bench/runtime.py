@@ -333,8 +333,10 @@ def one_run(broker: Any, requests: int, http_requests: int, inflight: int) -> di
     create_missing_topics(broker, [AGENT_CARDS_TOPIC], config={"cleanup.policy": "compact"})
     results: dict[str, Any] = {}
 
-    def replies_topic() -> str:
-        name = f"chorus.b{uuid.uuid4().hex[:8]}.client.replies"  # what agents answer to
+    def client_replies() -> str:
+        from chorus_api.topics import replies_topic
+
+        name = replies_topic(f"b{uuid.uuid4().hex[:8]}", "client")  # what agents answer to
         create_topics(broker, [name], partitions=3)
         return name
 
@@ -346,10 +348,10 @@ def one_run(broker: Any, requests: int, http_requests: int, inflight: int) -> di
         create_agent_topics(broker, config)
         child = Child("agent", bootstrap, ns, guarantee)
         try:
-            warm = replies_topic()
+            warm = client_replies()
             drive_kafka(bootstrap, config.topics.inbox, warm, 500, inflight)
             results[label] = drive_kafka(
-                bootstrap, config.topics.inbox, replies_topic(), requests, inflight
+                bootstrap, config.topics.inbox, client_replies(), requests, inflight
             )
             results[label]["rss_mib"] = child.info["rss_kib"] / 1024
             if guarantee == "exactly-once":
@@ -365,8 +367,8 @@ def one_run(broker: Any, requests: int, http_requests: int, inflight: int) -> di
         create_topics(broker, [inbox], partitions=3)
         child = Child("raw", bootstrap, inbox, *(["--transactions"] if transactions else []))
         try:
-            drive_kafka(bootstrap, inbox, replies_topic(), 500, inflight)
-            results[label] = drive_kafka(bootstrap, inbox, replies_topic(), requests, inflight)
+            drive_kafka(bootstrap, inbox, client_replies(), 500, inflight)
+            results[label] = drive_kafka(bootstrap, inbox, client_replies(), requests, inflight)
         finally:
             child.stop()
     return results

@@ -27,7 +27,7 @@ from a2a.types.a2a_pb2 import Message, Role, Task, TaskState
 from chorus_agents.binding.client import KafkaA2AConnection
 from chorus_agents.host import AgentHost
 from chorus_api.runtime import RuntimeConfig, parse_runtime_config
-from chorus_api.topics import AGENT_CARDS_TOPIC
+from chorus_api.topics import AGENT_CARDS_TOPIC, replies_topic
 
 from tests.services.kafka import KafkaBroker, create_topics
 
@@ -196,7 +196,7 @@ async def caller(kafka: KafkaBroker) -> AsyncIterator[Connect]:
     connections: list[KafkaA2AConnection] = []
 
     async def connect(ns: str) -> KafkaA2AConnection:
-        replies = f"chorus.{ns}.console.replies"
+        replies = replies_topic(ns, "console")
         await asyncio.to_thread(create_missing_topics, kafka, [replies], partitions=3)
         connection = KafkaA2AConnection(
             kafka.client_config(), replies=replies, sender=f"{ns}/console", timeout=30

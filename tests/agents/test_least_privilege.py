@@ -23,7 +23,15 @@ from chorus_agents.binding.writer import OutputWriter, TransactionFailed
 from chorus_agents.host import AgentHost
 from chorus_agents.kafka import read_to_end
 from chorus_api.runtime import RuntimeConfig
-from chorus_api.topics import AGENT_CARDS_TOPIC, consumer_group, inbox_topic, transactional_id
+from chorus_api.topics import (
+    AGENT_CARDS_TOPIC,
+    consumer_group,
+    dead_letter_topic,
+    inbox_topic,
+    replies_topic,
+    tasks_topic,
+    transactional_id,
+)
 from chorus_operator.model.access import agent_acls
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin._acl import AclBinding, AclOperation, AclPermissionType
@@ -89,14 +97,13 @@ def agent_user(
     ns: str,
     agent: str,
     *,
-    peers: Iterable[str],
     subscribe: Iterable[str] = (),
     publish: Iterable[str] = (),
 ) -> KafkaBroker:
     """The agent's KafkaUser: a SCRAM user with exactly the operator's ACLs."""
     user = create_user(secured, f"{ns}-{agent}")
     assert user.username is not None
-    acls = agent_acls(ns, agent, subscribe=subscribe, publish=publish, peers=peers)
+    acls = agent_acls(ns, agent, subscribe=subscribe, publish=publish)
     grant(secured, acl_bindings(user.username, [acl.strimzi() for acl in acls]))
     return user
 
@@ -128,7 +135,7 @@ def namespace() -> str:
 async def test_two_agents_talk_over_kafka_as_their_own_users(
     kafka_secured: KafkaBroker, hosts: list[AgentHost]
 ) -> None:
-    ns, peers = namespace(), ("console", "desk", "risk")
+    ns, names = namespace(), ("console", "desk", "risk")
     configs = {name: agent_config(ns, name, kafka_secured) for name in ("desk", "risk")}
     await asyncio.to_thread(
         create_missing_topics,
@@ -138,12 +145,9 @@ async def test_two_agents_talk_over_kafka_as_their_own_users(
     )
     for config in configs.values():
         await asyncio.to_thread(create_agent_topics, kafka_secured, config)
-    console_replies = f"chorus.{ns}.console.replies"
+    console_replies = replies_topic(ns, "console")
     await asyncio.to_thread(create_missing_topics, kafka_secured, [console_replies])
-    users = {
-        name: await asyncio.to_thread(agent_user, kafka_secured, ns, name, peers=peers)
-        for name in peers
-    }
+    users = {name: await asyncio.to_thread(agent_user, kafka_secured, ns, name) for name in names}
 
     await start(hosts, configs["risk"], users["risk"])
     desk = await start(hosts, configs["desk"], users["desk"])
@@ -174,7 +178,7 @@ async def test_an_agent_logs_in_with_the_settings_of_its_runtime_config(
     kafka_secured: KafkaBroker, hosts: list[AgentHost], tmp_path: Path
 ) -> None:
     ns = namespace()
-    user = await asyncio.to_thread(agent_user, kafka_secured, ns, "risk", peers=("console",))
+    user = await asyncio.to_thread(agent_user, kafka_secured, ns, "risk")
     assert user.password is not None and user.username is not None
     password_file = tmp_path / "password"
     password_file.write_text(user.password + "\n")
@@ -193,7 +197,7 @@ async def test_an_agent_logs_in_with_the_settings_of_its_runtime_config(
         config={"cleanup.policy": "compact"},
     )
     await asyncio.to_thread(create_agent_topics, kafka_secured, config)
-    console_replies = f"chorus.{ns}.console.replies"
+    console_replies = replies_topic(ns, "console")
     await asyncio.to_thread(create_missing_topics, kafka_secured, [console_replies])
 
     # No kafka_config given: the host builds its clients from config.kafka.
@@ -237,7 +241,7 @@ async def test_a_handler_consumes_and_publishes_only_what_it_declared(
     )
     await asyncio.to_thread(create_agent_topics, kafka_secured, config)
     user = await asyncio.to_thread(
-        agent_user, kafka_secured, ns, "risk", peers=(), subscribe=[signals], publish=[decisions]
+        agent_user, kafka_secured, ns, "risk", subscribe=[signals], publish=[decisions]
     )
     await start(hosts, config, user, RiskHandler(decisions))
 
@@ -275,3 +279,34 @@ async def test_a_handler_consumes_and_publishes_only_what_it_declared(
         await writer.close()
         consumer.close()
     assert await asyncio.to_thread(read_topic, kafka_secured, elsewhere) == []
+
+
+def produce_one(user: KafkaBroker, topic: str) -> str | None:
+    """Writes one record as ``user``; the broker's error code name, or ``None`` if stored."""
+    errors: list[str | None] = []
+    producer = Producer(user.client_config())
+    producer.produce(
+        topic, b"{}", on_delivery=lambda err, _: errors.append(err.name() if err else None)
+    )
+    producer.flush(20)
+    assert len(errors) == 1, f"no delivery report for {topic}"
+    return errors[0]
+
+
+async def test_an_agent_writes_its_peers_a2a_topics_and_none_of_their_own(
+    kafka_secured: KafkaBroker,
+) -> None:
+    """The one prefixed ACL covers every peer's inbox and replies topic, not their tasks
+    and dead letters, nor another namespace's inboxes: checked by the broker."""
+    ns, other = namespace(), namespace()
+    a2a = [inbox_topic(ns, "desk"), replies_topic(ns, "desk")]
+    private = [tasks_topic(ns, "desk"), dead_letter_topic(ns, "desk")]
+    foreign = [inbox_topic(other, "desk")]
+    await asyncio.to_thread(create_missing_topics, kafka_secured, a2a + private + foreign)
+    risk = await asyncio.to_thread(agent_user, kafka_secured, ns, "risk")
+
+    for topic in a2a:
+        assert await asyncio.to_thread(produce_one, risk, topic) is None, topic
+    for topic in private + foreign:
+        error = await asyncio.to_thread(produce_one, risk, topic)
+        assert error == "TOPIC_AUTHORIZATION_FAILED", (topic, error)

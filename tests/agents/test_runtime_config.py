@@ -38,8 +38,8 @@ def errors_of(document: dict[str, Any]) -> str:
 
 def test_topics_are_derived_from_the_identity_when_omitted() -> None:
     config = parse_runtime_config(minimal())
-    assert config.topics.inbox == "chorus.trading.risk-assessor.inbox"
-    assert config.topics.replies == "chorus.trading.risk-assessor.replies"
+    assert config.topics.inbox == "chorus.trading.a2a.risk-assessor.inbox"
+    assert config.topics.replies == "chorus.trading.a2a.risk-assessor.replies"
     assert config.topics.dead_letter == "chorus.trading.risk-assessor.dlq"
     assert config.topics.tasks == "chorus.trading.risk-assessor.tasks"
     assert config.topics.audit == "chorus.trading.audit"
@@ -53,7 +53,7 @@ def test_explicit_topics_win_over_derived_ones() -> None:
         minimal(topics={"inbox": "custom.inbox", "subscribe": ["trading.signals"]})
     )
     assert config.topics.inbox == "custom.inbox"
-    assert config.topics.replies == "chorus.trading.risk-assessor.replies"
+    assert config.topics.replies == "chorus.trading.a2a.risk-assessor.replies"
     assert config.topics.subscribe == ("trading.signals",)
 
 
@@ -168,8 +168,8 @@ def test_the_json_schema_is_available_for_the_operator() -> None:
 
 def test_topic_names() -> None:
     assert topics.own_topics("trading", "risk") == {
-        "inbox": "chorus.trading.risk.inbox",
-        "replies": "chorus.trading.risk.replies",
+        "inbox": "chorus.trading.a2a.risk.inbox",
+        "replies": "chorus.trading.a2a.risk.replies",
         "deadLetter": "chorus.trading.risk.dlq",
         "tasks": "chorus.trading.risk.tasks",
     }

@@ -26,7 +26,7 @@ from chorus_agents.host import AgentHost
 from chorus_agents.kafka import CredentialsError, client_config, helper_group
 from chorus_agents.secrets import SecretAccessError, SecretReader, secret_references
 from chorus_api.runtime import KafkaConnection, SecretKeySelector
-from chorus_api.topics import AGENT_CARDS_TOPIC
+from chorus_api.topics import AGENT_CARDS_TOPIC, replies_topic
 from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 
 from tests.agents.conftest import (
@@ -329,7 +329,7 @@ async def test_an_agent_logs_in_with_the_password_of_a_secret_in_the_kafka_names
     kube: KubeCluster, kafka_secured: KafkaBroker, hosts: list[AgentHost], tmp_path: Path
 ) -> None:
     agent_ns = f"lp{_suffix()}"
-    user = await asyncio.to_thread(agent_user, kafka_secured, agent_ns, "risk", peers=("console",))
+    user = await asyncio.to_thread(agent_user, kafka_secured, agent_ns, "risk")
     assert user.username is not None and user.password is not None
     secret = f"{agent_ns}.risk"
     ns = await asyncio.to_thread(kafka_namespace, kube, {secret: {"password": user.password}})
@@ -363,7 +363,7 @@ async def test_an_agent_logs_in_with_the_password_of_a_secret_in_the_kafka_names
         config={"cleanup.policy": "compact"},
     )
     await asyncio.to_thread(create_agent_topics, kafka_secured, config)
-    console_replies = f"chorus.{agent_ns}.console.replies"
+    console_replies = replies_topic(agent_ns, "console")
     await asyncio.to_thread(create_missing_topics, kafka_secured, [console_replies])
 
     # The client settings hold the password read from the Secret, and it logs in.

@@ -31,6 +31,7 @@ import yaml
 from chorus_agents.cli.mcp import load_server
 from chorus_agents.dev.manifests import Domain, find_deploy_dir, load_domain
 from chorus_api import Agent, Tool
+from chorus_api.topics import own_topics
 
 from tests.operator.harness import (
     PEERING_CRDS,
@@ -45,7 +46,6 @@ from tests.services.kube import KubeCluster
 pytestmark = pytest.mark.integration
 
 DOMAINS = ("trading", "maintenance", "support", "traffic", "icu")
-OWN_ROLES = ("inbox", "replies", "dlq", "tasks")
 WORKLOAD_KINDS = ("serviceaccount", "configmap", "deployment", "service", "networkpolicy")
 CHILD_READINESS = ("TopicsReady", "AccessReady", "WorkloadReady", "StreamsReady")
 """The conditions that only wait for children (Strimzi, the Deployment, Flink)."""
@@ -201,7 +201,7 @@ def missing_children(land: Landscape, d: Deployed) -> list[str]:
                 missing.append(f"{kind}/{name}")
         if f"{ns}.{name}" not in users:
             missing.append(f"kafkauser/{ns}.{name}")
-        wanted = {f"chorus.{ns}.{name}.{role}" for role in OWN_ROLES}
+        wanted = set(own_topics(ns, name).values())
         wanted |= {p.topic for p in agent.spec.publish}
         missing += [f"kafkatopic {t} (of {name})" for t in sorted(wanted - topics)]
         flink = {

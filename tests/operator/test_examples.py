@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 from chorus_api.examples import valid_examples
+from chorus_api.topics import dead_letter_topic, inbox_topic, replies_topic
 
 from tests.operator.conftest import Space
 from tests.operator.harness import (
@@ -84,20 +85,20 @@ def test_greeter_gets_its_children_and_becomes_ready_as_they_do(
         },
         what="KafkaTopics",
     )
-    prefix = f"chorus.{ns}.greeter"
-    assert {f"{prefix}.inbox", f"{prefix}.replies", f"{prefix}.dlq"} <= set(topics)
+    inbox, replies = inbox_topic(ns, "greeter"), replies_topic(ns, "greeter")
+    assert {inbox, replies, dead_letter_topic(ns, "greeter")} <= set(topics)
     for topic in topics.values():
         assert topic["metadata"]["labels"]["strimzi.io/cluster"] == "chorus"
         assert not topic["metadata"].get("ownerReferences")  # another namespace
     users = cluster.list("kafkauser", kafka, "chorus.dev/owner-name=greeter")
     assert [u["metadata"]["name"] for u in users] == [f"{ns}.greeter"]
     acls = users[0]["spec"]["authorization"]["acls"]
-    assert {"resource": {"type": "topic", "name": f"{prefix}.inbox", "patternType": "literal"},
+    assert {"resource": {"type": "topic", "name": inbox, "patternType": "literal"},
             "operations": ["Describe", "Read"], "type": "allow", "host": "*"} in acls  # fmt: skip
 
     status = wait_for(lambda: agent_status(cluster, space, "greeter"), what="status")
     assert status["phase"] == "Pending"
-    assert status["topics"]["inbox"] == f"{prefix}.inbox"
+    assert status["topics"]["inbox"] == inbox
     assert status["agentCard"]["name"] == "greeter"
     assert conditions(status)["ToolsResolved"] == ("True", "Resolved")
     assert conditions(status)["StreamsReady"] == ("True", "NoStreams")
@@ -206,7 +207,7 @@ def test_risk_assessor_with_tools_streams_and_scaling(
         t["spec"]["topicName"]
         for t in cluster.list("kafkatopic", kafka, f"chorus.dev/agent={ns}.{name}")
     }
-    assert f"chorus.{ns}.{name}.inbox" in own and not own & topics
+    assert inbox_topic(ns, name) in own and not own & topics
 
     # Everything the controllers would report: the agent becomes Ready.
     for topic in cluster.list("kafkatopic", kafka):

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from chorus_api.topics import a2a_prefix
 
 from tests.operator.conftest import Space, start_operator
 from tests.operator.harness import Cluster, McpServer, Operator, unique, wait_for
@@ -311,3 +312,39 @@ def test_a_missing_kafka_namespace_is_waited_for(
         )
     finally:
         operator.stop()
+
+
+@pytest.mark.integration
+def test_a_new_agent_changes_no_other_agents_kafka_user(
+    cluster: Cluster, space: Space, operator: Operator
+) -> None:
+    """Any Agent may call any other of its namespace through one prefixed ACL, so an Agent
+    arriving rewrites no peer's KafkaUser (with a list of peers, N Agents cost N² ACLs)."""
+    ns, kafka = space.ns, space.kafka
+    cluster.apply(agent("first"), ns)
+    first = f"chorus.dev/agent={ns}.first"
+    wait_for(lambda: cluster.names("kafkauser", kafka, first), what="first KafkaUser")
+    [user] = cluster.list("kafkauser", kafka, first)
+    prefix = {"type": "topic", "name": a2a_prefix(ns), "patternType": "prefix"}
+    assert any(
+        acl["resource"] == prefix and "Write" in acl["operations"]
+        for acl in user["spec"]["authorization"]["acls"]
+    )
+
+    cluster.apply(agent("second"), ns)
+    second = f"chorus.dev/agent={ns}.second"
+    wait_for(lambda: cluster.names("kafkauser", kafka, second), what="second KafkaUser")
+    # A spec change makes "first" reconcile after "second" exists: its KafkaUser stays.
+    cluster.patch("agent", "first", ns, {"spec": {"instructions": "Answer briefly."}})
+    wait_for(
+        lambda: (
+            ((cluster.get("agent", "first", ns) or {}).get("status") or {}).get(
+                "observedGeneration"
+            )
+            == 2
+        ),
+        what="first reconciled at generation 2",
+    )
+    [after] = cluster.list("kafkauser", kafka, first)
+    assert after["spec"] == user["spec"]
+    assert after["metadata"]["resourceVersion"] == user["metadata"]["resourceVersion"]

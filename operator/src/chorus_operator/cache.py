@@ -2,7 +2,7 @@
 
 The operator already watches its children, Agents and Tools (kopf's watch streams feed the
 handlers); :class:`Store` keeps the newest body each stream or write showed, so a reconcile
-reads its children, Tools and peers from memory instead of a GET per object. Bodies from
+reads its children and Tools from memory instead of a GET per object. Bodies from
 watch events and from the operator's own writes arrive in any order: a body replaces the
 stored one only when its ``resourceVersion`` is not older (resource versions are etcd
 revisions, so they compare as numbers; an opaque one simply replaces).

@@ -9,9 +9,8 @@
   deletion re-reconciles their owner, which restores drift and updates status.
 - Tools: any change re-reconciles the Agents that name them (a kopf index), so a Tool
   created after its Agent, or deleted and recreated, is picked up at once.
-- Agents appearing or leaving re-reconcile the other Agents of their namespace (each
-  Agent's KafkaUser may write its peers' inboxes), once a burst of arrivals is over
-  (:meth:`Runtime.peers_changed`).
+- An Agent arriving or leaving changes no other Agent: the ACL that lets an Agent call
+  its peers is one topic prefix (:func:`chorus_api.topics.a2a_prefix`), not a list of them.
 
 The model's :class:`SpecInvalid` becomes ``kopf.PermanentError`` (no hot retries: only an
 edit helps), :class:`DependencyNotReady` ``kopf.TemporaryError`` with backoff.
@@ -93,7 +92,6 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
     settings = runtime.ctx.settings
     model_settings = runtime.ctx.model_settings
     interval = settings.recheck_interval
-    peers: dict[str, frozenset[str]] = {}
 
     @kopf.on.login(id="login", registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
@@ -103,8 +101,7 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
     @kopf.on.resume(GROUP, VERSION, "agents", id="reconcile", registry=registry)
     @kopf.on.create(GROUP, VERSION, "agents", id="reconcile", registry=registry)
     @kopf.on.update(GROUP, VERSION, "agents", id="reconcile", registry=registry)
-    async def agent_changed(body: kopf.Body, retry: int, **kwargs: Any) -> None:
-        bind_index(kwargs)
+    async def agent_changed(body: kopf.Body, retry: int, **_: Any) -> None:
         raise_for(await runtime.agent(body), retry)
 
     @kopf.timer(
@@ -143,29 +140,9 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
         namespace, name = _ident(body)
         return {(namespace, b["ref"]): name for b in body.spec.get("tools", [])}
 
-    @kopf.index(GROUP, VERSION, "agents", id="agents_by_namespace", registry=registry)
-    def agents_by_namespace(body: kopf.Body, **_: Any) -> dict[Any, str]:
-        namespace, name = _ident(body)
-        if body.metadata.get("deletionTimestamp"):
-            return {}  # leaving: no longer a peer
-        return {namespace: name}
-
-    def bind_index(kwargs: Mapping[str, Any]) -> None:
-        # kopf hands its (live, always complete) indexes to handlers only: keep a view.
-        if "by_namespace" not in runtime.ctx.agents and "agents_by_namespace" in kwargs:
-            index: kopf.Index[str, str] = kwargs["agents_by_namespace"]
-            runtime.ctx.agents["by_namespace"] = lambda ns: tuple(index.get(ns, ()))
-
-    @kopf.on.event(GROUP, VERSION, "agents", id="peers", registry=registry)
-    async def agent_event(body: kopf.Body, type: str | None, **kwargs: Any) -> None:
-        bind_index(kwargs)
+    @kopf.on.event(GROUP, VERSION, "agents", id="remember", registry=registry)
+    async def agent_event(body: kopf.Body, type: str | None, **_: Any) -> None:
         _remember(runtime, kinds.AGENT, body, type)
-        namespace = _ident(body)[0]
-        index: kopf.Index[str, str] = kwargs["agents_by_namespace"]
-        present = frozenset(index.get(namespace, ()))
-        if peers.get(namespace) not in (None, present):
-            runtime.peers_changed(namespace)
-        peers[namespace] = present
 
     @kopf.on.resume(GROUP, VERSION, "tools", id="reconcile", registry=registry)
     @kopf.on.create(GROUP, VERSION, "tools", id="reconcile", registry=registry)
@@ -187,7 +164,6 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
 
     @kopf.on.event(GROUP, VERSION, "tools", id="dependents", registry=registry)
     async def tool_event(body: kopf.Body, type: str | None, **kwargs: Any) -> None:
-        bind_index(kwargs)
         # Even the echo of the Tool's own status write: it is what its Agents wait for.
         _remember(runtime, kinds.TOOL, body, type)
         namespace, name = _ident(body)
@@ -215,6 +191,8 @@ def _remember(runtime: Runtime, kind: kinds.Kind, body: kopf.Body, type: str | N
     store = runtime.ctx.store
     if type == "DELETED":
         store.forget(kind.api_version, kind.kind, body)
+        if kind in (kinds.AGENT, kinds.TOOL):
+            runtime.diffbase.forget(body)
         return True
     return store.put(kind.api_version, kind.kind, copy.deepcopy(dict(body)))
 

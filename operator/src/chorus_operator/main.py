@@ -6,8 +6,9 @@ Runs kopf with Chorus' handlers (:mod:`chorus_operator.handlers`) on its own reg
   ``CHORUS_PEERING_NAME``; the one with the highest priority acts, the others stand by
   and take over when its keep-alive lapses. The operator creates the peering object if
   it is missing (the chart ships kopf's peering CRDs). ``CHORUS_STANDALONE`` skips it.
-- kopf's own annotations (progress, last-handled configuration) live under ``chorus.dev``;
-  the finalizer is ``chorus.dev/cleanup``.
+- kopf's progress annotations live under ``chorus.dev``, its last-handled state in memory
+  (:mod:`chorus_operator.diffbase`: no write of the Agent per change); the finalizer is
+  ``chorus.dev/cleanup``.
 - ``/healthz`` on ``CHORUS_HEALTH_PORT`` (kopf's liveness endpoint), ``/metrics`` on
   ``CHORUS_METRICS_PORT`` (Prometheus), JSON logs (structlog) on stderr.
 - SIGTERM and SIGINT stop it gracefully: kopf finishes the handlers in flight.
@@ -73,14 +74,12 @@ def configure_logging(settings: Settings) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def kopf_settings(settings: Settings) -> kopf.OperatorSettings:
-    """kopf's settings: Chorus' annotation prefix, finalizer and peering."""
+def kopf_settings(settings: Settings, diffbase: kopf.DiffBaseStorage) -> kopf.OperatorSettings:
+    """kopf's settings: Chorus' annotation prefix, finalizer, last-handled state, peering."""
     config = kopf.OperatorSettings()
     config.persistence.finalizer = FINALIZER
     config.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
-    config.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=PREFIX, key="last-handled-configuration"
-    )
+    config.persistence.diffbase_storage = diffbase
     config.peering.name = settings.peering_name
     config.peering.priority = settings.peering_priority or random.randint(1, 1_000_000)
     config.peering.standalone = settings.standalone
@@ -142,7 +141,7 @@ async def run(settings: Settings) -> None:
         await ensure_peering(client, settings)
         await kopf.operator(
             registry=registry,
-            settings=kopf_settings(settings),
+            settings=kopf_settings(settings, runtime.diffbase),
             clusterwide=settings.clusterwide,
             namespaces=list(settings.namespaces),
             standalone=settings.standalone,

@@ -23,6 +23,7 @@ from typing import Any, cast
 import kopf
 
 from chorus_operator import apply, kinds, metrics
+from chorus_operator.diffbase import MemoryDiffBaseStorage
 from chorus_operator.model.errors import DependencyNotReady, SpecInvalid
 from chorus_operator.reconcile.agent import cleanup_agent, reconcile_agent
 from chorus_operator.reconcile.common import Context, Outcome
@@ -36,12 +37,6 @@ log = logging.getLogger("chorus_operator")
 
 DEBOUNCE = 0.5
 """Seconds a scheduled reconcile waits, so a burst of child events makes one run."""
-PEERS_QUIET = 2.0
-"""Seconds without an Agent arriving or leaving in a namespace, and with no reconcile
-waiting for a slot, before its other Agents are re-reconciled for their new peers."""
-PEERS_MAX_DELAY = 120.0
-"""...but no later than this after the first change, even if Agents keep coming or the
-operator stays busy."""
 
 
 class Runtime:
@@ -49,12 +44,12 @@ class Runtime:
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        self.diffbase = MemoryDiffBaseStorage()
+        """kopf's last-handled state of each object (see :mod:`chorus_operator.diffbase`)."""
         self._locks: dict[Key, asyncio.Lock] = {}
         self._scheduled: dict[Key, asyncio.Task[None]] = {}
         self._started: dict[Key, float] = {}
         self._slots = asyncio.Semaphore(ctx.settings.max_concurrent_reconciles)
-        self._peer_waves: dict[str, asyncio.Task[None]] = {}
-        self._peer_changed: dict[str, float] = {}
         self._waiting = 0
         """Reconciles waiting for their object's lock or a slot."""
 
@@ -174,38 +169,9 @@ class Runtime:
             # The periodic re-check and the object's own handlers retry; log and go on.
             log.exception("reconcile of %s %s/%s failed", kind, namespace, name)
 
-    def peers_changed(self, namespace: str) -> None:
-        """An Agent of ``namespace`` appeared or left: once arrivals pause and no reconcile
-        waits (``PEERS_QUIET``, at most ``PEERS_MAX_DELAY``), re-reconcile the Agents whose
-        last reconcile saw other peers. A burst of 500 new Agents makes one wave of peer
-        updates after they are made, not 500 waves while they are being made."""
-        self._peer_changed[namespace] = time.monotonic()
-        wave = self._peer_waves.get(namespace)
-        if wave is None or wave.done():
-            self._peer_waves[namespace] = asyncio.create_task(
-                self._peer_wave(namespace), name=f"peers {namespace}"
-            )
-
-    async def _peer_wave(self, namespace: str) -> None:
-        first = time.monotonic()
-        while True:
-            quiet_at = self._peer_changed[namespace] + PEERS_QUIET
-            now = time.monotonic()
-            if (now >= quiet_at and not self._waiting) or now - first >= PEERS_MAX_DELAY:
-                break
-            # Creating the new Agents comes first; their peers' updates wait until then.
-            await asyncio.sleep(max(0.5, min(quiet_at, first + PEERS_MAX_DELAY) - now))
-        by_namespace = self.ctx.agents.get("by_namespace")
-        names = tuple(by_namespace(namespace)) if by_namespace is not None else ()
-        for name in names:
-            seen = self.ctx.peers_seen.get((namespace, name))
-            if seen is not None and seen != tuple(sorted(set(names) - {name})):
-                self.schedule("Agent", namespace, name)
-
     async def close(self) -> None:
         """Cancels scheduled reconciles (on shutdown)."""
         tasks = [t for t in self._scheduled.values() if not t.done()]
-        tasks += [t for t in self._peer_waves.values() if not t.done()]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -72,9 +72,9 @@ def _strimzi_health(obj: Mapping[str, Any]) -> Health:
         return Health(None, "Pending", f"{name}: not reconciled by Strimzi yet")
     if generation is not None and observed is not None and observed < generation:
         if obj.get("kind") == "KafkaUser" and ready.get("status") == TRUE:
-            # The user exists and works with its previous ACLs; the new generation adds
-            # or removes grants (a peer Agent came or went). Every Agent of a namespace
-            # going Pending whenever one arrives would help no one.
+            # The user exists and works with its previous ACLs while Strimzi applies the
+            # new ones (a subscription or publish topic added): going Pending meanwhile
+            # would tell the user nothing useful.
             return Health(
                 True, "Updating", f"{name}: ready, Strimzi is applying generation {generation}"
             )

@@ -42,8 +42,8 @@ from chorus_agents.proto import from_dict, to_dict
 
 pytestmark = pytest.mark.unit
 
-INBOX = "chorus.trading.risk.inbox"
-REPLIES = "chorus.trading.desk.replies"
+INBOX = "chorus.trading.a2a.risk.inbox"
+REPLIES = "chorus.trading.a2a.desk.replies"
 
 
 def send_request(context_id: str = "ctx-1") -> SendMessageRequest:

@@ -42,9 +42,9 @@ def test_the_fixture_domain_has_exactly_the_expected_graph() -> None:
         ("agent:trader", A),
         ("tool:exchange", L),
         ("stream:analyst/signals", S),
-        ("topic:chorus.shop.analyst.inbox", IN),
-        ("topic:chorus.shop.risk.inbox", IN),
-        ("topic:chorus.shop.trader.inbox", IN),
+        ("topic:chorus.shop.a2a.analyst.inbox", IN),
+        ("topic:chorus.shop.a2a.risk.inbox", IN),
+        ("topic:chorus.shop.a2a.trader.inbox", IN),
         ("topic:trading.trades", T),
         ("topic:trading.signals", T),
         ("topic:trading.trades.dlq", T),
@@ -57,15 +57,15 @@ def test_the_fixture_domain_has_exactly_the_expected_graph() -> None:
         Edge("stream:analyst/signals", "topic:trading.signals", flow),
         Edge("stream:analyst/signals", "topic:trading.trades.dlq", flow),
         Edge("topic:trading.signals", "agent:analyst", sub),
-        Edge("topic:chorus.shop.analyst.inbox", "agent:analyst", sub),
-        Edge("topic:chorus.shop.risk.inbox", "agent:risk", sub),
-        Edge("topic:chorus.shop.trader.inbox", "agent:trader", sub),
+        Edge("topic:chorus.shop.a2a.analyst.inbox", "agent:analyst", sub),
+        Edge("topic:chorus.shop.a2a.risk.inbox", "agent:risk", sub),
+        Edge("topic:chorus.shop.a2a.trader.inbox", "agent:trader", sub),
         Edge("agent:analyst", "topic:shop.proposals", pub),
         Edge("topic:shop.proposals", "agent:trader", sub),
         Edge("agent:trader", "topic:shop.orders", pub),
         Edge("agent:analyst", "tool:exchange", EdgeKind.TOOL, "get_quote, get_positions"),
         Edge("agent:trader", "tool:exchange", EdgeKind.TOOL, "place_order, get_quote"),
-        Edge("agent:trader", "topic:chorus.shop.risk.inbox", EdgeKind.CALL, "A2A"),
+        Edge("agent:trader", "topic:chorus.shop.a2a.risk.inbox", EdgeKind.CALL, "A2A"),
     }
     assert graph.node("stream:analyst/signals") == Node(
         "stream:analyst/signals", S, "signals", "trading"
@@ -111,7 +111,7 @@ def test_mermaid_declares_every_node_once_and_edges_only_between_them() -> None:
     assert len(edges) == len(graph.edges)
     assert all(a in declared and b in declared for a, b, _, _ in edges)
     assert classes == {ids[n.id]: n.kind.value for n in graph.nodes}
-    assert ("agent_trader", "inbox_chorus_shop_risk_inbox", "==>", "A2A") in edges
+    assert ("agent_trader", "inbox_chorus_shop_a2a_risk_inbox", "==>", "A2A") in edges
     assert declared["stream_analyst_signals"] == "signals<br/><i>trading</i>"
 
 
@@ -152,7 +152,7 @@ def test_layers_follow_the_longest_path_and_survive_cycles() -> None:
     assert layer["topic:trading.signals"] == 2
     assert layer["agent:analyst"] == 3
     assert layer["agent:trader"] == 5
-    assert layer["topic:chorus.shop.risk.inbox"] == 6
+    assert layer["topic:chorus.shop.a2a.risk.inbox"] == 6
     cyclic = Topology(
         "c",
         "c",
@@ -216,7 +216,7 @@ def test_the_domain_is_found_under_agents_from_the_working_directory(
     result = runner.invoke(app, ["dev", "topology", "tiny"])
     assert result.exit_code == 0, result.output
     assert 'agent_alpha(["alpha"])' in result.stdout
-    assert "inbox_chorus_tiny_alpha_inbox --> agent_alpha" in result.stdout
+    assert "inbox_chorus_tiny_a2a_alpha_inbox --> agent_alpha" in result.stdout
 
 
 TRADING = Path(__file__).resolve().parents[3] / "agents" / "trading" / "deploy"
@@ -230,7 +230,7 @@ def test_the_trading_domain_loads_and_draws() -> None:
     ids = {n.id for n in graph.nodes}
     assert all(e.source in ids and e.target in ids for e in graph.edges)
     for agent in domain.agents:
-        inbox = f"topic:chorus.trading.{agent.metadata.name}.inbox"
+        inbox = f"topic:chorus.trading.a2a.{agent.metadata.name}.inbox"
         assert Edge(inbox, f"agent:{agent.metadata.name}", EdgeKind.SUBSCRIBE) in graph.edges
     assert "tool:exchange" in ids
     streams = [n.id for n in graph.nodes if n.kind is S and n.detail == "trading"]

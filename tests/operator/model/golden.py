@@ -62,7 +62,6 @@ def agent_inputs(document: dict[str, Any]) -> AgentInputs:
         settings=settings,
         keda_available=document.get("keda", False),
         secrets_present=document.get("secrets", {}),
-        peers=tuple(document.get("peers", ())),
     )
 
 

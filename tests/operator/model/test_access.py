@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from chorus_api.agent import Stream
 from chorus_api.streams import resolve_stream
+from chorus_api.topics import dead_letter_topic, inbox_topic, replies_topic, tasks_topic
 from chorus_operator.model.access import Acl, agent_acls, stream_acls
 
 
@@ -16,8 +17,9 @@ def test_agent_acls_are_exactly_its_own_topics_group_and_transactions() -> None:
     read, write, both = ("Describe", "Read"), ("Describe", "Write"), ("Describe", "Read", "Write")
     assert _set(acls) == {
         ("topic", "trading.signals", "literal", read),
-        ("topic", "chorus.trading.risk.inbox", "literal", read),
-        ("topic", "chorus.trading.risk.replies", "literal", read),
+        ("topic", "chorus.trading.a2a.risk.inbox", "literal", read),
+        ("topic", "chorus.trading.a2a.risk.replies", "literal", read),
+        ("topic", "chorus.trading.a2a.", "prefix", write),
         ("topic", "chorus.trading.risk.tasks", "literal", both),
         ("topic", "chorus.agent-cards", "literal", both),
         ("topic", "trading.out", "literal", write),
@@ -29,14 +31,27 @@ def test_agent_acls_are_exactly_its_own_topics_group_and_transactions() -> None:
     }
 
 
+def _writable(acls: tuple[Acl, ...], topic: str) -> bool:
+    """Whether ``acls`` allow writing ``topic``, matched as Kafka's authorizer does."""
+    return any(
+        a.resource_type == "topic"
+        and "Write" in a.operations
+        and (topic == a.name if a.pattern_type == "literal" else topic.startswith(a.name))
+        for a in acls
+    )
+
+
 @pytest.mark.unit
-def test_peers_add_only_their_inbox_and_replies() -> None:
-    alone = _set(agent_acls("ns", "a"))
-    with_peers = _set(agent_acls("ns", "a", peers=["b", "a"]))
-    assert with_peers - alone == {
-        ("topic", "chorus.ns.b.inbox", "literal", ("Describe", "Write")),
-        ("topic", "chorus.ns.b.replies", "literal", ("Describe", "Write")),
-    }
+def test_an_agent_may_write_every_peers_inbox_and_replies_and_nothing_else_of_theirs() -> None:
+    acls = agent_acls("ns", "a")
+    for peer in ("b", "a-b", "inbox", "zz-top"):
+        assert _writable(acls, inbox_topic("ns", peer)), peer
+        assert _writable(acls, replies_topic("ns", peer)), peer
+        assert not _writable(acls, tasks_topic("ns", peer)), peer
+        assert not _writable(acls, dead_letter_topic("ns", peer)), peer
+    # Nor another namespace's, even one whose name starts like this one's.
+    assert not _writable(acls, inbox_topic("ns-2", "b"))
+    assert not _writable(acls, inbox_topic("other", "b"))
 
 
 @pytest.mark.unit
@@ -47,7 +62,7 @@ def test_at_least_once_agents_get_no_transactional_ids() -> None:
 
 @pytest.mark.unit
 def test_no_agent_acl_creates_deletes_or_touches_the_cluster() -> None:
-    acls = agent_acls("ns", "a", subscribe=["x"], publish=["y"], peers=["b"])
+    acls = agent_acls("ns", "a", subscribe=["x"], publish=["y"])
     assert all(a.resource_type != "cluster" for a in acls)
     assert {op for a in acls for op in a.operations} == {"Describe", "Read", "Write"}
 

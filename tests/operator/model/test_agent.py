@@ -197,7 +197,7 @@ def test_scaling_makes_an_hpa_without_keda_and_a_scaled_object_with_it() -> None
     ]
     scaled = child(keda, "ScaledObject")
     assert [t["metadata"]["topic"] for t in scaled["spec"]["triggers"]] == [
-        "chorus.trading.risk.inbox",
+        "chorus.trading.a2a.risk.inbox",
         "t",
     ]
     assert {t["metadata"]["lagThreshold"] for t in scaled["spec"]["triggers"]} == {"50"}
@@ -208,8 +208,8 @@ def test_scaling_makes_an_hpa_without_keda_and_a_scaled_object_with_it() -> None
 def test_topics_summary_and_tasks_topic_is_compacted() -> None:
     plan = build_agent(inputs(agent()))
     assert dict(plan.topics) == {
-        "inbox": "chorus.trading.risk.inbox",
-        "replies": "chorus.trading.risk.replies",
+        "inbox": "chorus.trading.a2a.risk.inbox",
+        "replies": "chorus.trading.a2a.risk.replies",
         "deadLetter": "chorus.trading.risk.dlq",
     }
     topics = {c["spec"]["topicName"]: c for c in plan.children if c["kind"] == "KafkaTopic"}
@@ -252,5 +252,5 @@ def test_a_topic_several_agents_publish_is_one_shared_topic_owned_by_none() -> N
     assert north["spec"]["partitions"] == 6
     # Its own topics stay its own.
     own = build_agent(inputs(agent())).children
-    inbox = next(c for c in own if c["metadata"]["name"] == "chorus.trading.risk.inbox")
+    inbox = next(c for c in own if c["metadata"]["name"] == "chorus.trading.a2a.risk.inbox")
     assert inbox["metadata"]["labels"]["chorus.dev/agent"] == "trading.risk"

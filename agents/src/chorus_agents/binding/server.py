@@ -58,6 +58,7 @@ from a2a.types.a2a_pb2 import (
 from a2a.utils.errors import A2AError, InternalError, TaskNotFoundError
 from a2a.utils.proto_utils import to_stream_response
 from a2a.utils.task import apply_history_length, validate_history_length
+from chorus_api.topics import REPLIES_PATTERN
 from confluent_kafka import Consumer, KafkaError, KafkaException
 
 from chorus_agents.binding import codec
@@ -86,9 +87,6 @@ FINAL_STATES = frozenset(
     }
 )
 """States after which a stream has nothing more to say for this request."""
-
-REPLIES_PATTERN = r"^chorus\.[a-z0-9]([-a-z0-9]*[a-z0-9])?\.[a-z]([-a-z0-9]*[a-z0-9])?\.replies$"
-"""An agent's replies topic, ``chorus.<namespace>.<agent>.replies``."""
 
 
 @dataclass(frozen=True)
@@ -354,7 +352,7 @@ class KafkaA2AServer:
             if pattern is not None and re.fullmatch(pattern, request.route.reply_to) is None:
                 raise codec.InvalidHeader(
                     f"{codec.REPLY_TO} {request.route.reply_to!r} is not a replies topic "
-                    "(chorus.<namespace>.<agent>.replies)"
+                    "(chorus.<namespace>.a2a.<agent>.replies)"
                 )
         except PoisonRecord as poison:
             self._poison(poison, topic, partition, offset, key, value, headers)

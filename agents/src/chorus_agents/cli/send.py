@@ -2,7 +2,7 @@
 
 The agent is found by name in the AgentCard registry (``chorus.agent-cards``); the
 request goes to its inbox through the binding's ``ClientTransport``, the answer comes
-back on the console's replies topic, ``chorus.<namespace>.console.replies`` (created
+back on the console's replies topic, ``chorus.<namespace>.a2a.console.replies`` (created
 when missing and allowed). With ``--stream`` each event is shown as it arrives
 (submitted, working, artifacts, completed); without it, the final task.
 Exit code 0 when the task completed (or the agent answered with a message), 1 otherwise.
@@ -27,7 +27,7 @@ from a2a.types.a2a_pb2 import (
     TaskState,
 )
 from a2a.utils.errors import A2AError
-from chorus_api.topics import AGENT_CARDS_TOPIC
+from chorus_api.topics import AGENT_CARDS_TOPIC, replies_topic
 from rich.console import Console
 
 from chorus_agents.binding.client import KafkaA2AConnection
@@ -75,7 +75,7 @@ async def _send(
     timeout: float,
     console: Console,
 ) -> bool:
-    replies = f"chorus.{namespace}.{CONSOLE}.replies"
+    replies = replies_topic(namespace, CONSOLE)
     await asyncio.to_thread(_ensure_topic, config, replies)
     async with KafkaA2AConnection(
         config, replies=replies, sender=f"{namespace}/{CONSOLE}", timeout=timeout

@@ -4,7 +4,7 @@ Pure: a :class:`~chorus_agents.dev.manifests.Domain` in, a :class:`Topology` out
 the topology rendered as Mermaid. Nodes:
 
 - ``topic``: a domain topic (subscribed, published, or read or written by a stream);
-- ``inbox``: an agent's A2A inbox ``chorus.<namespace>.<agent>.inbox``;
+- ``inbox``: an agent's A2A inbox ``chorus.<namespace>.a2a.<agent>.inbox``;
 - ``stream``: a Flink stream of an agent, its inputs and outputs from the job catalogue
   (:func:`chorus_api.streams.resolve_stream`);
 - ``agent`` and ``tool`` (a Tool the domain defines or an agent refers to).

@@ -38,7 +38,8 @@ from chorus_api.common import (
     TopicName,
     Url,
 )
-from chorus_api.rules import Rule, list_map, list_set, unique_by, validations
+from chorus_api.rules import Rule, list_map, list_set, rule_error, unique_by, validations
+from chorus_api.topics import A2A_SEGMENT
 
 # --- model -------------------------------------------------------------------------------
 
@@ -337,9 +338,9 @@ class AgentTopics(StatusModel):
     """The topics the operator made for the agent itself."""
 
     inbox: Annotated[str, Field(max_length=249)] | None = None
-    """A2A requests to the agent: ``chorus.<namespace>.<agent>.inbox``."""
+    """A2A requests to the agent: ``chorus.<namespace>.a2a.<agent>.inbox``."""
     replies: Annotated[str, Field(max_length=249)] | None = None
-    """Answers to the requests the agent sent: ``chorus.<namespace>.<agent>.replies``."""
+    """Answers to the requests the agent sent: ``chorus.<namespace>.a2a.<agent>.replies``."""
     dead_letter: Annotated[str, Field(max_length=249)] | None = None
     """What the agent could not process: ``chorus.<namespace>.<agent>.dlq``."""
 
@@ -361,12 +362,19 @@ class AgentStatus(StatusModel):
 
 # --- the resource ------------------------------------------------------------------------
 
+RESERVED_NAME = Rule(
+    rule=f"self.metadata.name != '{A2A_SEGMENT}'",
+    message=f"metadata.name {A2A_SEGMENT} is reserved: the namespace's A2A topics are named "
+    f"chorus.<namespace>.{A2A_SEGMENT}.<agent>.inbox, so this agent's own topics would be "
+    "writable by every other agent",
+)
+
 
 class Agent(ApiModel):
     """An event-driven AI agent: it consumes events, reasons with a model and tools,
     and publishes."""
 
-    model_config = ConfigDict(json_schema_extra=validations(NAME_RULE))
+    model_config = ConfigDict(json_schema_extra=validations(NAME_RULE, RESERVED_NAME))
 
     api_version: Annotated[Literal["chorus.dev/v1alpha1"], WithJsonSchema({"type": "string"})] = (
         "chorus.dev/v1alpha1"
@@ -380,6 +388,14 @@ class Agent(ApiModel):
     """What the agent should be."""
     status: AgentStatus | None = None
     """What the operator observed."""
+
+    @model_validator(mode="after")
+    def _not_reserved(self) -> Self:
+        if self.metadata.name == A2A_SEGMENT:
+            # The CRD rule sits on the object (CEL reaches metadata.name only from there);
+            # the error names the field, as the apiserver's message does.
+            raise rule_error(RESERVED_NAME.message, ".metadata.name")
+        return self
 
     def condition(self, type_: str) -> Condition | None:
         """The status condition of ``type_``, or ``None`` when there is none."""

@@ -11,11 +11,12 @@ An agent may:
 - read and write its own tasks topic (it reads its tasks back when it starts);
 - write its publish topics, its dead-letter topic, the namespace's audit topic and the
   registry (its own card);
-- write the inbox (requests) and the replies topic (answers) of each peer Agent of its
+- write the inbox (requests) and the replies topic (answers) of every Agent of its
   namespace: A2A over Kafka writes a request to the callee's inbox and the answer to the
-  caller's replies topic. Which agent calls which is not declared, so the peers are the
-  other Agents of the namespace, as literal topics: a ``chorus.<ns>.`` prefix would also
-  cover their tasks and dead-letter topics;
+  caller's replies topic, and which agent calls which is not declared. These topics, and
+  only these, start with ``chorus.<ns>.a2a.`` (:func:`chorus_api.topics.a2a_prefix`), so
+  this is one prefixed ACL: the KafkaUser does not grow with the namespace, and a new
+  Agent changes no other Agent's KafkaUser;
 - join its consumer group ``chorus.<ns>.<agent>`` and the helper groups
   ``chorus.<ns>.<agent>.*`` (registry reader, replies reader);
 - use transactional ids ``chorus.<ns>.<agent>.*`` (exactly-once only).
@@ -32,6 +33,7 @@ from typing import Any, Literal
 from chorus_api.streams import ResolvedStream
 from chorus_api.topics import (
     AGENT_CARDS_TOPIC,
+    a2a_prefix,
     audit_topic,
     consumer_group,
     dead_letter_topic,
@@ -92,7 +94,6 @@ def agent_acls(
     *,
     subscribe: Iterable[str] = (),
     publish: Iterable[str] = (),
-    peers: Iterable[str] = (),
     transactional: bool = True,
 ) -> tuple[Acl, ...]:
     """Exactly what agent ``namespace/agent`` may do on Kafka (see the module's docstring)."""
@@ -111,10 +112,7 @@ def agent_acls(
         topic(name, _WRITE)
     topic(dead_letter_topic(namespace, agent), _WRITE)
     topic(audit_topic(namespace), _WRITE)
-    for peer in peers:
-        if peer != agent:
-            topic(inbox_topic(namespace, peer), _WRITE)
-            topic(replies_topic(namespace, peer), _WRITE)
+    grants.append(("topic", a2a_prefix(namespace), "prefix", _WRITE))
     group = consumer_group(namespace, agent)
     grants.append(("group", group, "literal", ("Read",)))
     grants.append(("group", f"{group}.", "prefix", ("Read",)))

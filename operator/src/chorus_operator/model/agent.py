@@ -102,7 +102,6 @@ def build_agent(inputs: AgentInputs) -> AgentPlan:
             name,
             subscribe=[s.topic for s in spec.subscribe],
             publish=[p.topic for p in spec.publish],
-            peers=sorted(inputs.peers),
             transactional=spec.delivery.guarantee.value == "exactly-once",
         )
         children.append(

@@ -96,12 +96,6 @@ class AgentInputs:
     no such Tool exists. ``secrets_present`` maps ``<secret name>`` to whether that Secret
     exists in the Agent's namespace (a name missing from the mapping counts as present:
     the reconcile layer may choose not to check).
-
-    ``peers`` names the other Agents of the same namespace. A2A over Kafka means writing
-    requests to a peer's inbox and answers to a caller's replies topic; which agents call
-    which is not declared, so the KafkaUser may write the inbox and replies topics of
-    exactly these peers (literal topics, never a prefix that would also cover their tasks
-    and dead-letter topics). Empty: the agent writes only its own topics.
     """
 
     agent: Agent
@@ -110,7 +104,6 @@ class AgentInputs:
     settings: OperatorSettings
     keda_available: bool = False
     secrets_present: Mapping[str, bool] = field(default_factory=dict)
-    peers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

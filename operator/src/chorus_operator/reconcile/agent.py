@@ -1,14 +1,14 @@
 """Reconciling one Agent: resolve what it refers to, build (model), apply, derive status.
 
 :func:`resolve_agent` reads the cluster into :class:`AgentInputs` (the Tools it names,
-its peers, the Secrets it needs, whether KEDA is installed); the model builds the
+the Secrets it needs, whether KEDA is installed); the model builds the
 children from them alone; :func:`reconcile_agent` applies them, prunes leftovers and
 writes status when it changed. :func:`cleanup_agent` is the finalizer's work.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from chorus_api.agent import Agent
@@ -113,23 +113,6 @@ async def keda_available(ctx: Context) -> bool:
     return found
 
 
-async def peer_names(ctx: Context, namespace: str, name: str) -> tuple[str, ...]:
-    """The other Agents of ``namespace`` (not being deleted), sorted: from kopf's index
-    when the handlers gave it, else listed."""
-    by_namespace = ctx.agents.get("by_namespace")
-    if by_namespace is not None:
-        names: Iterable[str] = by_namespace(namespace)
-    else:
-        names = [
-            p["metadata"]["name"]
-            for p in await apply.list_labelled(ctx.client, kinds.AGENT, namespace, {})
-            if not p["metadata"].get("deletionTimestamp")
-        ]
-    peers = tuple(sorted(set(names) - {name}))
-    ctx.peers_seen[(namespace, name)] = peers
-    return peers
-
-
 async def kafka_cluster(ctx: Context) -> dict[str, Any] | None:
     """The Strimzi ``Kafka``; a Ready one is trusted for ``KAFKA_TTL`` seconds."""
     key = (ctx.settings.kafka_namespace, ctx.settings.kafka_cluster)
@@ -161,7 +144,6 @@ async def resolve_agent(ctx: Context, agent: Agent, uid: str) -> AgentInputs:
         settings=ctx.model_settings,
         keda_available=await keda_available(ctx),
         secrets_present=present,
-        peers=await peer_names(ctx, namespace, agent.metadata.name),
     )
 
 

@@ -8,7 +8,7 @@ the handler layer turns into kopf's errors and Kubernetes Events.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,11 +43,6 @@ class Context:
     """The newest version seen of every watched object (children, Agents, Tools)."""
     kafka: Expiring[dict[str, Any]] = field(default_factory=lambda: Expiring(KAFKA_TTL))
     crds: Expiring[bool] = field(default_factory=lambda: Expiring(CRD_TTL))
-    agents: dict[str, Callable[[str], Iterable[str]]] = field(default_factory=dict)
-    """``"by_namespace"``: the Agents of a namespace, from kopf's index (set by the
-    handlers); absent, they are listed."""
-    peers_seen: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
-    """Per Agent, the peers its last reconcile built its KafkaUser from."""
     sharers: dict[tuple[str, str], set[tuple[str, str]]] = field(default_factory=dict)
     """Per shared topic ``(namespace, name)``, the Agents whose status depends on it (it
     carries no owner label to find them by)."""
