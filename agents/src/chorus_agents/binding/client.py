@@ -5,7 +5,8 @@ producer for requests and a reader of its own replies topic, shared by every cal
 Register it with a2a-sdk's ``ClientFactory`` and any AgentCard listing the Kafka
 interface gets a Kafka client, used like any other A2A client::
 
-    async with KafkaA2AConnection(config, replies="chorus.ns.a2a.me.replies", sender="ns/me") as kafka:
+    replies = replies_topic("ns", "me")  # chorus.ns.a2a.me.replies
+    async with KafkaA2AConnection(config, replies=replies, sender="ns/me") as kafka:
         factory = ClientFactory(ClientConfig(supported_protocol_bindings=[BINDING_URI]))
         kafka.register(factory)
         client = factory.create(card)
