@@ -6,8 +6,3 @@ from __future__ import annotations
 from tests.agents.domain_harness import DomainManifests
 
 MANIFESTS = DomainManifests("icu")
-DEPLOY = MANIFESTS.deploy
-BASE = MANIFESTS.base
-base_resources = MANIFESTS.base_resources
-agents = MANIFESTS.agents
-tools = MANIFESTS.tools

@@ -8,13 +8,11 @@ topics with its namespace.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from chorus_agents.dev.config import runtime_config_for
 from chorus_agents.handler import Handler
 from chorus_agents.icu.clinical_server import build_server
 from chorus_agents.icu.coordination import CareCoordinationAgent
@@ -25,10 +23,9 @@ from chorus_agents.icu.treatment import TreatmentAdviceAgent
 from chorus_agents.icu.vital_signs import VitalSignsAgent
 from chorus_agents.icu.ward import ward_devices, ward_ehr
 
-from tests.agents.conftest import StartAgent, create_missing_topics, namespace
-from tests.agents.domain_harness import DomainRun
-from tests.agents.icu import deploy
-from tests.agents.tools.mcp_server import serve_http
+from tests.agents.conftest import StartAgent, namespace
+from tests.agents.domain_harness import DomainRun, chain
+from tests.agents.icu.deploy import MANIFESTS
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -117,6 +114,7 @@ def missing(patient: str, end: int, ns: str, names: str) -> dict[str, Any]:
 class Ward(DomainRun):
     """The EHR and monitors, their MCP server, the four agents, the test's topics."""
 
+    manifests = MANIFESTS
     signals_topic = "icu.signals"
     timeout = 120
 
@@ -131,34 +129,10 @@ class Ward(DomainRun):
 
 @pytest.fixture
 async def ward(kafka: Any, start_agent: StartAgent) -> AsyncIterator[Ward]:
-    ns = namespace()
-    found = Ward(kafka, ns, ward_ehr(), ward_devices())
-    await asyncio.to_thread(
-        create_missing_topics, kafka, [found.topic(t) for t in DOMAIN_TOPICS], partitions=1
-    )
-    manifests, tools = deploy.agents(), deploy.tools()
-    async with serve_http(build_server(found.ehr, found.devices)) as url:
-        for name in LOGIC:
-            config = runtime_config_for(
-                manifests[name],
-                kafka.bootstrap_servers,
-                {"clinical": url},
-                tools=tools,
-                namespace=ns,
-                topic_prefix=found.prefix,
-                instance="replica-0",
-            )
-            found.hosts[name] = await start_agent(config, LOGIC[name](found.prefix))
+    found = Ward(kafka, namespace(), ward_ehr(), ward_devices())
+    servers = {"clinical": build_server(found.ehr, found.devices)}
+    async with found.running(start_agent, topics=DOMAIN_TOPICS, servers=servers, logic=LOGIC):
         yield found
-
-
-def chain(records: list[dict[str, Any]], start: dict[str, Any]) -> list[dict[str, Any]]:
-    """``start`` and the records it was caused by, back to the first (audit causation)."""
-    by_id = {r["id"]: r for r in records}
-    found = [start]
-    while (cause := found[-1].get("causation_id")) in by_id:
-        found.append(by_id[cause])
-    return found
 
 
 def observe(devices: DeviceGateway, patient: str, vitals: dict[str, Any], time: str) -> None:

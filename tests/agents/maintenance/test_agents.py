@@ -7,7 +7,6 @@ domain topics with its namespace.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -15,7 +14,6 @@ from typing import Any
 
 import pytest
 from a2a.types.a2a_pb2 import SendMessageRequest
-from chorus_agents.dev.config import runtime_config_for
 from chorus_agents.handler import Handler
 from chorus_agents.maintenance.cmms import FLEET, MaintenanceSystem, WorkOrderStatus
 from chorus_agents.maintenance.cmms_server import DEFAULT_STOCK, build_server, default_slots
@@ -25,16 +23,9 @@ from chorus_agents.maintenance.planning import MaintenancePlanner
 from chorus_agents.maintenance.production import ProductionScheduler
 from chorus_agents.trace import flatten, trace
 
-from tests.agents.conftest import (
-    Connect,
-    StartAgent,
-    create_missing_topics,
-    namespace,
-    user_text,
-)
-from tests.agents.domain_harness import DomainRun
-from tests.agents.maintenance import deploy
-from tests.agents.tools.mcp_server import serve_http
+from tests.agents.conftest import Connect, StartAgent, namespace, user_text
+from tests.agents.domain_harness import DomainRun, chain
+from tests.agents.maintenance.deploy import MANIFESTS
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -90,6 +81,7 @@ def alert(machine: str, first: int, last: int, ns: str, max_score: float) -> dic
 class Plant(DomainRun):
     """The maintenance system (today's shifts on 2026-01-05), its server, the agents, topics."""
 
+    manifests = MANIFESTS
     signals_topic = "maintenance.signals"
     timeout = 120
 
@@ -101,34 +93,10 @@ class Plant(DomainRun):
 @pytest.fixture
 async def plant(kafka: Any, start_agent: StartAgent) -> AsyncIterator[Plant]:
     cmms = MaintenanceSystem(FLEET, DEFAULT_STOCK, default_slots(DAY))
-    ns = namespace()
-    found = Plant(kafka, ns, cmms)
-    await asyncio.to_thread(
-        create_missing_topics, kafka, [found.topic(t) for t in DOMAIN_TOPICS], partitions=1
-    )
-    manifests, tools = deploy.agents(), deploy.tools()
-    async with serve_http(build_server(cmms)) as url:
-        for name in AGENTS:
-            config = runtime_config_for(
-                manifests[name],
-                kafka.bootstrap_servers,
-                {"cmms": url},
-                tools=tools,
-                namespace=ns,
-                topic_prefix=found.prefix,
-                instance="replica-0",
-            )
-            found.hosts[name] = await start_agent(config, LOGIC[name](found.prefix))
+    found = Plant(kafka, namespace(), cmms)
+    servers = {"cmms": build_server(cmms)}
+    async with found.running(start_agent, topics=DOMAIN_TOPICS, servers=servers, logic=LOGIC):
         yield found
-
-
-def chain(records: list[dict[str, Any]], start: dict[str, Any]) -> list[dict[str, Any]]:
-    """``start`` and the records it was caused by, back to the first (audit causation)."""
-    by_id = {r["id"]: r for r in records}
-    found = [start]
-    while (cause := found[-1].get("causation_id")) in by_id:
-        found.append(by_id[cause])
-    return found
 
 
 def bearing_run(ns: str, seconds: tuple[int, int, int]) -> list[dict[str, Any]]:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from a2a.types.a2a_pb2 import SendMessageRequest
-from chorus_agents.dev.config import runtime_config_for
 from chorus_agents.handler import Handler
 from chorus_agents.support.billing import BillingSpecialist
 from chorus_agents.support.crm import CUSTOMERS, Crm
@@ -25,18 +25,10 @@ from chorus_agents.support.knowledge import ARTICLES, KnowledgeBase
 from chorus_agents.support.orders import OrderSystem, sample_orders
 from chorus_agents.support.technical import TechnicalSpecialist
 
-from tests.agents.conftest import (
-    Connect,
-    StartAgent,
-    answer_text,
-    create_missing_topics,
-    namespace,
-    user_text,
-)
-from tests.agents.domain_harness import DomainRun
-from tests.agents.support import deploy
+from tests.agents.conftest import Connect, StartAgent, answer_text, namespace, user_text
+from tests.agents.domain_harness import DomainRun, chain
+from tests.agents.support.deploy import MANIFESTS
 from tests.agents.support.triggers import angry_customer, at, long_wait, mild
-from tests.agents.tools.mcp_server import serve_http
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -52,6 +44,7 @@ LOGIC: dict[str, Callable[[str], Handler]] = {
 class Helpdesk(DomainRun):
     """The CRM, the order system, their server, the four agents, the test's topics."""
 
+    manifests = MANIFESTS
     signals_topic = "support.signals"
     timeout = 90
 
@@ -67,46 +60,20 @@ StartHelpdesk = Callable[..., Awaitable[Helpdesk]]
 @pytest.fixture
 async def start_helpdesk(kafka: Any, start_agent: StartAgent) -> AsyncIterator[StartHelpdesk]:
     """Starts the helpdesk; ``orders_placed`` is the day the reference orders are dated from."""
-    servers: list[Any] = []
+    async with AsyncExitStack() as stack:
 
-    async def start(orders_placed: datetime | None = None) -> Helpdesk:
-        now = datetime.now(UTC)
-        crm = Crm(CUSTOMERS)
-        orders = OrderSystem(sample_orders(orders_placed or now), clock=lambda: now)
-        ns = namespace()
-        found = Helpdesk(kafka, ns, crm, orders)
-        await asyncio.to_thread(
-            create_missing_topics, kafka, [found.topic(t) for t in DOMAIN_TOPICS], partitions=1
-        )
-        served = serve_http(build_server(crm, KnowledgeBase(ARTICLES), orders))
-        url = await served.__aenter__()
-        servers.append(served)
-        manifests, tools = deploy.agents(), deploy.tools()
-        for name in ("billing-specialist", "technical-specialist", "escalation", "front-line"):
-            config = runtime_config_for(
-                manifests[name],
-                kafka.bootstrap_servers,
-                {"helpdesk": url},
-                tools=tools,
-                namespace=ns,
-                topic_prefix=found.prefix,
-                instance="replica-0",
+        async def start(orders_placed: datetime | None = None) -> Helpdesk:
+            now = datetime.now(UTC)
+            crm = Crm(CUSTOMERS)
+            orders = OrderSystem(sample_orders(orders_placed or now), clock=lambda: now)
+            found = Helpdesk(kafka, namespace(), crm, orders)
+            servers = {"helpdesk": build_server(crm, KnowledgeBase(ARTICLES), orders)}
+            await stack.enter_async_context(
+                found.running(start_agent, topics=DOMAIN_TOPICS, servers=servers, logic=LOGIC)
             )
-            found.hosts[name] = await start_agent(config, LOGIC[name](found.prefix))
-        return found
+            return found
 
-    yield start
-    for served in reversed(servers):
-        await served.__aexit__(None, None, None)
-
-
-def chain(records: list[dict[str, Any]], start: dict[str, Any]) -> list[dict[str, Any]]:
-    """``start`` and the records it was caused by, back to the first (audit causation)."""
-    by_id = {r["id"]: r for r in records}
-    found = [start]
-    while (cause := found[-1].get("causation_id")) in by_id:
-        found.append(by_id[cause])
-    return found
+        yield start
 
 
 def decisions(audit: list[dict[str, Any]], agent: str) -> list[dict[str, Any]]:

@@ -6,12 +6,10 @@ Signals are written to ``trading.signals`` as ``chorus_flink.jobs.trading`` writ
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from chorus_agents.dev.config import runtime_config_for
 from chorus_agents.handler import Handler
 from chorus_agents.trading.analyst import MarketAnalyst
 from chorus_agents.trading.compliance import ComplianceAgent
@@ -20,10 +18,9 @@ from chorus_agents.trading.exchange_server import DEFAULT_PRICES, build_server
 from chorus_agents.trading.execution import ExecutionAgent
 from chorus_agents.trading.risk import RiskAgent
 
-from tests.agents.conftest import StartAgent, create_missing_topics, namespace
-from tests.agents.domain_harness import DomainRun
-from tests.agents.tools.mcp_server import serve_http
-from tests.agents.trading import deploy
+from tests.agents.conftest import StartAgent, namespace
+from tests.agents.domain_harness import DomainRun, chain
+from tests.agents.trading.deploy import MANIFESTS
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -59,6 +56,7 @@ def signal(kind: str, symbol: str, time: str, ns: str, **data: Any) -> dict[str,
 class Desk(DomainRun):
     """The exchange (holding 1000 ACME), its server, the four agents, the test's topics."""
 
+    manifests = MANIFESTS
     signals_topic = "trading.signals"
     timeout = 90
 
@@ -71,34 +69,10 @@ class Desk(DomainRun):
 async def desk(kafka: Any, start_agent: StartAgent) -> AsyncIterator[Desk]:
     exchange = Exchange(DEFAULT_PRICES)
     exchange.place_order("ACME", "buy", 1000)  # the desk's position before the incident
-    ns = namespace()
-    found = Desk(kafka, ns, exchange)
-    await asyncio.to_thread(
-        create_missing_topics, kafka, [found.topic(t) for t in DOMAIN_TOPICS], partitions=1
-    )
-    manifests, tools = deploy.agents(), deploy.tools()
-    async with serve_http(build_server(exchange)) as url:
-        for name in ("risk-assessor", "execution", "compliance", "market-analyst"):
-            config = runtime_config_for(
-                manifests[name],
-                kafka.bootstrap_servers,
-                {"exchange": url},
-                tools=tools,
-                namespace=ns,
-                topic_prefix=found.prefix,
-                instance="replica-0",
-            )
-            found.hosts[name] = await start_agent(config, LOGIC[name](found.prefix))
+    found = Desk(kafka, namespace(), exchange)
+    servers = {"exchange": build_server(exchange)}
+    async with found.running(start_agent, topics=DOMAIN_TOPICS, servers=servers, logic=LOGIC):
         yield found
-
-
-def chain(records: list[dict[str, Any]], start: dict[str, Any]) -> list[dict[str, Any]]:
-    """``start`` and the records it was caused by, back to the first (audit causation)."""
-    by_id = {r["id"]: r for r in records}
-    found = [start]
-    while (cause := found[-1].get("causation_id")) in by_id:
-        found.append(by_id[cause])
-    return found
 
 
 async def test_a_flash_crash_is_vetoed_by_compliance_and_orders_are_rejected(desk: Desk) -> None:

@@ -7,12 +7,10 @@ each test prefixes the domain topics with its namespace.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from chorus_agents.dev.config import runtime_config_for
 from chorus_agents.handler import Handler
 from chorus_agents.trace import flatten, trace
 from chorus_agents.traffic.common import MANAGED_INTERSECTIONS, phase_of, signal_agent
@@ -24,10 +22,9 @@ from chorus_agents.traffic.signal_control import SignalControlAgent
 from chorus_agents.traffic.signals import MAX_CYCLE_SECONDS, SignalControllers, default_phases
 from chorus_agents.traffic.signals_server import build_server
 
-from tests.agents.conftest import StartAgent, create_missing_topics, namespace
-from tests.agents.domain_harness import DomainRun
-from tests.agents.tools.mcp_server import serve_http
-from tests.agents.traffic import deploy
+from tests.agents.conftest import StartAgent, namespace
+from tests.agents.domain_harness import DomainRun, chain
+from tests.agents.traffic.deploy import MANIFESTS
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -39,6 +36,7 @@ DOMAIN_TOPICS = (
     "traffic.transit-advisories",
 )
 SIGNAL_AGENTS = tuple(signal_agent(i) for i in MANAGED_INTERSECTIONS)
+# Callees first, the monitor (which calls them) last: agents start in this order.
 LOGIC: dict[str, Callable[[str], Handler]] = {
     **{name: (lambda prefix: SignalControlAgent(topic_prefix=prefix)) for name in SIGNAL_AGENTS},
     "emergency-response": lambda prefix: EmergencyAgent(topic_prefix=prefix),
@@ -96,6 +94,7 @@ def incident(a: dict[str, Any], b: dict[str, Any], ns: str) -> dict[str, Any]:
 class City(DomainRun):
     """The signal controllers, their server, the seven agents, the test's topics."""
 
+    manifests = MANIFESTS
     signals_topic = "traffic.signals"
     timeout = 120
 
@@ -106,37 +105,10 @@ class City(DomainRun):
 
 @pytest.fixture
 async def city(kafka: Any, start_agent: StartAgent) -> AsyncIterator[City]:
-    ns = namespace()
-    found = City(kafka, ns, SignalControllers())
-    await asyncio.to_thread(
-        create_missing_topics, kafka, [found.topic(t) for t in DOMAIN_TOPICS], partitions=1
-    )
-    manifests, tools = deploy.agents(), deploy.tools()
-    # Callees first, the monitor (which calls them) last.
-    order = (*SIGNAL_AGENTS, "emergency-response", "public-transport", "traffic-monitoring")
-    assert sorted(order) == sorted(manifests)
-    async with serve_http(build_server(found.controllers)) as url:
-        for name in order:
-            config = runtime_config_for(
-                manifests[name],
-                kafka.bootstrap_servers,
-                {"signals": url},
-                tools=tools,
-                namespace=ns,
-                topic_prefix=found.prefix,
-                instance="replica-0",
-            )
-            found.hosts[name] = await start_agent(config, LOGIC[name](found.prefix))
+    found = City(kafka, namespace(), SignalControllers())
+    servers = {"signals": build_server(found.controllers)}
+    async with found.running(start_agent, topics=DOMAIN_TOPICS, servers=servers, logic=LOGIC):
         yield found
-
-
-def chain(records: list[dict[str, Any]], start: dict[str, Any]) -> list[dict[str, Any]]:
-    """``start`` and the records it was caused by, back to the first (audit causation)."""
-    by_id = {r["id"]: r for r in records}
-    found = [start]
-    while (cause := found[-1].get("causation_id")) in by_id:
-        found.append(by_id[cause])
-    return found
 
 
 def greens(controllers: SignalControllers, intersection: str) -> dict[str, float]:
