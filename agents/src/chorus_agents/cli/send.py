@@ -27,7 +27,7 @@ from a2a.types.a2a_pb2 import (
     TaskState,
 )
 from a2a.utils.errors import A2AError
-from chorus_api.topics import AGENT_CARDS_TOPIC, replies_topic
+from chorus_api.topics import AGENT_CARDS_TOPIC, consumer_group, replies_topic
 from rich.console import Console
 
 from chorus_agents.binding.client import KafkaA2AConnection
@@ -81,7 +81,14 @@ async def _send(
         config, replies=replies, sender=f"{namespace}/{CONSOLE}", timeout=timeout
     ) as connection:
         caller = AgentCaller(
-            connection, AgentDirectory(config, AGENT_CARDS_TOPIC, namespace=namespace)
+            connection,
+            AgentDirectory(
+                config,
+                AGENT_CARDS_TOPIC,
+                namespace=namespace,
+                # Under the console's group prefix, as an agent's host reads it under its own.
+                group=f"{consumer_group(namespace, CONSOLE)}.cards-reader",
+            ),
         )
         client = await caller.client(agent)
         message = new_text_message(text, context_id=context_id, role=Role.ROLE_USER)
