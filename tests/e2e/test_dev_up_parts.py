@@ -1,4 +1,4 @@
-"""The pure parts of ``chorus dev up``: the topic list, the scenario registry, the report."""
+"""The pure parts of ``chorus dev up``: the topic list, the scenarios, the report, the live view."""
 
 from __future__ import annotations
 
@@ -6,11 +6,14 @@ import itertools
 from typing import Any
 
 import pytest
+from chorus_agents.dev.live import FeedProgress, Observer, view
 from chorus_agents.dev.manifests import load_domain
 from chorus_agents.dev.report import Injected, SeenSignal, build_report, is_action, percentiles
 from chorus_agents.dev.scenarios import SCENARIOS, Incident, scenario
 from chorus_agents.dev.topics import domain_topics
 from chorus_api.streams import resolve_stream
+from chorus_api.topics import own_topics, tasks_topic
+from rich.console import Console
 
 from tests.services.base import REPO
 
@@ -23,9 +26,9 @@ def test_the_trading_topics_are_those_the_manifests_imply() -> None:
     listed = domain_topics(load_domain(TRADING), extra_inputs=("trading.trades",))
     topics = {t.name: t for t in listed}
     for agent in ("market-analyst", "risk-assessor", "execution", "compliance"):
-        for role in ("inbox", "replies", "dlq", "tasks"):
-            assert f"chorus.trading.{agent}.{role}" in topics
-        assert topics[f"chorus.trading.{agent}.tasks"].config == {"cleanup.policy": "compact"}
+        for role, name in own_topics("trading", agent).items():
+            assert name in topics, role
+        assert topics[tasks_topic("trading", agent)].config == {"cleanup.policy": "compact"}
     assert topics["chorus.agent-cards"].config == {"cleanup.policy": "compact"}
     assert "chorus.trading.audit" in topics
     assert topics["trading.orders"].partitions == 3  # the manifest's default
@@ -119,3 +122,28 @@ def test_no_op_decisions_are_not_actions_and_percentiles_are_nearest_rank() -> N
     assert is_action(audit("a", "decision", action="escalate"))
     assert percentiles([3.0, 1.0, 2.0, 4.0]) == {"p50": 2.0, "p99": 4.0, "max": 4.0, "n": 4}
     assert percentiles([]) == {}
+
+
+@pytest.mark.unit
+def test_the_live_view_shows_an_incident_acted_on_as_the_report_judges_it() -> None:
+    injected_at = 1767603600.0  # 2026-01-05T09:00:00Z
+    spike = {"id": "price_spike:ACME:t", "kind": "price_spike", "subject": "ACME"}
+    observer = Observer({}, [], signal_topics=["trading.signals"], audit_topic="audit")
+    feed = FeedProgress(total=10, fed=10)
+    feed.injected.append(Injected(Incident("flash-crash:ACME@90", "ACME", 90), injected_at))
+
+    def incident_row() -> str:
+        console = Console(width=200, record=True)
+        console.print(view(scenario("trading"), observer, feed, elapsed=5.0))
+        return next(line for line in console.export_text().splitlines() if "flash-crash" in line)
+
+    assert incident_row().split()[1:] == ["yes", "-", "-"]  # injected, nothing seen yet
+    observer.signals.append(SeenSignal(spike, injected_at + 2))
+    assert incident_row().split()[1:] == ["yes", "yes", "-"]  # detected, not acted on
+    observer.audit += [
+        audit("r1", "event.received", event_id="price_spike:ACME:t"),
+        audit("r2", "tool.call", "r1", tool="exchange", name="restrict_symbol", outcome="ok"),
+    ]
+    row = incident_row()
+    assert row.split()[1:4] == ["yes", "yes", "yes"], row
+    assert "trading/compliance tool.call restrict_symbol" in row

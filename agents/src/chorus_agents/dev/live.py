@@ -23,7 +23,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from chorus_agents.dev.report import Injected, SeenSignal, is_action
+from chorus_agents.dev.report import Injected, SeenSignal, build_report, is_action
 from chorus_agents.dev.scenarios import Scenario
 
 
@@ -139,16 +139,23 @@ def view(
     for name, count in sorted(counts.items()):
         topics.add_row(name, str(count))
     incidents = Table("incident", "injected", "signal", "acted", box=None, pad_edge=False)
-    for item in feed.injected:
-        seen = any(
-            s.seen_at >= (item.at or 0) and scenario.detects(s.envelope, item.incident)
-            for s in signals
-        )
+    # The same judgement as the final report: detected by a signal seen after the
+    # injection, acted on by an action whose causation chain starts at such a signal.
+    so_far = build_report(
+        scenario,
+        quiet=False,
+        injected=feed.injected,
+        signals=signals,
+        audit=audit,
+        records_fed=feed.fed,
+        feed_seconds=elapsed,
+    )
+    for item, outcome in zip(feed.injected, so_far.incidents, strict=True):
         incidents.add_row(
             item.incident.incident_id,
             "yes" if item.at is not None else "not yet",
-            "[green]yes[/]" if item.at is not None and seen else "-",
-            "",
+            "[green]yes[/]" if outcome.detected else "-",
+            f"[green]yes[/] ({outcome.first_action})" if outcome.acted else "-",
         )
     actions = sum(1 for r in audit if is_action(r))
     recent_text = Text("\n".join(recent) or "(no decision or tool call yet)", style="dim")
