@@ -68,16 +68,31 @@ def argument_parser(prog: str) -> argparse.ArgumentParser:
     return parser
 
 
+def run_server(
+    server: MCPServer[Any],
+    *,
+    transport: str,
+    host: str,
+    port: int,
+    path: str = "/mcp",
+    log_level: str = "warning",
+) -> None:
+    """Serves ``server`` until interrupted: streamable HTTP at ``path`` (uvicorn), or stdio."""
+    if transport == "stdio":
+        server.run("stdio")
+        return
+    import uvicorn
+
+    # host= decides the SDK's DNS-rebinding protection: bound to all addresses, the server
+    # is reached through a Service name, which a loopback-only Host check would refuse.
+    app = server.streamable_http_app(streamable_http_path=path, host=host)
+    uvicorn.run(app, host=host, port=port, log_level=log_level.lower())
+
+
 def serve(server: MCPServer[Any], args: argparse.Namespace) -> int:
     """Serves ``server`` as :func:`argument_parser`'s ``args`` say until interrupted:
     streamable HTTP at ``/mcp`` (uvicorn, log level ``warning``), or stdio. Returns 0."""
-    if args.transport == "stdio":
-        server.run("stdio")
-        return 0
-    import uvicorn
-
-    app = server.streamable_http_app(host=args.host)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    run_server(server, transport=args.transport, host=args.host, port=args.port)
     return 0
 
 

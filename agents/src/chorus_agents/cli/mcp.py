@@ -20,6 +20,8 @@ from typing import Annotated, Any
 import typer
 from mcp.server.mcpserver import MCPServer
 
+from chorus_agents.mcpserver import run_server
+
 app = typer.Typer(help="Run MCP tool servers.", no_args_is_help=True)
 
 
@@ -74,13 +76,8 @@ def serve(
     except ServerModuleError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    if transport is Transport.STDIO:
-        server.run("stdio")
-        return
-    import uvicorn
-
-    # host= decides the SDK's DNS-rebinding protection: bound to all addresses, the server
-    # is reached through a Service name, which a loopback-only Host check would refuse.
-    app_ = server.streamable_http_app(streamable_http_path=path, host=host)
-    typer.echo(f"MCP server {module}: http://{host}:{port}{path}", err=True)
-    uvicorn.run(app_, host=host, port=port, log_level=log_level.lower())
+    if transport is Transport.HTTP:
+        typer.echo(f"MCP server {module}: http://{host}:{port}{path}", err=True)
+    run_server(
+        server, transport=transport.value, host=host, port=port, path=path, log_level=log_level
+    )
