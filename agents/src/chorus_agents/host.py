@@ -3,8 +3,10 @@
 :class:`AgentHost` wires the parts from a :class:`~chorus_api.runtime.RuntimeConfig`
 around an a2a-sdk ``AgentExecutor`` (the agent's logic), in this order:
 
-1. replay the task store from the ``.tasks`` topic; tasks a previous run left unfinished
-   are marked failed (their requests were accepted, their executions are lost);
+1. replay the task store from the ``.tasks`` topic; tasks this replica (its instance
+   name) left unfinished are marked failed (their requests were accepted, their
+   executions are lost); then keep tailing the topic, so every replica sees every
+   replica's tasks;
 2. bind the HTTP socket (its URL goes into the card), build the card;
 3. queue the card for ``chorus.agent-cards`` (committed with the first transaction);
 4. start the Kafka loop, the gateway (A2A, ``/metrics``, ``/healthz``, ``/readyz``), the
@@ -314,6 +316,7 @@ class AgentHost:
             ),
             self._kafka,
             on_event=self._on_event if config.topics.subscribe else None,
+            tasks=self.store,
         )
         self.http = HttpServer(
             gateway_app(
@@ -324,6 +327,7 @@ class AgentHost:
             sock,
         )
         await self.connection.start()
+        tail = asyncio.create_task(self.store.follow(self._stop), name="task-store-tail")
         self._loop_task = asyncio.create_task(
             self.server.run(self._stop), name=f"agent:{self.identity}"
         )
@@ -333,8 +337,10 @@ class AgentHost:
         )
         if self._loop_task in done:
             started.cancel()
+            tail.cancel()
             self._loop_task.result()  # raises why the loop did not start
         self._background = [
+            tail,
             asyncio.create_task(self.health.beat(self._stop), name="heartbeat"),
             asyncio.create_task(self.lag.run(self._stop), name="consumer-lag"),
         ]

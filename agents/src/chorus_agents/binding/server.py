@@ -22,6 +22,13 @@ Records of the subscribed domain topics go to ``on_event`` (a code-defined agent
 handler publishes is committed with its offset. The writing itself (transactions, or
 produce-flush-commit for at-least-once) is :class:`~.writer.OutputWriter`'s.
 
+Replicas share their tasks (a :class:`SharedTasks` store, the host's
+:class:`~chorus_agents.tasks.KafkaTaskStore`): a request naming a task this replica
+does not hold (``GetTask``, ``CancelTask``, ``SubscribeToTask``, a follow-up message)
+and ``ListTasks`` first wait until the store has read every write committed so far
+(the read-your-writes barrier). When another replica ends a task that runs here (it
+served the ``CancelTask``), the execution here is cancelled.
+
 Poison (a record that is no valid A2A request, see :mod:`.codec`) goes to the
 dead-letter topic with ``chorus-error-*`` headers, and when the record said where to
 answer, the caller gets the matching JSON-RPC error, in the same transaction.
@@ -37,7 +44,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from a2a.extensions.common import get_requested_extensions
 from a2a.server.context import ServerCallContext
@@ -87,6 +94,23 @@ FINAL_STATES = frozenset(
     }
 )
 """States after which a stream has nothing more to say for this request."""
+
+NAMED_TASK = frozenset({"GetTask", "CancelTask", "SubscribeToTask"})
+"""Methods whose ``params.id`` names a task."""
+
+
+class SharedTasks(Protocol):
+    """A task store the agent's replicas share (:class:`~chorus_agents.tasks.KafkaTaskStore`)."""
+
+    on_ended: Callable[[Task, ServerCallContext], None] | None
+
+    def known(self, task_id: str) -> bool:
+        """Whether this replica holds the task."""
+        ...
+
+    async def caught_up(self, timeout: float | None = None) -> bool:
+        """Waits until every write committed so far is held; ``False`` after the timeout."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -190,6 +214,7 @@ class KafkaA2AServer:
         *,
         on_event: Callable[[DomainEvent], Awaitable[None]] | None = None,
         lean: bool = True,
+        tasks: SharedTasks | None = None,
     ) -> None:
         if settings.subscribe and on_event is None:
             raise ValueError(
@@ -199,6 +224,11 @@ class KafkaA2AServer:
         self.lean = LeanDispatcher.for_handler(handler) if lean else None
         """New messages run here, not through ``handler`` (see :mod:`.dispatch`)."""
         self.on_event = on_event
+        self.tasks = tasks
+        """The replicas' shared task store: the barrier, and tasks ended elsewhere."""
+        if tasks is not None:
+            tasks.on_ended = self._ended_elsewhere
+        self._stopping: set[asyncio.Task[None]] = set()
         self.outbox = outbox
         self.settings = settings
         self.stats = ServerStats()
@@ -524,6 +554,8 @@ class KafkaA2AServer:
                     [request.service_parameters.get("a2a-extensions", "")]
                 ),
             )
+            if self.tasks is not None:
+                await self._see(request)
             if request.streaming:
                 await self._serve_stream(request, context, reply, accepted)
             else:
@@ -533,6 +565,54 @@ class KafkaA2AServer:
                 end=True, error=InternalError(message="the agent shut down before answering")
             )
             raise
+
+    async def _see(self, request: A2ARequest) -> None:
+        """The read-your-writes barrier: a request about a task this replica does not hold
+        (or ``ListTasks``) first waits until the task store has read what every replica
+        committed. New messages (the hot path) never wait."""
+        assert self.tasks is not None
+        method, params = request.method, request.params
+        if method == "ListTasks":
+            await self.tasks.caught_up()
+            return
+        if method in NAMED_TASK:
+            task_id = getattr(params, "id", "")
+        elif method in ("SendMessage", "SendStreamingMessage"):
+            task_id = params.message.task_id
+        else:
+            return
+        if not task_id or self.tasks.known(task_id):
+            return
+        if self.lean is not None and self.lean.running(task_id) is not None:
+            return
+        await self.tasks.caught_up()
+
+    def _ended_elsewhere(self, task: Task, context: ServerCallContext) -> None:
+        """Another replica ended ``task`` (it served a ``CancelTask``): stop it if it runs here."""
+        run = self.lean.running(task.id) if self.lean is not None else None
+        registry = getattr(self.handler, "_active_task_registry", None)  # the SDK's, private
+        active = getattr(registry, "_active_tasks", {}).get(task.id) if run is None else None
+        if run is None and active is None:
+            return
+        log.info(
+            "agent %s: task %s was ended by another replica (%s); cancelling it here",
+            self.settings.agent,
+            task.id,
+            TaskState.Name(task.status.state),
+        )
+
+        async def stop() -> None:
+            try:
+                if run is not None:
+                    await run.cancel(run.context)
+                elif active is not None:
+                    await active.cancel(context)
+            except Exception as exc:  # the task has ended anyway; its state stands
+                log.warning("agent %s: cancelling task %s: %s", self.settings.agent, task.id, exc)
+
+        stopping = asyncio.create_task(stop(), name=f"ended-elsewhere:{task.id}")
+        self._stopping.add(stopping)
+        stopping.add_done_callback(self._stopping.discard)
 
     async def _serve_unary(
         self, request: A2ARequest, context: ServerCallContext, reply: _Reply

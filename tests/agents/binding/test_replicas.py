@@ -1,0 +1,275 @@
+"""Two replicas of one agent share their A2A tasks, on the real broker.
+
+Each request is produced to a chosen partition of the inbox, so the test decides which
+replica serves it (the replicas split the partitions in their consumer group).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import TypeVar
+
+import pytest
+from a2a.helpers import get_artifact_text
+from a2a.server.context import ServerCallContext
+from a2a.types.a2a_pb2 import (
+    CancelTaskRequest,
+    GetTaskRequest,
+    ListTasksRequest,
+    ListTasksResponse,
+    SendMessageConfiguration,
+    SendMessageRequest,
+    SendMessageResponse,
+    StreamResponse,
+    Task,
+    TaskState,
+)
+from a2a.utils.errors import TaskNotCancelableError
+from a2a.utils.proto_utils import parse_lenient
+from chorus_agents.binding import codec
+from chorus_agents.binding.client import KafkaA2AConnection
+from chorus_agents.host import AgentHost
+from chorus_agents.proto import ProtoMessage
+from confluent_kafka import Producer
+
+from tests.agents.conftest import (
+    FAST,
+    Connect,
+    ScriptExecutor,
+    StartAgent,
+    agent_config,
+    namespace,
+    user_text,
+)
+from tests.services.kafka import KafkaBroker
+
+pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+
+M = TypeVar("M", bound=ProtoMessage)
+
+
+class Caller:
+    """Sends requests to one partition of an agent's inbox and reads their answers."""
+
+    def __init__(self, kafka: KafkaBroker, connection: KafkaA2AConnection, inbox: str) -> None:
+        self.connection = connection
+        self.inbox = inbox
+        self.producer = Producer({**kafka.client_config(), "enable.idempotence": True})
+
+    async def exchange(
+        self, method: str, params: ProtoMessage, partition: int
+    ) -> AsyncIterator[codec.A2AResponse]:
+        request_id = str(uuid.uuid4())
+        queue = self.connection.replies.expect(request_id)
+        record = codec.encode_request(
+            method,
+            params,
+            topic=self.inbox,
+            request_id=request_id,
+            reply_to=self.connection.replies_topic,
+            sender="test/console",
+        )
+        try:
+            self.producer.produce(
+                record.topic,
+                value=record.value,
+                key=record.key,
+                headers=list(record.headers),
+                partition=partition,
+            )
+            assert await asyncio.to_thread(self.producer.flush, 10) == 0
+            while True:
+                response = await asyncio.wait_for(queue.get(), 30)
+                yield response
+                if response.end:
+                    return
+        finally:
+            self.connection.replies.forget(request_id)
+
+    async def call(self, method: str, params: ProtoMessage, partition: int, into: M) -> M:
+        async for response in self.exchange(method, params, partition):
+            response.raise_for_error()
+            if response.end:
+                assert isinstance(response.result, dict)
+                return parse_lenient(response.result, into)
+        raise AssertionError(f"{method}: the answer ended without a result")
+
+    async def get(self, task_id: str, partition: int) -> Task:
+        return await self.call("GetTask", GetTaskRequest(id=task_id), partition, Task())
+
+
+def partitions(host: AgentHost, inbox: str) -> set[int]:
+    assert host.server is not None and host.server._consumer is not None
+    return {tp.partition for tp in host.server._consumer.assignment() if tp.topic == inbox}
+
+
+async def split(first: AgentHost, second: AgentHost, inbox: str, count: int = 3) -> tuple[int, int]:
+    """Waits until the two replicas share the inbox's partitions; one partition of each."""
+
+    async def settled() -> tuple[set[int], set[int]]:
+        while True:
+            mine, theirs = partitions(first, inbox), partitions(second, inbox)
+            if mine and theirs and not mine & theirs and len(mine | theirs) == count:
+                return mine, theirs
+            await asyncio.sleep(0.1)
+
+    mine, theirs = await asyncio.wait_for(settled(), 60)
+    return min(mine), min(theirs)
+
+
+def state(task: Task) -> str:
+    return str(TaskState.Name(task.status.state))
+
+
+async def replicas(
+    kafka: KafkaBroker, start_agent: StartAgent
+) -> tuple[str, AgentHost, AgentHost, ScriptExecutor, ScriptExecutor]:
+    ns = namespace()
+    scripts = ScriptExecutor(), ScriptExecutor()
+    first = await start_agent(agent_config(ns, "risk", kafka, instance="replica-0"), scripts[0])
+    second = await start_agent(
+        agent_config(ns, "risk", kafka, instance="replica-1"), scripts[1], topics=False
+    )
+    return ns, first, second, *scripts
+
+
+async def test_get_task_and_list_tasks_reach_the_tasks_of_either_replica(
+    kafka: KafkaBroker, start_agent: StartAgent, caller: Connect
+) -> None:
+    ns, first, second, _, _ = await replicas(kafka, start_agent)
+    inbox = first.config.topics.inbox
+    to = Caller(kafka, await caller(ns), inbox)
+    on_first, on_second = await split(first, second, inbox)
+
+    ran_on_first = await to.call(
+        "SendMessage",
+        SendMessageRequest(message=user_text("echo one")),
+        on_first,
+        SendMessageResponse(),
+    )
+    ran_on_second = await to.call(
+        "SendMessage",
+        SendMessageRequest(message=user_text("echo two")),
+        on_second,
+        SendMessageResponse(),
+    )
+    one, two = ran_on_first.task.id, ran_on_second.task.id
+
+    # Each asked right after its answer, of the replica that did not run it.
+    seen_by_second = await to.get(one, on_second)
+    seen_by_first = await to.get(two, on_first)
+
+    assert state(seen_by_second) == "TASK_STATE_COMPLETED"
+    assert get_artifact_text(seen_by_second.artifacts[0]) == "echo: one"
+    assert state(seen_by_first) == "TASK_STATE_COMPLETED"
+    assert get_artifact_text(seen_by_first.artifacts[0]) == "echo: two"
+    for partition in (on_first, on_second):
+        listed = await to.call("ListTasks", ListTasksRequest(), partition, ListTasksResponse())
+        assert {task.id for task in listed.tasks} == {one, two}
+
+
+async def test_a_task_running_on_one_replica_is_cancelled_through_the_other(
+    kafka: KafkaBroker, start_agent: StartAgent, caller: Connect
+) -> None:
+    ns, first, second, runs, other = await replicas(kafka, start_agent)
+    inbox = first.config.topics.inbox
+    to = Caller(kafka, await caller(ns), inbox)
+    on_first, on_second = await split(first, second, inbox)
+
+    # A streamed task (the lean path) runs on the first replica.
+    events: list[StreamResponse] = []
+    working = asyncio.Event()
+
+    async def follow() -> None:
+        async for response in to.exchange(
+            "SendStreamingMessage", SendMessageRequest(message=user_text("wait")), on_first
+        ):
+            response.raise_for_error()
+            assert isinstance(response.result, dict)
+            event = parse_lenient(response.result, StreamResponse())
+            events.append(event)
+            if event.status_update.status.state == TaskState.TASK_STATE_WORKING:
+                working.set()
+
+    stream = asyncio.create_task(follow())
+    await asyncio.wait_for(working.wait(), 30)
+    streamed = events[0].task.id
+
+    cancelled = await to.call("CancelTask", CancelTaskRequest(id=streamed), on_second, Task())
+
+    assert state(cancelled) == "TASK_STATE_CANCELED"
+    await asyncio.wait_for(stream, 30)  # the first replica stopped it: its stream ended
+    assert events[-1].status_update.status.state == TaskState.TASK_STATE_CANCELED
+    assert runs.cancelled == [streamed]  # the executor that ran it was told
+    assert other.cancelled == []
+    assert state(await to.get(streamed, on_first)) == "TASK_STATE_CANCELED"
+    assert state(await to.get(streamed, on_second)) == "TASK_STATE_CANCELED"
+
+    # A task the SDK's handler runs (returnImmediately) on the first replica, likewise.
+    started = await to.call(
+        "SendMessage",
+        SendMessageRequest(
+            message=user_text("wait"),
+            configuration=SendMessageConfiguration(return_immediately=True),
+        ),
+        on_first,
+        SendMessageResponse(),
+    )
+    queued = started.task.id
+    assert state(started.task) != "TASK_STATE_CANCELED"
+
+    cancelled = await to.call("CancelTask", CancelTaskRequest(id=queued), on_second, Task())
+
+    assert state(cancelled) == "TASK_STATE_CANCELED"
+
+    async def told() -> None:
+        while queued not in runs.cancelled:
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(told(), 30)
+    assert other.cancelled == []
+    assert state(await to.get(queued, on_first)) == "TASK_STATE_CANCELED"
+    with pytest.raises(TaskNotCancelableError):
+        await to.call("CancelTask", CancelTaskRequest(id=queued), on_first, Task())
+
+
+async def test_a_restarting_replica_fails_only_its_own_unfinished_tasks(
+    kafka: KafkaBroker, start_agent: StartAgent, caller: Connect
+) -> None:
+    ns, first, second, _, _ = await replicas(kafka, start_agent)
+    inbox = first.config.topics.inbox
+    to = Caller(kafka, await caller(ns), inbox)
+    on_first, on_second = await split(first, second, inbox)
+    waiting = SendMessageRequest(
+        message=user_text("wait"),
+        configuration=SendMessageConfiguration(return_immediately=True),
+    )
+    theirs = (await to.call("SendMessage", waiting, on_first, SendMessageResponse())).task.id
+    mine = (await to.call("SendMessage", waiting, on_second, SendMessageResponse())).task.id
+    assert state(await to.get(theirs, on_second)) == "TASK_STATE_WORKING"
+
+    await second.stop()
+    again = AgentHost(
+        agent_config(ns, "risk", kafka, instance="replica-1"),
+        ScriptExecutor(),
+        kafka_config=kafka.client_config(),
+        settings=FAST,
+    )
+    await again.start()
+    try:
+        assert again.handler is not None
+        view = {
+            task_id: await again.handler.on_get_task(
+                GetTaskRequest(id=task_id), ServerCallContext()
+            )
+            for task_id in (theirs, mine)
+        }
+    finally:
+        await again.stop()
+
+    assert view[mine] is not None and state(view[mine]) == "TASK_STATE_FAILED"
+    assert "restarted" in view[mine].status.message.parts[0].text
+    assert view[theirs] is not None and state(view[theirs]) == "TASK_STATE_WORKING"
+    assert state(await to.get(theirs, on_first)) == "TASK_STATE_WORKING"
