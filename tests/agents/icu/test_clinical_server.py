@@ -87,6 +87,7 @@ def test_mcp_server_orders_refuses_by_rule_and_reads_back(
         "list_alarms",
         "acknowledge_alarm",
         "set_monitoring_interval",
+        "get_vitals_feed_status",
     }
     assert out["order"]["status"] == "active"
     assert out["order"]["idempotency_key"] == "task-2/step-4"

@@ -139,13 +139,19 @@ class Processes:
         self.children.append(child)
         return child
 
-    def start_tool(self, tool: Tool, *, timeout: float = 60.0) -> str:
-        """Starts the Tool's MCP server on a free port; returns its URL once it lists tools."""
+    def start_tool(self, tool: Tool, *, bootstrap: str | None = None, timeout: float = 60.0) -> str:
+        """Starts the Tool's MCP server on a free port; returns its URL once it lists tools.
+
+        ``bootstrap`` (the run's broker) is given to the server as
+        ``CHORUS_BOOTSTRAP_SERVERS``, as the Tool's env gives it the cluster's (a server
+        that reads Kafka, such as the ICU clinical server's vitals feed, uses it).
+        """
         port = free_port()
         path = tool.spec.mcp.server.path if tool.spec.mcp.server is not None else "/mcp"
         url = f"http://127.0.0.1:{port}{path or '/mcp'}"
         command = [*chorus_command(), *server_args(tool, port)]
-        child = self.spawn(f"tool/{tool.metadata.name}", command)
+        env = {**os.environ, "CHORUS_BOOTSTRAP_SERVERS": bootstrap} if bootstrap else None
+        child = self.spawn(f"tool/{tool.metadata.name}", command, env=env)
         wait_until(
             lambda: bool(asyncio.run(_list_tools(url))),
             what=f"tool {tool.metadata.name}: tools/list at {url}",

@@ -211,7 +211,7 @@ def up(
         tools = {t.metadata.name: t for t in domain.tools}
         with console.status("starting the MCP servers..."):
             for tool in domain.tools:
-                processes.start_tool(tool)
+                processes.start_tool(tool, bootstrap=broker.bootstrap_servers)
         console.print(f"[green]✓[/] tools: {', '.join(processes.tool_urls) or 'none'}")
         for call in plan.setup:
             call_tool(processes.tool_urls[call.tool], call.name, call.arguments)

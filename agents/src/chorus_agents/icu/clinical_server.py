@@ -3,27 +3,36 @@
     chorus mcp serve chorus_agents.icu.clinical_server --port 8000  # the ward (create_server)
     python -m chorus_agents.icu.clinical_server --port 8000        # streamable HTTP at /mcp
     python -m chorus_agents.icu.clinical_server --transport stdio
+    python -m chorus_agents.icu.clinical_server --vitals-bootstrap-servers localhost:9092
 
 Tools: the EHR's ``get_patient``, ``list_medication_orders``, ``order_medication``,
 ``hold_medication`` and ``discontinue_medication``; the device gateway's
 ``get_latest_vitals``, ``list_alarms``, ``acknowledge_alarm`` and
-``set_monitoring_interval``. Agents are allow-listed per tool. A refused operation is a
-tool error (``isError``) whose text names the rule. The idempotency key is taken from the
-call's ``_meta`` (``chorus/idempotency-key``), which the Chorus tool gateway sets per call,
-or from the ``idempotency_key`` argument.
+``set_monitoring_interval``; ``get_vitals_feed_status``. Agents are allow-listed per tool.
+A refused operation is a tool error (``isError``) whose text names the rule. The
+idempotency key is taken from the call's ``_meta`` (``chorus/idempotency-key``), which the
+Chorus tool gateway sets per call, or from the ``idempotency_key`` argument.
+
+With a broker (``CHORUS_BOOTSTRAP_SERVERS``, which is what ``chorus mcp serve`` and the
+Tool use, or ``--vitals-bootstrap-servers``), the server tails ``icu.vitals`` into the
+device gateway while it runs (:mod:`.vitals_feed`, started and stopped by the server's
+lifespan); without one it needs no Kafka and the monitors know only what they are told.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import asdict
 from typing import Any
 
+import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
 
 from chorus_agents import mcpserver
 from chorus_agents.icu.devices import DeviceGateway, DeviceRefused
 from chorus_agents.icu.ehr import Ehr, MedicationOrder, MedicationRefused
+from chorus_agents.icu.vitals_feed import FeedConfig, VitalsFeed, add_arguments, config_from_args
 from chorus_agents.icu.ward import ward_devices, ward_ehr
 from chorus_agents.mcpserver import refusals
 
@@ -32,10 +41,28 @@ def _order(order: MedicationOrder) -> dict[str, Any]:
     return {k: (str(v) if k == "status" else v) for k, v in asdict(order).items()}
 
 
-def build_server(ehr: Ehr, devices: DeviceGateway) -> MCPServer[Any]:
-    """An MCP server whose tools act on ``ehr`` and ``devices``."""
+def build_server(
+    ehr: Ehr, devices: DeviceGateway, *, feed: FeedConfig | None = None
+) -> MCPServer[Any]:
+    """An MCP server whose tools act on ``ehr`` and ``devices``; with ``feed``, a
+    :class:`~chorus_agents.icu.vitals_feed.VitalsFeed` fills ``devices`` while it runs."""
+    vitals = VitalsFeed(devices, feed) if feed is not None else None
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[Any]) -> AsyncIterator[dict[str, Any]]:
+        if vitals is None:
+            yield {}
+            return
+        vitals.start()
+        try:
+            yield {}
+        finally:
+            await anyio.to_thread.run_sync(vitals.stop)
+
     server: MCPServer[Any] = MCPServer(
-        "clinical", instructions="ICU systems: medication orders (EHR) and bedside monitors."
+        "clinical",
+        instructions="ICU systems: medication orders (EHR) and bedside monitors.",
+        lifespan=lifespan,
     )
 
     @server.tool(description="A patient: bed, allergies, live medication orders.")
@@ -134,18 +161,33 @@ def build_server(ehr: Ehr, devices: DeviceGateway) -> MCPServer[Any]:
             interval = devices.set_interval(patient_id, seconds, idempotency_key=key)
         return {"patient_id": patient_id, "monitoring_interval_seconds": interval}
 
+    @server.tool(
+        description=(
+            "The monitors' feed from the vitals topic: whether it runs, records read, "
+            "observed and skipped (by reason)."
+        )
+    )
+    def get_vitals_feed_status() -> dict[str, Any]:
+        return vitals.status() if vitals is not None else {"enabled": False}
+
     return server
 
 
 def create_server() -> MCPServer[Any]:
     """The reference ward (:mod:`.ward`: antihypertensives on the formulary, the standing
-    orders placed) and its monitors: what ``chorus mcp serve`` runs."""
-    return build_server(ward_ehr(), ward_devices())
+    orders placed) and its monitors, fed from the vitals topic when the environment names
+    a broker (:meth:`FeedConfig.from_env`): what ``chorus mcp serve`` runs."""
+    return build_server(ward_ehr(), ward_devices(), feed=FeedConfig.from_env())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m``: serves :func:`create_server` (:func:`chorus_agents.mcpserver.main`)."""
-    return mcpserver.main(create_server, argv, prog="python -m chorus_agents.icu.clinical_server")
+    """``python -m``: serves the ward as :func:`create_server` does, the feed configured by
+    ``--vitals-*`` options (their defaults from the environment)."""
+    parser = mcpserver.argument_parser("python -m chorus_agents.icu.clinical_server")
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    server = build_server(ward_ehr(), ward_devices(), feed=config_from_args(args))
+    return mcpserver.serve(server, args)
 
 
 if __name__ == "__main__":

@@ -2,24 +2,28 @@
 
 One of the ICU domain's back ends (see :mod:`.ehr`). The gateway takes observations as
 the monitors send them (:meth:`DeviceGateway.observe`, fed from the ``icu.vitals``
-stream), keeps the latest of each parameter per patient, and raises an alarm when one
-crosses its limit in :data:`ALARM_LIMITS` (one active alarm per patient and parameter).
-Its rules:
+stream by :mod:`.vitals_feed`), keeps the latest of each parameter per patient, and
+raises an alarm when one crosses its limit in :data:`ALARM_LIMITS` (one active alarm per
+patient and parameter). Its rules:
 
 - an alarm is acknowledged once, by someone;
 - a monitoring interval stays within :data:`MIN_INTERVAL_SECONDS` and
   :data:`MAX_INTERVAL_SECONDS`;
 - the same idempotency key returns the first answer and changes nothing.
 
-Every refusal is a :class:`DeviceRefused` naming its rule. Not thread-safe: the MCP
-server calls it from one event loop.
+Every refusal is a :class:`DeviceRefused` naming its rule. Thread-safe: every method
+holds the gateway's lock, so the MCP server's tool handlers and the vitals feed's
+consumer thread (:mod:`.vitals_feed`) can share one gateway.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
+from typing import Concatenate, ParamSpec, TypeVar
 
 from chorus_agents.icu.news2 import PARAMETERS
 
@@ -64,6 +68,23 @@ class Alarm:
     idempotency_key: str | None = None
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _locked(
+    method: Callable[Concatenate[DeviceGateway, _P], _R],
+) -> Callable[Concatenate[DeviceGateway, _P], _R]:
+    """Runs ``method`` holding the gateway's lock."""
+
+    @functools.wraps(method)
+    def locked(self: DeviceGateway, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return locked
+
+
 class DeviceGateway:
     """The monitors of a set of patients."""
 
@@ -74,6 +95,7 @@ class DeviceGateway:
         self._alarm_keys: dict[str, Alarm] = {}
         self._interval_keys: dict[str, int] = {}
         self._ids = (f"alarm-{n:05d}" for n in itertools.count(1))
+        self._lock = threading.RLock()
 
     def _patient(self, patient_id: str) -> dict[str, Observation]:
         latest = self._latest.get(patient_id)
@@ -81,6 +103,7 @@ class DeviceGateway:
             raise DeviceRefused("unknown_patient", f"no monitor for patient {patient_id!r}")
         return latest
 
+    @_locked
     def observe(self, patient_id: str, parameter: str, value: float, time: str) -> Alarm | None:
         """Take one observation; answer the alarm it raised, if any."""
         latest = self._patient(patient_id)
@@ -110,10 +133,12 @@ class DeviceGateway:
         self._alarms[alarm.alarm_id] = alarm
         return alarm
 
+    @_locked
     def latest(self, patient_id: str) -> dict[str, Observation]:
         """The latest observation of each parameter, by parameter."""
         return dict(sorted(self._patient(patient_id).items()))
 
+    @_locked
     def alarms(self, patient_id: str | None = None, *, active_only: bool = False) -> list[Alarm]:
         if patient_id is not None:
             self._patient(patient_id)
@@ -124,6 +149,7 @@ class DeviceGateway:
             and not (active_only and a.acknowledged_by is not None)
         ]
 
+    @_locked
     def acknowledge(self, alarm_id: str, by: str, *, idempotency_key: str | None = None) -> Alarm:
         """Acknowledge an active alarm in ``by``'s name."""
         if idempotency_key is not None and idempotency_key in self._alarm_keys:
@@ -144,10 +170,12 @@ class DeviceGateway:
             self._alarm_keys[idempotency_key] = done
         return done
 
+    @_locked
     def interval(self, patient_id: str) -> int:
         self._patient(patient_id)
         return self._intervals[patient_id]
 
+    @_locked
     def set_interval(
         self, patient_id: str, seconds: int, *, idempotency_key: str | None = None
     ) -> int:

@@ -87,7 +87,9 @@ def assess(
     """The assessment of a ``deterioration`` (pure): band, trend, vitals, what to do.
 
     ``monitor`` is the answer of ``get_latest_vitals``; the vitals of the scored window
-    (from its ``news2_score``) are preferred to the monitor's latest.
+    (from its ``news2_score``) are preferred to the monitor's latest: they are the values
+    the score was computed from, while the monitor (fed live from ``icu.vitals``) may
+    already hold newer ones by the time the window is scored, or none without a feed.
     """
     rank = band_rank(signal.band)
     if remembered is not None and remembered.window_time == signal.time and remembered.vitals:
