@@ -3,12 +3,15 @@
     .venv/bin/python -m bench.flink                     # 200,000 events, both jobs, p=1 and 2
     .venv/bin/python -m bench.flink --events 400000 --set pipeline.object-reuse=true
     .venv/bin/python -m bench.flink --baseline-src /tmp/before/src \
-        --compare chorus.watermark.emit-strategy=on-periodic    # side by side, one run
+        --compare chorus.watermark.emit-strategy=on-periodic \
+        --compare "pipeline.object-reuse=true;chorus.watermark.emit-strategy=on-periodic"
 
 **Variants.** ``--baseline-src DIR`` also runs each job with the ``chorus_flink`` package
 found in ``DIR`` (e.g. ``flink/src`` of the previous commit, copied aside), ``--compare
-KEY=VALUE`` also runs it with those Flink options; the variants' runs alternate, so a change
-in the machine's load hits each alike.
+KEY=VALUE[;KEY=VALUE]`` also runs it with those Flink options (each ``--compare`` one more
+variant); the variants' runs alternate, so a change in the machine's load hits each alike.
+The baseline tree is put first on ``PYTHONPATH``; a tree that has ``chorus_flink.udf`` needs
+its ``flink/udf`` beside its ``src`` (copy ``flink/src`` and ``flink/udf`` together).
 
 **Throughput.** For each job and parallelism (1 and 2): pre-load ``--events`` records (keyed
 by symbol or machine, 10 ms of event time apart) into a fresh 2-partition topic, run the job
@@ -18,7 +21,12 @@ Kafka timestamps: a signal about event time ``T`` is emitted once the watermark 
 and the last signal the job read the events between those two points (the last signals of
 a bounded run fire at the end of the input). This leaves out the JVM and mini-cluster
 start, the job's deployment and its final checkpoint and shutdown, which *wall* (the
-runner's "submitted" line to the end) keeps. The maintenance input has an outlier every
+runner's "submitted" line to the end) keeps. *Events per CPU s* divides the events by the CPU
+time (user + system, ``/proc``) of the driver and its mini-cluster JVM over the whole run;
+*per CPU s (steady)* divides the steady part's events by the CPU time spent between the
+first and the last signal (sampled every 0.2 s): the per-record cost, which on a shared
+machine is steadier than events/s, and which the fixed cost of starting a JVM and planning
+(some 20 CPU s) does not dilute. The maintenance input has an outlier every
 1,000 readings so that it emits signals to time.
 
 Beside trading, in the same run, a confluent-kafka consumer in this process reads the same
@@ -179,7 +187,17 @@ class Throughput:
     steady: float
     signals: int
     cpu: float
-    """CPU seconds (user + system) of the driver and its mini-cluster JVM."""
+    """CPU seconds (user + system) of the driver and its mini-cluster JVM, the whole run."""
+    steady_cpu: float
+    """Their CPU seconds between the first and the last signal (the steady part)."""
+    steady_events: int
+    """The events read between the first and the last signal."""
+
+    @property
+    def steady_per_cpu(self) -> float:
+        """Events per CPU second in the steady part: the per-record cost, without the JVM's
+        start, the planning and the shutdown (which weigh on ``cpu`` for short runs)."""
+        return self.steady_events / self.steady_cpu if self.steady_cpu > 0 else 0.0
 
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -209,11 +227,25 @@ class CpuSampler(threading.Thread):
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
         self.pid, self.peak = pid, 0.0
+        self.samples: list[tuple[float, float]] = []
+        """(wall clock in ms, CPU seconds so far), to match the signals' Kafka timestamps."""
         self.done = threading.Event()
 
     def run(self) -> None:
         while not self.done.wait(0.2):
             self.peak = max(self.peak, cpu_seconds(self.pid))
+            self.samples.append((time.time() * 1000, self.peak))
+
+    def at(self, ms: float) -> float:
+        """CPU seconds at wall-clock time ``ms``, interpolated between samples."""
+        before = [s for s in self.samples if s[0] <= ms]
+        after = [s for s in self.samples if s[0] >= ms]
+        if not before:
+            return after[0][1] if after else 0.0
+        if not after:
+            return before[-1][1]
+        (t0, c0), (t1, c1) = before[-1], after[0]
+        return c0 if t1 == t0 else c0 + (c1 - c0) * (ms - t0) / (t1 - t0)
 
 
 def run_bounded(
@@ -247,8 +279,12 @@ def run_bounded(
     def read_by(at: datetime) -> int:
         return min(events, max(0, (at + DELAY - BASE) // STEP + 1))
 
-    steady = (read_by(last[1]) - read_by(first[1])) / ((last[0] - first[0]) / 1000)
-    return Throughput(end - running.submitted, steady, len(found), sampler.peak)
+    steady_events = read_by(last[1]) - read_by(first[1])
+    steady = steady_events / ((last[0] - first[0]) / 1000)
+    steady_cpu = sampler.at(last[0]) - sampler.at(first[0])
+    return Throughput(
+        end - running.submitted, steady, len(found), sampler.peak, steady_cpu, steady_events
+    )
 
 
 def python_vwap(kafka: KafkaBroker, topic: str, n: int) -> float:
@@ -452,7 +488,10 @@ def main(
     ] = None,
     compare: Annotated[
         list[str] | None,
-        typer.Option(help="also run each job with this Flink option KEY=VALUE (repeatable)"),
+        typer.Option(
+            help="also run each job with these Flink options, KEY=VALUE[;KEY=VALUE]; each "
+            "--compare is one more variant"
+        ),
     ] = None,
     jobs: Annotated[str, typer.Option(help="comma-separated: trading,maintenance")] = (
         "trading,maintenance"
@@ -462,8 +501,8 @@ def main(
     variants = [Variant("current", None, {})]
     if baseline_src is not None:
         variants.insert(0, Variant("baseline", baseline_src.resolve(), {}))
-    if compare:
-        variants.append(Variant("current, " + ", ".join(compare), None, options_from(compare)))
+    for item in compare or []:  # each --compare is a variant; ';' joins options in one
+        variants.append(Variant(f"current, {item}", None, options_from(item.split(";"))))
     with KafkaService().session() as kafka, FlinkService().session() as flink:
         table = Table(title=f"Flink jobs: {events:,} events, bounded, 2 partitions, medians")
         for column in (
@@ -474,6 +513,7 @@ def main(
             "events/s (wall)",
             "events/s (steady)",
             "events per CPU s",
+            "per CPU s (steady)",
             "signals",
             "python consumer",
             "ratio",
@@ -531,6 +571,7 @@ def main(
                         f"{events / wall:,.0f}",
                         f"{steady:,.0f}",
                         f"{events / statistics.median(r.cpu for r in done):,.0f}",
+                        f"{statistics.median(r.steady_per_cpu for r in done):,.0f}",
                         str(done[0].signals),
                         "" if baseline is None else f"{baseline:,.0f}",
                         "" if baseline is None else f"{steady / baseline:.2f}x",

@@ -49,3 +49,14 @@ def test_connector_and_python_match_the_pins() -> None:
 def test_dependencies_come_from_the_lock() -> None:
     assert "uv sync --locked --no-dev" in DOCKERFILE
     assert "COPY flink/pyproject.toml flink/uv.lock" in DOCKERFILE
+
+
+def test_the_java_functions_are_built_into_flinks_lib() -> None:
+    assert "COPY flink/udf ./" in DOCKERFILE
+    assert (
+        "COPY --from=udf /build/target/chorus-flink-udf.jar /opt/flink/lib/chorus-flink-udf.jar"
+        in DOCKERFILE
+    )
+    root = ET.parse(FLINK / "udf" / "pom.xml").getroot()
+    assert root.findtext("m:properties/m:flink.version", namespaces=POM_NS) == arg("FLINK_VERSION")
+    assert root.findtext("m:build/m:finalName", namespaces=POM_NS) == "chorus-flink-udf"

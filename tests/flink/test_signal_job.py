@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "flink" / "src"))
 config: Any = importlib.import_module("chorus_flink.config")
 trading: Any = importlib.import_module("chorus_flink.jobs.trading")
 maintenance: Any = importlib.import_module("chorus_flink.jobs.maintenance")
+tables: Any = importlib.import_module("chorus_flink.tables")
 
 
 def job(module: Any, **values: str) -> Any:
@@ -42,7 +43,25 @@ def test_the_spec_names_topics_and_tables_after_domain_and_input() -> None:
         "trades_checked",
         "trades",
     )
-    assert "'dev.chorus.trading.vwap' AS `type`" in trading.vwap_signals("w")
+    windows = trading.window_signals("w", trading.TradingParameters.from_job(job(trading)))
+    assert "THEN 'dev.chorus.trading.vwap' ELSE 'dev.chorus.trading.volume_anomaly' END" in (
+        windows
+    )
+
+
+def test_either_envelope_chooses_per_column_and_keeps_what_is_common() -> None:
+    def columns(kind: str) -> list[tuple[str, str]]:
+        found: list[tuple[str, str]] = trading.JOB.signal_columns(
+            kind, subject="`symbol`", time="window_end", data={"volume": "`volume`"}
+        )
+        return found
+
+    sql = tables.either_envelope("`_kind` = 1", columns("vwap"), columns("volume_anomaly"))
+    assert "CASE WHEN `_kind` = 1 THEN 'vwap' ELSE 'volume_anomaly' END AS `kind`" in sql
+    assert "CAST(`symbol` AS STRING) AS `subject`" in sql  # the same for both: no CASE
+    assert sql.count(" AS `") == len(tables.ENVELOPE_COLUMNS) + 1  # and `data`
+    with pytest.raises(ValueError, match="columns differ"):
+        tables.either_envelope("x", columns("vwap"), columns("vwap")[:-1])
 
 
 def test_parameters_are_read_by_type_with_their_minimum() -> None:

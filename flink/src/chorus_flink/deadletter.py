@@ -1,7 +1,8 @@
 """Splitting a raw stream into usable rows and dead letters, in SQL.
 
 A job lists the fields it needs from each JSON record (:class:`Field`). :func:`checked_query`
-parses a raw source (:func:`chorus_flink.tables.raw_source_table`) once per record and gives
+parses a raw source (:func:`chorus_flink.tables.raw_source_table`) once per record (with
+:mod:`chorus_flink.udf`'s functions, registered by the job before its source) and gives
 it its typed fields and a ``dead_letter_reason``, NULL when the record is usable
 (:func:`register_checked` makes it a view computed once for all its readers);
 :func:`valid_view` keeps the usable rows (``event_time`` still the rowtime attribute);
@@ -12,8 +13,8 @@ Reasons, the first that applies:
 
 ==========================  =================================================================
 ``invalid_json``            the value is not a JSON object (or is empty / a tombstone)
-``missing_field:<name>``    a required field is absent
-``invalid_field:<name>``    present but null, of the wrong type, or failing the field's check
+``missing_field:<name>``    a required field is absent, or JSON null (``JSON_EXISTS``'s rule)
+``invalid_field:<name>``    present but of the wrong type, or failing the field's check
 ``late``                    ``event_time`` is at or before the watermark when the record
                             arrives: a window or OVER aggregate would drop it silently, so the
                             job routes it here instead (the late-data policy: never drop)
@@ -31,7 +32,7 @@ from typing import TYPE_CHECKING
 
 from chorus_flink.config import JobConfig
 from chorus_flink.kafka import ident, quote
-from chorus_flink.tables import RAW_COLUMNS, event_time_text
+from chorus_flink.tables import RAW_COLUMNS, event_time_value
 
 if TYPE_CHECKING:
     from pyflink.table import StreamTableEnvironment
@@ -70,7 +71,7 @@ class Field:
     @property
     def text(self) -> str:
         """SQL: the field as the payload holds it (a string, NULL if absent/null/nested)."""
-        return f"JSON_VALUE(`payload`, {quote('$.' + self.name)})"
+        return f"CHORUS_JSON_VALUE(`payload`, {quote(self.name)})"
 
     @property
     def value(self) -> str:
@@ -83,8 +84,11 @@ class Field:
 
     @property
     def exists(self) -> str:
-        """SQL: whether the payload has the field (even if null)."""
-        return f"JSON_EXISTS(`payload`, {quote('$.' + self.name)})"
+        """SQL: whether the payload has the field with a value other than null.
+
+        As ``JSON_EXISTS`` has it: ``{"price": null}`` has no ``price`` (``missing_field``).
+        """
+        return f"CHORUS_JSON_EXISTS(`payload`, {quote(self.name)})"
 
     def problems(self, text: str | None = None, exists: str | None = None) -> list[tuple[str, str]]:
         """(condition, reason) pairs, SQL conditions in the order they are tested.
@@ -110,16 +114,20 @@ class Field:
 
 
 def event_time_problems(
-    field: str = "event_time", text: str | None = None, exists: str | None = None
+    field: str = "event_time", value: str | None = None, exists: str | None = None
 ) -> list[tuple[str, str]]:
-    """The event-time field's (condition, reason) pairs: missing, or not a timestamp."""
+    """The event-time field's (condition, reason) pairs: missing, or not a timestamp.
+
+    ``value`` and ``exists`` replace the field's TIMESTAMP(3) value (NULL if unreadable) and
+    presence (columns holding them).
+    """
     if exists is None:
-        exists = f"JSON_EXISTS(`payload`, {quote(f'$.{field}')})"
-    if text is None:
-        text = event_time_text(field)
+        exists = f"CHORUS_JSON_EXISTS(`payload`, {quote(field)})"
+    if value is None:
+        value = event_time_value(field)
     return [
         (f"NOT {exists}", f"missing_field:{field}"),
-        (f"TRY_CAST({text} AS TIMESTAMP(3)) IS NULL", f"invalid_field:{field}"),
+        (f"{value} IS NULL", f"invalid_field:{field}"),
     ]
 
 
@@ -128,7 +136,7 @@ def _reason(whens: Sequence[tuple[str, str]]) -> str:
     return f"CASE\n    {body}\n    ELSE CAST(NULL AS STRING)\n  END"
 
 
-INVALID_JSON_CONDITION = "`payload` IS NULL OR NOT (`payload` IS JSON OBJECT)"
+INVALID_JSON_CONDITION = "`payload` IS NULL OR NOT CHORUS_IS_JSON_OBJECT(`payload`)"
 LATE_CONDITION = "`event_time` <= CURRENT_WATERMARK(`event_time`)"
 
 
@@ -151,18 +159,19 @@ def checked_query(raw: str, fields: Sequence[Field], event_time_field: str = "ev
     record arrived). Register it with :func:`register_checked`, so that the dead letters and
     the usable rows read one computation of it.
 
-    An inner query extracts each field's text and presence once per record; the reason and
-    the typed values are computed from those columns. Flink's JSON functions parse the whole
-    payload on every call, so this is the difference between three or four parses per field
-    and one or two. The planner merges a projection into the one above it unless that would
-    evaluate a non-deterministic expression twice: ``CURRENT_WATERMARK`` is one, and the outer
-    query reads it twice (the late rule and ``arrival_watermark``), which keeps the inner
-    query's columns computed once.
+    The payload is read with :mod:`chorus_flink.udf`'s functions, which parse it once per
+    record however many fields are asked for (Flink's own JSON functions parse it on every
+    call). An inner query extracts each field's text and presence once; the reason and the
+    typed values are computed from those columns, so each condition does not ask again. The
+    planner merges a projection into the one above it unless that would evaluate a
+    non-deterministic expression twice: ``CURRENT_WATERMARK`` is one, and the outer query
+    reads it twice (the late rule and ``arrival_watermark``), which keeps the inner query's
+    columns computed once.
     """
     t_time, e_time = ident("_t_" + event_time_field), ident("_e_" + event_time_field)
     inner = [
-        f"{event_time_text(event_time_field)} AS {t_time}",
-        f"JSON_EXISTS(`payload`, {quote('$.' + event_time_field)}) AS {e_time}",
+        f"{event_time_value(event_time_field)} AS {t_time}",
+        f"CHORUS_JSON_EXISTS(`payload`, {quote(event_time_field)}) AS {e_time}",
         "CURRENT_WATERMARK(`event_time`) AS `_watermark`",
     ]
     whens = [(INVALID_JSON_CONDITION, INVALID_JSON)]
@@ -174,7 +183,7 @@ def checked_query(raw: str, fields: Sequence[Field], event_time_field: str = "ev
             inner.append(f"{f.exists} AS {e_field}")
         whens += f.problems(text=t_field, exists=e_field)
         typed.append(f"{f.typed(t_field)} AS {ident(f.name)}")
-    whens += event_time_problems(event_time_field, text=t_time, exists=e_time)
+    whens += event_time_problems(event_time_field, value=t_time, exists=e_time)
     whens.append(("`event_time` <= `_watermark`", LATE))
     outer = [
         "`payload`, `source_topic`, `source_partition`, `source_offset`, `event_time`",

@@ -20,7 +20,7 @@ Everything but its own SQL follows from a :class:`SignalJob`::
         p = TradingParameters.from_job(job)
         JOB.create_tables(t_env, job)         # view `trades`: the usable, typed records
         t_env.execute_sql(windows_view("trade_windows", "trades", p))
-        return JOB.statements(t_env, job, [vwap_signals("trade_windows"), ...])
+        return JOB.statements(t_env, job, [window_signals("trade_windows", p), ...])
 
 Names, from ``domain`` and ``input``: the parameters ``<input>_topic`` (default
 ``<domain>.<input>``), ``signals_topic`` (``<domain>.signals``), ``dead_letter_topic``
@@ -37,12 +37,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self, cast, get_type_hints
 
+from chorus_flink import udf
 from chorus_flink.config import ConfigError, JobConfig
 from chorus_flink.deadletter import Field, dead_letter_insert, register_checked, valid_view
 from chorus_flink.tables import (
     dead_letter_sink_table,
     ensure_checkpointing,
     envelope,
+    envelope_columns,
     raw_source_table,
     signal_sink_table,
     union_insert,
@@ -234,9 +236,33 @@ class SignalJob:
             id_suffix=id_suffix,
         )
 
+    def signal_columns(
+        self,
+        kind: str,
+        *,
+        subject: str,
+        time: str,
+        data: Mapping[str, str],
+        id_suffix: str | None = None,
+    ) -> list[tuple[str, str]]:
+        """:meth:`signal` as (column, SQL expression) pairs, for
+        :func:`chorus_flink.tables.either_envelope`."""
+        return envelope_columns(
+            domain=self.domain,
+            source=self.module,
+            kind=kind,
+            subject=subject,
+            time=time,
+            data=data,
+            data_columns=self.data_columns,
+            id_suffix=id_suffix,
+        )
+
     def create_tables(self, t_env: StreamTableEnvironment, job: JobConfig) -> None:
-        """Checkpointing, the UDFs, the source and its views, the signal and dead-letter sinks."""
+        """Checkpointing, the functions, the source and its views, the signal and dead-letter
+        sinks."""
         ensure_checkpointing(t_env)
+        udf.register(t_env)  # the source's computed event time already reads the payload
         register_udfs(t_env, self.udfs)
         raw = f"{self.input}_raw"
         t_env.execute_sql(

@@ -7,14 +7,17 @@ written with :func:`interval`.
 
 **Raw source.** The value is read as a STRING (``value.format = raw``), never parsed by the
 connector, so a malformed record cannot fail the job: :mod:`chorus_flink.deadletter` parses
-it in SQL and routes what it cannot use to the dead-letter topic. ``event_time`` is a
-computed column taken from the payload's ``event_time`` field (an ISO-8601 timestamp,
-``2026-01-01 09:00:00.250`` or ``2026-01-01T09:00:00.250``, UTC); where it is missing or
-unreadable it is 1970-01-01, which never advances the watermark (such records are dead
-letters anyway). The watermark is ``event_time - watermark_delay_seconds`` and is emitted
-after every record (``scan.watermark.emit.strategy = on-event``), so whether a record is late
-depends only on the records before it in its partition, not on timing; a signal job can
-trade that for throughput (``on-periodic``, :data:`chorus_flink.signal_job.WATERMARK_EMIT`).
+it in SQL and routes what it cannot use to the dead-letter topic. The payload is read with
+:mod:`chorus_flink.udf`'s functions (registered before the source: its computed column uses
+one), once per record. ``event_time`` is a computed column taken from the payload's
+``event_time`` field (an ISO-8601 timestamp, ``2026-01-01 09:00:00.250`` or
+``2026-01-01T09:00:00.250``, UTC); where it is missing or unreadable it is 1970-01-01,
+which never advances the watermark (such records are dead letters anyway). The watermark
+is ``event_time - watermark_delay_seconds`` and is emitted after every record
+(``scan.watermark.emit.strategy = on-event``), so whether a record is late depends only on
+the records before it in its partition, not on timing; a signal job can trade that for
+throughput (``on-periodic``, :data:`chorus_flink.signal_job.WATERMARK_EMIT`; the
+FlinkDeployment does).
 
 **Signals** are CloudEvents 1.0 in structured JSON mode, keyed by ``subject``::
 
@@ -79,14 +82,18 @@ DEAD_LETTER_COLUMNS = (
 )
 
 
-def event_time_text(field: str = "event_time") -> str:
-    """SQL: the payload's timestamp field as ``yyyy-MM-dd HH:mm:ss[.SSS]`` text."""
-    return f"REPLACE(REPLACE(JSON_VALUE(`payload`, {quote('$.' + field)}), 'T', ' '), 'Z', '')"
+def event_time_value(field: str = "event_time") -> str:
+    """SQL: the payload's timestamp field as a TIMESTAMP(3), NULL if absent or unreadable.
+
+    ``CHORUS_JSON_TIMESTAMP`` (:mod:`chorus_flink.udf`): the field's text with ``T`` and
+    ``Z`` removed, cast as ``TRY_CAST`` would, read once per record however often asked.
+    """
+    return f"CHORUS_JSON_TIMESTAMP(`payload`, {quote(field)})"
 
 
 def event_time_column(field: str = "event_time") -> str:
     """The computed ``event_time`` column: the payload's timestamp, or 1970 if unreadable."""
-    return f"`event_time` AS COALESCE(TRY_CAST({event_time_text(field)} AS TIMESTAMP(3)), {EPOCH})"
+    return f"`event_time` AS COALESCE({event_time_value(field)}, {EPOCH})"
 
 
 MAX_INTERVAL_SECONDS = 100 * 86400 - 1
@@ -228,6 +235,31 @@ def envelope(
     ``data_columns`` not in it are NULL). ``id`` is ``kind:subject:time`` plus ``id_suffix``
     (an SQL expression) when a subject may have several signals of a kind at one time.
     """
+    columns = envelope_columns(
+        domain=domain,
+        source=source,
+        kind=kind,
+        subject=subject,
+        time=time,
+        data=data,
+        data_columns=data_columns,
+        id_suffix=id_suffix,
+    )
+    return ",\n  ".join(f"{expr} AS {ident(name)}" for name, expr in columns)
+
+
+def envelope_columns(
+    *,
+    domain: str,
+    source: str,
+    kind: str,
+    subject: str,
+    time: str,
+    data: Mapping[str, str],
+    data_columns: Sequence[str],
+    id_suffix: str | None = None,
+) -> list[tuple[str, str]]:
+    """:func:`envelope` as (column, SQL expression) pairs in sink order, to combine kinds."""
     iso = iso_time(time)
     parts = [quote(kind), f"CAST({subject} AS STRING)", iso]
     if id_suffix is not None:
@@ -242,18 +274,34 @@ def envelope(
     if unknown:
         raise ValueError(f"envelope {kind}: data fields {sorted(unknown)} are not data columns")
     row_type = "ROW<" + ", ".join(data_columns) + ">"
-    return ",\n  ".join(
-        [
-            "'1.0' AS `specversion`",
-            f"{id_sql} AS `id`",
-            f"{quote(source)} AS `source`",
-            f"{quote(f'dev.chorus.{domain}.{kind}')} AS `type`",
-            f"{quote(kind)} AS `kind`",
-            f"CAST({subject} AS STRING) AS `subject`",
-            f"{iso} AS `time`",
-            f"CAST(ROW({', '.join(values)}) AS {row_type}) AS `data`",
-        ]
-    )
+    return [
+        ("specversion", "'1.0'"),
+        ("id", id_sql),
+        ("source", quote(source)),
+        ("type", quote(f"dev.chorus.{domain}.{kind}")),
+        ("kind", quote(kind)),
+        ("subject", f"CAST({subject} AS STRING)"),
+        ("time", iso),
+        ("data", f"CAST(ROW({', '.join(values)}) AS {row_type})"),
+    ]
+
+
+def either_envelope(
+    choice: str, first: Sequence[tuple[str, str]], second: Sequence[tuple[str, str]]
+) -> str:
+    """The SELECT list of a signal of one of two kinds: ``first`` where the SQL condition
+    ``choice`` holds, else ``second`` (both from :func:`envelope_columns`).
+
+    One query can then emit two kinds from one computation (the trading job's ``vwap`` and
+    ``volume_anomaly`` from one window aggregate) instead of planning it once per kind.
+    """
+    if [name for name, _ in first] != [name for name, _ in second]:
+        raise ValueError("either_envelope: the two envelopes' columns differ")
+    parts = []
+    for (name, a), (_, b) in zip(first, second, strict=True):
+        expr = a if a == b else f"CASE WHEN {choice} THEN {a} ELSE {b} END"
+        parts.append(f"{expr} AS {ident(name)}")
+    return ",\n  ".join(parts)
 
 
 def union_insert(sink: str, queries: Sequence[str]) -> str:

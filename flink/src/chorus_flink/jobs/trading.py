@@ -36,7 +36,7 @@ from chorus_flink.config import ConfigError, JobConfig
 from chorus_flink.deadletter import Field
 from chorus_flink.kafka import ident
 from chorus_flink.signal_job import Parameters, SignalJob, at_least
-from chorus_flink.tables import RECORD_ID, interval
+from chorus_flink.tables import RECORD_ID, either_envelope, interval
 
 if TYPE_CHECKING:
     from pyflink.table import StatementSet, StreamTableEnvironment
@@ -118,24 +118,6 @@ GROUP BY `symbol`, window_start, window_end, window_time
 """.strip()
 
 
-def vwap_signals(windows: str) -> str:
-    """SQL query: one ``vwap`` signal per window."""
-    select = JOB.signal(
-        "vwap",
-        subject="`symbol`",
-        time="window_end",
-        data={
-            "window_start": "window_start",
-            "window_end": "window_end",
-            "vwap": "`vwap`",
-            "volatility": "`volatility`",
-            "volume": "`volume`",
-            "trade_count": "`trade_count`",
-        },
-    )
-    return f"SELECT\n  {select}\nFROM {ident(windows)}"
-
-
 def price_spike_signals(trades: str, p: TradingParameters) -> str:
     """SQL query: a ``price_spike`` per trade far from the VWAP of the earlier trades."""
     select = JOB.signal(
@@ -172,28 +154,51 @@ WHERE ABS(`price` - `prior_vwap`) > {p.spike_threshold!r} * `prior_vwap`
 """.strip()
 
 
-def volume_anomaly_signals(windows: str, p: TradingParameters) -> str:
-    """SQL query: a ``volume_anomaly`` per window far above the mean of the previous windows."""
-    select = JOB.signal(
+def window_signals(windows: str, p: TradingParameters) -> str:
+    """SQL query: per window a ``vwap`` signal, and a ``volume_anomaly`` where its volume is
+    far above the mean of the symbol's previous windows.
+
+    Both kinds come from one pass over the windows: an OVER on them for the baseline, then
+    each window row unnested into ``_kind`` 1 (``vwap``) and 2 (``volume_anomaly``, 0 where
+    it does not apply; the array refers to the row, so this is a Correlate chained to the
+    OVER, not a join). Written as two queries, the planner built the HOP aggregate twice
+    (the two readers used different columns, so it could not reuse one), and every trade
+    went through both.
+    """
+    window_data = {"window_start": "window_start", "window_end": "window_end"}
+    vwap = JOB.signal_columns(
+        "vwap",
+        subject="`symbol`",
+        time="window_end",
+        data={
+            **window_data,
+            "vwap": "`vwap`",
+            "volatility": "`volatility`",
+            "volume": "`volume`",
+            "trade_count": "`trade_count`",
+        },
+    )
+    anomaly = JOB.signal_columns(
         "volume_anomaly",
         subject="`symbol`",
         time="window_end",
         data={
-            "window_start": "window_start",
-            "window_end": "window_end",
+            **window_data,
             "volume": "`volume`",
             "baseline_volume": "`baseline_volume`",
             "ratio": "`volume` / `baseline_volume`",
         },
     )
     n = p.baseline_windows
+    anomalous = f"`n` = {n + 1} AND `volume` > {p.volume_ratio_threshold!r} * `baseline_volume`"
     return f"""
 SELECT
-  {select}
+  {either_envelope("`_kind` = 1", vwap, anomaly)}
 FROM (
-  SELECT *, (`volume_sum` - `volume`) / (`n` - 1) AS `baseline_volume`
+  SELECT *,
+    CASE WHEN `n` = {n + 1} THEN (`volume_sum` - `volume`) / (`n` - 1) END AS `baseline_volume`
   FROM (
-    SELECT `symbol`, window_start, window_end, `volume`,
+    SELECT `symbol`, window_start, window_end, `vwap`, `volatility`, `volume`, `trade_count`,
       SUM(`volume`) OVER w AS `volume_sum`,
       COUNT(*) OVER w AS `n`
     FROM {ident(windows)}
@@ -202,9 +207,9 @@ FROM (
       ROWS BETWEEN {n} PRECEDING AND CURRENT ROW
     )
   )
-  WHERE `n` = {n + 1}
 )
-WHERE `volume` > {p.volume_ratio_threshold!r} * `baseline_volume`
+CROSS JOIN UNNEST(ARRAY[1, CASE WHEN {anomalous} THEN 2 ELSE 0 END]) AS `kinds` (`_kind`)
+WHERE `_kind` > 0
 """.strip()
 
 
@@ -217,9 +222,5 @@ def build(t_env: StreamTableEnvironment, config: Mapping[str, Any]) -> Statement
     return JOB.statements(
         t_env,
         job,
-        [
-            vwap_signals("trade_windows"),
-            price_spike_signals(JOB.input, p),
-            volume_anomaly_signals("trade_windows", p),
-        ],
+        [window_signals("trade_windows", p), price_spike_signals(JOB.input, p)],
     )
