@@ -10,6 +10,7 @@ from a2a.client import ClientConfig, create_client
 from a2a.types.a2a_pb2 import GetTaskRequest, SendMessageRequest, StreamResponse, TaskState
 from a2a.utils.constants import AGENT_CARD_WELL_KNOWN_PATH, TransportProtocol
 from chorus_agents.binding.codec import BINDING_URI
+from chorus_api.topics import inbox_topic
 
 from tests.agents.conftest import (
     Connect,
@@ -76,7 +77,7 @@ async def test_the_card_lists_both_interfaces_and_health_answers(
 
     interfaces = [(i["protocolBinding"], i["url"]) for i in card["supportedInterfaces"]]
     assert interfaces == [
-        (BINDING_URI, f"kafka:chorus.{ns}.risk.inbox"),
+        (BINDING_URI, "kafka:" + inbox_topic(ns, "risk")),
         (TransportProtocol.JSONRPC.value, risk.http_url),
     ]
     assert card["name"] == "risk"
