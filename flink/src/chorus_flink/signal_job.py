@@ -43,9 +43,9 @@ from chorus_flink.deadletter import Field, dead_letter_insert, register_checked,
 from chorus_flink.tables import (
     dead_letter_sink_table,
     ensure_checkpointing,
-    envelope,
     envelope_columns,
     raw_source_table,
+    select_list,
     signal_sink_table,
     union_insert,
 )
@@ -224,16 +224,9 @@ class SignalJob:
         data: Mapping[str, str],
         id_suffix: str | None = None,
     ) -> str:
-        """The SELECT list of one signal of this job (:func:`chorus_flink.tables.envelope`)."""
-        return envelope(
-            domain=self.domain,
-            source=self.module,
-            kind=kind,
-            subject=subject,
-            time=time,
-            data=data,
-            data_columns=self.data_columns,
-            id_suffix=id_suffix,
+        """The SELECT list of one signal of this job (see :meth:`signal_columns`)."""
+        return select_list(
+            self.signal_columns(kind, subject=subject, time=time, data=data, id_suffix=id_suffix)
         )
 
     def signal_columns(

@@ -2,7 +2,7 @@
 
 A signal job does not call these one by one: :class:`chorus_flink.signal_job.SignalJob` wires
 the source, the dead-letter split (:mod:`chorus_flink.deadletter`) and both sinks from the
-job's spec, and binds :func:`envelope` to the job's domain. Every interval in a job's SQL is
+job's spec, and binds :func:`envelope_columns` to the job's domain. Every interval in a job's SQL is
 written with :func:`interval`.
 
 **Raw source.** The value is read as a STRING (``value.format = raw``), never parsed by the
@@ -217,34 +217,8 @@ def iso_time(column: str) -> str:
     return f"CONCAT(DATE_FORMAT({column}, 'yyyy-MM-dd''T''HH:mm:ss.SSS'), 'Z')"
 
 
-def envelope(
-    *,
-    domain: str,
-    source: str,
-    kind: str,
-    subject: str,
-    time: str,
-    data: Mapping[str, str],
-    data_columns: Sequence[str],
-    id_suffix: str | None = None,
-) -> str:
-    """The SELECT list of one signal: the envelope columns and ``data`` in sink order.
-
-    ``kind`` is a literal (``price_spike``); ``subject`` and ``time`` (a TIMESTAMP(3)) are
-    SQL expressions; ``data`` maps each data field to its SQL expression (fields of
-    ``data_columns`` not in it are NULL). ``id`` is ``kind:subject:time`` plus ``id_suffix``
-    (an SQL expression) when a subject may have several signals of a kind at one time.
-    """
-    columns = envelope_columns(
-        domain=domain,
-        source=source,
-        kind=kind,
-        subject=subject,
-        time=time,
-        data=data,
-        data_columns=data_columns,
-        id_suffix=id_suffix,
-    )
+def select_list(columns: Sequence[tuple[str, str]]) -> str:
+    """SQL: (column, expression) pairs as a SELECT list, ``expression AS column``."""
     return ",\n  ".join(f"{expr} AS {ident(name)}" for name, expr in columns)
 
 
@@ -259,7 +233,14 @@ def envelope_columns(
     data_columns: Sequence[str],
     id_suffix: str | None = None,
 ) -> list[tuple[str, str]]:
-    """:func:`envelope` as (column, SQL expression) pairs in sink order, to combine kinds."""
+    """The envelope of one signal as (column, SQL expression) pairs in sink order
+    (:func:`select_list` makes them a SELECT list; :func:`either_envelope` combines two).
+
+    ``kind`` is a literal (``price_spike``); ``subject`` and ``time`` (a TIMESTAMP(3)) are
+    SQL expressions; ``data`` maps each data field to its SQL expression (fields of
+    ``data_columns`` not in it are NULL). ``id`` is ``kind:subject:time`` plus ``id_suffix``
+    (an SQL expression) when a subject may have several signals of a kind at one time.
+    """
     iso = iso_time(time)
     parts = [quote(kind), f"CAST({subject} AS STRING)", iso]
     if id_suffix is not None:
