@@ -7,8 +7,10 @@ replica serves it (the replicas split the partitions in their consumer group).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import TypeVar
 
 import pytest
@@ -123,25 +125,58 @@ def state(task: Task) -> str:
     return str(TaskState.Name(task.status.state))
 
 
-async def replicas(
-    kafka: KafkaBroker, start_agent: StartAgent
-) -> tuple[str, AgentHost, AgentHost, ScriptExecutor, ScriptExecutor]:
+async def reaches(to: Caller, task_id: str, partition: int, wanted: str) -> str:
+    """The task's state as the replica on ``partition`` tells it, asked until it is
+    ``wanted`` (for at most 30 s): a task answered with ``returnImmediately`` is
+    ``SUBMITTED`` until its runner's next write is committed."""
+    seen = ""
+
+    async def asked() -> None:
+        nonlocal seen
+        while (seen := state(await to.get(task_id, partition))) != wanted:
+            await asyncio.sleep(0.1)
+
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asked(), 30)
+    return seen
+
+
+@dataclass(frozen=True)
+class Replicas:
+    """Two replicas of agent ``risk`` in ``ns`` and a caller that picks which one serves."""
+
+    ns: str
+    first: AgentHost
+    second: AgentHost
+    runs: ScriptExecutor
+    """The first replica's executor."""
+    other: ScriptExecutor
+    """The second replica's executor."""
+    to: Caller
+    on_first: int
+    """An inbox partition the first replica consumes."""
+    on_second: int
+    """An inbox partition the second replica consumes."""
+
+
+async def replicas(kafka: KafkaBroker, start_agent: StartAgent, caller: Connect) -> Replicas:
     ns = namespace()
-    scripts = ScriptExecutor(), ScriptExecutor()
-    first = await start_agent(agent_config(ns, "risk", kafka, instance="replica-0"), scripts[0])
+    runs, other = ScriptExecutor(), ScriptExecutor()
+    first = await start_agent(agent_config(ns, "risk", kafka, instance="replica-0"), runs)
     second = await start_agent(
-        agent_config(ns, "risk", kafka, instance="replica-1"), scripts[1], topics=False
+        agent_config(ns, "risk", kafka, instance="replica-1"), other, topics=False
     )
-    return ns, first, second, *scripts
+    inbox = first.config.topics.inbox
+    to = Caller(kafka, await caller(ns), inbox)
+    on_first, on_second = await split(first, second, inbox)
+    return Replicas(ns, first, second, runs, other, to, on_first, on_second)
 
 
 async def test_get_task_and_list_tasks_reach_the_tasks_of_either_replica(
     kafka: KafkaBroker, start_agent: StartAgent, caller: Connect
 ) -> None:
-    ns, first, second, _, _ = await replicas(kafka, start_agent)
-    inbox = first.config.topics.inbox
-    to = Caller(kafka, await caller(ns), inbox)
-    on_first, on_second = await split(first, second, inbox)
+    pair = await replicas(kafka, start_agent, caller)
+    to, on_first, on_second = pair.to, pair.on_first, pair.on_second
 
     ran_on_first = await to.call(
         "SendMessage",
@@ -173,10 +208,14 @@ async def test_get_task_and_list_tasks_reach_the_tasks_of_either_replica(
 async def test_a_task_running_on_one_replica_is_cancelled_through_the_other(
     kafka: KafkaBroker, start_agent: StartAgent, caller: Connect
 ) -> None:
-    ns, first, second, runs, other = await replicas(kafka, start_agent)
-    inbox = first.config.topics.inbox
-    to = Caller(kafka, await caller(ns), inbox)
-    on_first, on_second = await split(first, second, inbox)
+    pair = await replicas(kafka, start_agent, caller)
+    to, on_first, on_second, runs, other = (
+        pair.to,
+        pair.on_first,
+        pair.on_second,
+        pair.runs,
+        pair.other,
+    )
 
     # A streamed task (the lean path) runs on the first replica.
     events: list[StreamResponse] = []
@@ -238,17 +277,17 @@ async def test_a_task_running_on_one_replica_is_cancelled_through_the_other(
 async def test_a_restarting_replica_fails_only_its_own_unfinished_tasks(
     kafka: KafkaBroker, start_agent: StartAgent, caller: Connect
 ) -> None:
-    ns, first, second, _, _ = await replicas(kafka, start_agent)
-    inbox = first.config.topics.inbox
-    to = Caller(kafka, await caller(ns), inbox)
-    on_first, on_second = await split(first, second, inbox)
+    pair = await replicas(kafka, start_agent, caller)
+    ns, second, to = pair.ns, pair.second, pair.to
+    on_first, on_second = pair.on_first, pair.on_second
     waiting = SendMessageRequest(
         message=user_text("wait"),
         configuration=SendMessageConfiguration(return_immediately=True),
     )
     theirs = (await to.call("SendMessage", waiting, on_first, SendMessageResponse())).task.id
     mine = (await to.call("SendMessage", waiting, on_second, SendMessageResponse())).task.id
-    assert state(await to.get(theirs, on_second)) == "TASK_STATE_WORKING"
+    assert await reaches(to, theirs, on_second, "TASK_STATE_WORKING") == "TASK_STATE_WORKING"
+    assert await reaches(to, mine, on_second, "TASK_STATE_WORKING") == "TASK_STATE_WORKING"
 
     await second.stop()
     again = AgentHost(
