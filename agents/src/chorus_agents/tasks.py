@@ -311,8 +311,9 @@ class KafkaTaskStore(TaskStore):
         try:
             while not stop.is_set():
                 messages = await asyncio.to_thread(consumer.consume, 500, self._poll)
-                await self._take(messages, live=True)
-                self._wake()
+                if messages:  # nothing read: a waiting barrier has nothing to re-check
+                    await self._take(messages, live=True)
+                    self._wake()
         except KafkaException as exc:
             log.error("task store %s: the tail stopped: %s", self.topic, exc)
         finally:
