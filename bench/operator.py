@@ -459,7 +459,9 @@ def apiserver(private: bool) -> Iterator[Any]:
         stop_process(process.pid)
 
 
-def run_bench(agents: int, timeout: float, private: bool) -> tuple[list[Phase], float]:
+def run_bench(
+    agents: int, timeout: float, private: bool, log: Path | None = None
+) -> tuple[list[Phase], float]:
     from tests.operator.harness import Cluster, McpServer, Operator, kafka_cluster, unique
     from tests.services.kube import FIELD_MANAGER
 
@@ -478,10 +480,10 @@ def run_bench(agents: int, timeout: float, private: bool) -> tuple[list[Phase], 
             kubeconfig=kube.admin_kubeconfig,
             namespaces=(namespace, kafka_namespace),
             kafka_namespace=kafka_namespace,
-            log=Path(tmp) / "operator.log",
+            log=log or Path(tmp) / "operator.log",
             env={
                 "CHORUS_KAFKA_AUTHENTICATION": "scram-sha-512",
-                "CHORUS_LOG_LEVEL": "WARNING",
+                "CHORUS_LOG_LEVEL": "INFO" if log else "WARNING",
                 "CHORUS_RECHECK_INTERVAL": "600",
                 "CHORUS_DISCOVERY_INTERVAL": "600",
             },
@@ -633,8 +635,11 @@ def main(
     private: Annotated[
         bool, typer.Option(help="start a private apiserver (clean request counts)")
     ] = True,
+    log: Annotated[
+        Path | None, typer.Option(help="keep the operator's log here, at INFO (else WARNING)")
+    ] = None,
 ) -> None:
-    phases, peak = run_bench(agents, timeout, private)
+    phases, peak = run_bench(agents, timeout, private, log)
     report(phases, peak)
     if json_out is not None:
         figures = {

@@ -1,10 +1,18 @@
-"""Which condition changes become Kubernetes Events."""
+"""Which condition changes become Kubernetes Events; scheduled reconciles retry failures."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Mapping
+from typing import Any, cast
+
 import pytest
-from chorus_operator.runtime import announced
+from chorus_operator.reconcile.common import Context, Outcome
+from chorus_operator.runtime import Runtime, announced, retry_delay
+from chorus_operator.settings import load_settings
 from chorus_operator.status import Transition
+from lightkube import AsyncClient
 
 
 def change(type_: str, old: str | None, new: str) -> Transition:
@@ -25,3 +33,67 @@ def test_a_healthy_creation_makes_two_events_and_problems_always_one() -> None:
     assert announced(change("WorkloadReady", "True", "False"))  # went bad
     assert announced(change("StreamsReady", "True", "Unknown"))
     assert not announced(change("StreamsReady", "False", "True"))  # Ready says it
+
+
+class FlakyRuntime(Runtime):
+    """A Runtime whose Agent reconcile fails ``failures`` times, then succeeds."""
+
+    def __init__(self, failures: int) -> None:
+        settings = load_settings({})
+        super().__init__(Context(client=cast(AsyncClient, None), settings=settings))
+        self.failures = failures
+        self.calls: list[float] = []
+
+    async def agent(self, body: Mapping[str, Any]) -> Outcome:
+        self.calls.append(time.monotonic())
+        if len(self.calls) <= self.failures:
+            raise RuntimeError("the apiserver said 429")
+        return Outcome(error=None)
+
+
+@pytest.mark.unit
+def test_retry_delays_back_off_to_a_limit() -> None:
+    assert [retry_delay(n) for n in range(8)] == [1, 2, 4, 8, 16, 32, 60, 60]
+
+
+@pytest.mark.unit
+def test_a_scheduled_reconcile_that_fails_is_retried_until_it_succeeds() -> None:
+    # A failed run triggered by a child's event is not triggered again by anything but
+    # the periodic re-check: the Runtime itself must retry it.
+    async def scenario() -> list[float]:
+        runtime = FlakyRuntime(failures=2)
+        started = time.monotonic()
+        runtime.schedule("Agent", "ns", "a")
+        for _ in range(100):
+            await asyncio.sleep(0.1)
+            if len(runtime.calls) == 3:
+                break
+        await asyncio.sleep(0.5)  # no further run after the success
+        await runtime.close()
+        return [call - started for call in runtime.calls]
+
+    calls = asyncio.run(scenario())
+    assert len(calls) == 3
+    # debounce, then 1 s and 2 s of backoff
+    assert calls[0] == pytest.approx(0.5, abs=0.3)
+    assert calls[1] - calls[0] == pytest.approx(1.0, abs=0.3)
+    assert calls[2] - calls[1] == pytest.approx(2.0, abs=0.3)
+
+
+@pytest.mark.unit
+def test_a_fresh_trigger_does_not_wait_for_a_pending_retry() -> None:
+    async def scenario() -> list[float]:
+        runtime = FlakyRuntime(failures=3)
+        started = time.monotonic()
+        runtime.schedule("Agent", "ns", "a")
+        while len(runtime.calls) < 3:  # two failures: the next retry waits 4 s
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)
+        runtime.schedule("Agent", "ns", "a")  # a child changed meanwhile
+        while len(runtime.calls) < 4:
+            await asyncio.sleep(0.05)
+        await runtime.close()
+        return [call - started for call in runtime.calls]
+
+    calls = asyncio.run(scenario())
+    assert calls[3] - calls[2] < 1.5  # debounce after the trigger, not the 4 s backoff

@@ -37,6 +37,14 @@ log = logging.getLogger("chorus_operator")
 
 DEBOUNCE = 0.5
 """Seconds a scheduled reconcile waits, so a burst of child events makes one run."""
+RETRY_LIMIT = 60.0
+"""Longest wait before retrying a scheduled reconcile that failed."""
+
+
+def retry_delay(failures: int) -> float:
+    """Seconds before retrying a scheduled reconcile after its ``failures + 1``-th failure
+    in a row: 1, 2, 4, ... up to :data:`RETRY_LIMIT`."""
+    return float(min(RETRY_LIMIT, 2 ** min(failures, 10)))
 
 
 class Runtime:
@@ -48,6 +56,8 @@ class Runtime:
         """kopf's last-handled state of each object (see :mod:`chorus_operator.diffbase`)."""
         self._locks: dict[Key, asyncio.Lock] = {}
         self._scheduled: dict[Key, asyncio.Task[None]] = {}
+        self._due: dict[Key, float] = {}
+        """When each scheduled reconcile wakes (monotonic seconds)."""
         self._started: dict[Key, float] = {}
         self._slots = asyncio.Semaphore(ctx.settings.max_concurrent_reconciles)
         self._waiting = 0
@@ -143,17 +153,24 @@ class Runtime:
 
     def schedule(self, kind: str, namespace: str, name: str) -> None:
         """Reconciles the object soon, with its latest state; repeated calls coalesce."""
-        key = (kind, namespace, name)
+        self._schedule((kind, namespace, name), DEBOUNCE, failures=0)
+
+    def _schedule(self, key: Key, delay: float, *, failures: int) -> None:
+        requested = time.monotonic()
         pending = self._scheduled.get(key)
         if pending is not None and not pending.done():
-            return
-        requested = time.monotonic()
+            if self._due[key] <= requested + delay:
+                return
+            # A fresh trigger does not wait for a pending retry's backoff. The pending task
+            # is still asleep (it leaves _scheduled when it wakes): cancelling loses nothing.
+            pending.cancel()
+        self._due[key] = requested + delay
         self._scheduled[key] = asyncio.create_task(
-            self._later(key, requested), name=f"reconcile {key}"
+            self._later(key, requested, delay, failures), name=f"reconcile {key}"
         )
 
-    async def _later(self, key: Key, requested: float) -> None:
-        await asyncio.sleep(DEBOUNCE)
+    async def _later(self, key: Key, requested: float, delay: float, failures: int) -> None:
+        await asyncio.sleep(delay)
         self._scheduled.pop(key, None)
         async with self._lock(key):
             # A run that started after the trigger read everything afresh: nothing to do.
@@ -166,8 +183,13 @@ class Runtime:
         except asyncio.CancelledError:
             raise
         except Exception:
-            # The periodic re-check and the object's own handlers retry; log and go on.
-            log.exception("reconcile of %s %s/%s failed", kind, namespace, name)
+            # Nothing else would retry it before the periodic re-check (minutes away): the
+            # trigger that scheduled it (a child turning ready, say) does not come again.
+            retry = retry_delay(failures)
+            log.exception(
+                "reconcile of %s %s/%s failed; retrying in %.0f s", kind, namespace, name, retry
+            )
+            self._schedule(key, retry, failures=failures + 1)
 
     async def close(self) -> None:
         """Cancels scheduled reconciles (on shutdown)."""
