@@ -99,9 +99,11 @@ def test_every_function_has_its_java_class() -> None:
     for name, java_class in udf.FUNCTIONS.items():
         source = FLINK / "udf" / "src" / "main" / "java" / (java_class.replace(".", "/") + ".java")
         assert source.is_file(), name
-        assert f"public final class {java_class.rsplit('.', 1)[1]} extends ScalarFunction" in (
-            source.read_text()
-        )
+        declared = f"public final class {java_class.rsplit('.', 1)[1]} extends "
+        assert any(
+            declared + kind in source.read_text()
+            for kind in ("ScalarFunction", "ProcessTableFunction<")
+        ), name
 
 
 @pytest.mark.unit

@@ -17,6 +17,10 @@ one parse per record and thread, with Flink 2.2's own answers (see ``JsonFields.
 (Flink 2.2's ``VARIANT`` cannot replace them: ``PARSE_JSON`` works, but 2.2 has neither item
 access on a ``VARIANT`` nor a cast from it to a ``ROW``, ``MAP`` or scalar.)
 
+The module also holds ``CHORUS_PRICE_SPIKES``, a process table function (``PriceSpikes.java``)
+the trading job calls in place of an event-time OVER window (see
+:func:`chorus_flink.jobs.trading.price_spikes`); it is registered the same way.
+
 **Where the jar comes from.** On the image it is in ``/opt/flink/lib`` (``flink/Dockerfile``
 builds it), so the classes are on Flink's classpath and nothing is added. Locally,
 :func:`register` adds the jar to ``pipeline.jars``: ``CHORUS_FLINK_UDF_JAR`` if set, else
@@ -41,6 +45,7 @@ FUNCTIONS = {
     "CHORUS_JSON_VALUE": "dev.chorus.flink.JsonValue",
     "CHORUS_JSON_EXISTS": "dev.chorus.flink.JsonExists",
     "CHORUS_JSON_TIMESTAMP": "dev.chorus.flink.JsonTimestamp",
+    "CHORUS_PRICE_SPIKES": "dev.chorus.flink.PriceSpikes",
 }
 """SQL name to Java class, registered as temporary system functions."""
 

@@ -118,6 +118,30 @@ GROUP BY `symbol`, window_start, window_end, window_time
 """.strip()
 
 
+def price_spikes(trades: str, p: TradingParameters) -> str:
+    """SQL query: the trades far from the VWAP of the same symbol's earlier trades, with
+    ``symbol``, ``event_time``, ``source_partition``, ``source_offset``, ``price``,
+    ``quantity``, ``vwap`` (of the earlier trades) and ``deviation``.
+
+    ``CHORUS_PRICE_SPIKES`` (``flink/udf``, ``PriceSpikes.java``) gives what an event-time
+    ``RANGE`` OVER window would, but keeps running sums: Flink's OVER walks every buffered
+    timestamp of the symbol for each new one, which took most of the job's CPU on dense
+    symbols. It waits for the watermark, so ``trades`` must have no late rows (the job routes
+    them to the dead-letter topic).
+    """
+    return f"""
+SELECT `symbol`, `rowtime` AS `event_time`, `source_partition`, `source_offset`,
+  `price`, `quantity`, `vwap`, `deviation`
+FROM CHORUS_PRICE_SPIKES(
+  trades => TABLE {ident(trades)} PARTITION BY `symbol`,
+  window_seconds => {p.window_seconds},
+  spike_threshold => CAST({p.spike_threshold!r} AS DOUBLE),
+  on_time => DESCRIPTOR(`event_time`),
+  uid => 'price-spikes'
+)
+""".strip()
+
+
 def price_spike_signals(trades: str, p: TradingParameters) -> str:
     """SQL query: a ``price_spike`` per trade far from the VWAP of the earlier trades."""
     select = JOB.signal(
@@ -128,29 +152,16 @@ def price_spike_signals(trades: str, p: TradingParameters) -> str:
         data={
             "price": "`price`",
             "quantity": "`quantity`",
-            "vwap": "`prior_vwap`",
-            "deviation": "(`price` - `prior_vwap`) / `prior_vwap`",
+            "vwap": "`vwap`",
+            "deviation": "`deviation`",
         },
     )
     return f"""
 SELECT
   {select}
 FROM (
-  SELECT *, (`pq_sum` - `price` * `quantity`) / (`q_sum` - `quantity`) AS `prior_vwap`
-  FROM (
-    SELECT `symbol`, `price`, `quantity`, `event_time`, `source_partition`, `source_offset`,
-      SUM(`price` * `quantity`) OVER w AS `pq_sum`,
-      SUM(`quantity`) OVER w AS `q_sum`,
-      COUNT(*) OVER w AS `n`
-    FROM {ident(trades)}
-    WINDOW w AS (
-      PARTITION BY `symbol` ORDER BY `event_time`
-      RANGE BETWEEN {interval(p.window_seconds)} PRECEDING AND CURRENT ROW
-    )
-  )
-  WHERE `n` > 1
+  {price_spikes(trades, p)}
 )
-WHERE ABS(`price` - `prior_vwap`) > {p.spike_threshold!r} * `prior_vwap`
 """.strip()
 
 
