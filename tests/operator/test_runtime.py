@@ -15,21 +15,23 @@ from chorus_operator.status import Transition
 from lightkube import AsyncClient
 
 
-def change(type_: str, old: str | None, new: str) -> Transition:
-    return Transition(type_, old, new, "Reason", "message")
+def change(type_: str, old: str | None, new: str, reason: str = "Reason") -> Transition:
+    return Transition(type_, old, new, reason, "message")
 
 
 @pytest.mark.unit
-def test_a_healthy_creation_makes_two_events_and_problems_always_one() -> None:
+def test_a_healthy_creation_makes_one_event_and_problems_always_one() -> None:
     creation = [
-        change("Ready", None, "False"),  # its children are being made: Warning
-        change("TopicsReady", None, "Unknown"),
-        change("WorkloadReady", None, "Unknown"),
+        change("Ready", None, "False", "Pending"),  # its children are being made
+        change("TopicsReady", None, "Unknown", "Pending"),
+        change("WorkloadReady", None, "Unknown", "Pending"),
         change("TopicsReady", "Unknown", "True"),
         change("WorkloadReady", "Unknown", "True"),
         change("Ready", "False", "True"),
     ]
-    assert [c for c in creation if announced(c)] == [creation[0], creation[-1]]
+    assert [c for c in creation if announced(c)] == [creation[-1]]
+    assert announced(change("Ready", None, "False", "KafkaNotFound"))  # cannot start
+    assert announced(change("Ready", "True", "False", "Pending"))  # a new generation
     assert announced(change("WorkloadReady", "True", "False"))  # went bad
     assert announced(change("StreamsReady", "True", "Unknown"))
     assert not announced(change("StreamsReady", "False", "True"))  # Ready says it

@@ -6,7 +6,8 @@ Runs kopf with Chorus' handlers (:mod:`chorus_operator.handlers`) on its own reg
   ``CHORUS_PEERING_NAME``; the one with the highest priority acts, the others stand by
   and take over when its keep-alive lapses. The operator creates the peering object if
   it is missing (the chart ships kopf's peering CRDs). ``CHORUS_STANDALONE`` skips it.
-- kopf's progress annotations live under ``chorus.dev``, its last-handled state in memory
+- kopf's progress annotations live under ``chorus.dev`` (without kopf's marker when none
+  stays: :mod:`chorus_operator.progress`), its last-handled state in memory
   (:mod:`chorus_operator.diffbase`: no write of the Agent per change); the finalizer is
   ``chorus.dev/cleanup``.
 - ``/healthz`` on ``CHORUS_HEALTH_PORT`` (kopf's liveness endpoint), ``/metrics`` on
@@ -31,6 +32,7 @@ from lightkube import ApiError, AsyncClient, KubeConfig
 from chorus_operator import kinds, metrics
 from chorus_operator.handlers import register
 from chorus_operator.model.cleanup import FINALIZER
+from chorus_operator.progress import ProgressAnnotations
 from chorus_operator.reconcile.common import Context
 from chorus_operator.runtime import Runtime
 from chorus_operator.settings import Settings, SettingsError, parse_args
@@ -78,7 +80,7 @@ def kopf_settings(settings: Settings, diffbase: kopf.DiffBaseStorage) -> kopf.Op
     """kopf's settings: Chorus' annotation prefix, finalizer, last-handled state, peering."""
     config = kopf.OperatorSettings()
     config.persistence.finalizer = FINALIZER
-    config.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
+    config.persistence.progress_storage = ProgressAnnotations(prefix=PREFIX)
     config.persistence.diffbase_storage = diffbase
     config.peering.name = settings.peering_name
     config.peering.priority = settings.peering_priority or random.randint(1, 1_000_000)

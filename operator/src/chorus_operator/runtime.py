@@ -35,6 +35,8 @@ Key = tuple[str, str, str]
 
 log = logging.getLogger("chorus_operator")
 
+PENDING = "Pending"
+"""The reason of a condition whose child has not been reported on yet (see status.py)."""
 DEBOUNCE = 0.5
 """Seconds a scheduled reconcile waits, so a burst of child events makes one run."""
 RETRY_LIMIT = 60.0
@@ -207,8 +209,13 @@ def _plain(body: Mapping[str, Any]) -> dict[str, Any]:
 
 def announced(change: Transition) -> bool:
     """Whether a condition change is worth an Event: it went bad (a Warning), or Ready
-    changed after it had been reported once. A healthy Agent's creation makes two: Ready
-    False (its children are being made), then Ready True."""
+    changed after it had been reported once. A new object's first report of Ready False
+    because its children are still being made (reason ``Pending``) is neither: it is how
+    every healthy creation starts, so it would be a Warning on each. A healthy Agent's
+    creation makes one Event, Ready True; one that cannot start makes a Warning with the
+    reason (``KafkaNotFound``, ``ToolNotFound``, ...)."""
+    if change.old is None and change.reason == PENDING:
+        return False
     return change.bad or (change.type == "Ready" and change.old is not None)
 
 
