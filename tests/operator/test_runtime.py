@@ -99,3 +99,61 @@ def test_a_fresh_trigger_does_not_wait_for_a_pending_retry() -> None:
 
     calls = asyncio.run(scenario())
     assert calls[3] - calls[2] < 1.5  # debounce after the trigger, not the 4 s backoff
+
+
+class TimedRuntime(Runtime):
+    """A Runtime whose Agent reconcile takes ``seconds`` and records when each one ran."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(Context(client=cast(AsyncClient, None), settings=load_settings({})))
+        self.seconds = seconds
+        self.runs: list[float] = []
+
+    async def agent(self, body: Mapping[str, Any]) -> Outcome:
+        meta = body["metadata"]
+        return await self._run(("Agent", meta["namespace"], meta["name"]), body, self._reconcile)
+
+    async def _fresh(self, key: Any) -> dict[str, Any] | None:
+        return {"metadata": {"namespace": key[1], "name": key[2]}}
+
+    async def _reconcile(self, ctx: Context, body: Any) -> Outcome:
+        self.runs.append(time.monotonic())  # where it reads the store
+        await asyncio.sleep(self.seconds)
+        return Outcome(error=None)
+
+
+@pytest.mark.unit
+def test_a_trigger_folded_into_a_pending_run_is_not_lost() -> None:
+    # A child's event schedules the Agent (t1); a run starts anyway (a handler's, t_run);
+    # a second child's event (t2) is folded into the pending run. That run must still
+    # happen: the one that started at t_run read the store before t2's news.
+    async def scenario() -> tuple[float, list[float]]:
+        runtime = TimedRuntime(seconds=0.5)
+        runtime.schedule("Agent", "ns", "a")  # t1
+        await asyncio.sleep(0.1)
+        body = {"metadata": {"namespace": "ns", "name": "a"}}
+        running = asyncio.create_task(runtime.agent(body))  # t_run
+        await asyncio.sleep(0.1)
+        second = time.monotonic()
+        runtime.schedule("Agent", "ns", "a")  # t2: folded into t1's pending run
+        await running
+        await asyncio.sleep(1.5)
+        await runtime.close()
+        return second, runtime.runs
+
+    second, runs = asyncio.run(scenario())
+    assert any(run > second for run in runs), "no reconcile read the store after t2"
+
+
+@pytest.mark.unit
+def test_a_trigger_before_a_run_started_needs_no_second_run() -> None:
+    async def scenario() -> list[float]:
+        runtime = TimedRuntime(seconds=0.1)
+        runtime.schedule("Agent", "ns", "a")
+        await asyncio.sleep(0.1)
+        await runtime.agent({"metadata": {"namespace": "ns", "name": "a"}})
+        await asyncio.sleep(1.0)
+        await runtime.close()
+        return runtime.runs
+
+    assert len(asyncio.run(scenario())) == 1  # the run after the trigger covered it

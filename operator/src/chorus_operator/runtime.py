@@ -60,6 +60,8 @@ class Runtime:
         self._scheduled: dict[Key, asyncio.Task[None]] = {}
         self._due: dict[Key, float] = {}
         """When each scheduled reconcile wakes (monotonic seconds)."""
+        self._triggered: dict[Key, float] = {}
+        """When each object was last scheduled (monotonic seconds)."""
         self._started: dict[Key, float] = {}
         self._slots = asyncio.Semaphore(ctx.settings.max_concurrent_reconciles)
         self._waiting = 0
@@ -159,6 +161,7 @@ class Runtime:
 
     def _schedule(self, key: Key, delay: float, *, failures: int) -> None:
         requested = time.monotonic()
+        self._triggered[key] = requested
         pending = self._scheduled.get(key)
         if pending is not None and not pending.done():
             if self._due[key] <= requested + delay:
@@ -168,15 +171,18 @@ class Runtime:
             pending.cancel()
         self._due[key] = requested + delay
         self._scheduled[key] = asyncio.create_task(
-            self._later(key, requested, delay, failures), name=f"reconcile {key}"
+            self._later(key, delay, failures), name=f"reconcile {key}"
         )
 
-    async def _later(self, key: Key, requested: float, delay: float, failures: int) -> None:
+    async def _later(self, key: Key, delay: float, failures: int) -> None:
         await asyncio.sleep(delay)
         self._scheduled.pop(key, None)
+        # The latest trigger folded into this run, not the first: a run that started between
+        # the two may have read the store before the second one's news arrived.
+        triggered = self._triggered[key]
         async with self._lock(key):
-            # A run that started after the trigger read everything afresh: nothing to do.
-            if self._started.get(key, float("-inf")) > requested:
+            # A run that started after every trigger read everything afresh: nothing to do.
+            if self._started.get(key, float("-inf")) > triggered:
                 return
         kind, namespace, name = key
         body = {"metadata": {"namespace": namespace, "name": name}}
