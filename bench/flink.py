@@ -71,7 +71,7 @@ from tests.services.flink import FLINK, FlinkEnv, FlinkService
 from tests.services.kafka import KafkaBroker, KafkaService, create_topics, read_topic
 
 app = typer.Typer(add_completion=False)
-console = Console()
+console = Console(width=170)  # a wide table stays whole when the output is a file
 BASE = datetime(2026, 1, 1, 9, 0, 0)
 STEP = timedelta(milliseconds=10)
 DELAY = timedelta(seconds=5)
