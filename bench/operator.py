@@ -19,7 +19,7 @@ phase (an annotation added to every Agent: every Agent reconciles, nothing shoul
   --raw /metrics``) minus the requests this process made itself, and the writes among them
   (POST, PUT, PATCH, APPLY, DELETE) by resource;
 - the operator's child writes and status writes (its own counters, expected 0 for no-op);
-- the operator's peak RSS (``VmHWM`` of its process);
+- the operator's peak RSS (``VmHWM`` of its process) and its CPU seconds per phase;
 - reconcile p50/p99 from the operator's ``chorus_operator_reconcile_duration_seconds``
   histogram (interpolated within buckets, as Prometheus' ``histogram_quantile``).
 """
@@ -387,6 +387,9 @@ class Phase:
     reconciles: float
     p50: float
     p99: float
+    cpu: float = 0.0
+    """The operator's CPU seconds in the phase (``process_cpu_seconds_total``): steadier
+    than the wall time on a shared machine."""
     done: int = 0
     """Agents Ready (create) or Agent reconciles (no-op) when the phase ended."""
 
@@ -428,6 +431,8 @@ def measure(api: Api, operator: Any, run: Callable[[], float], name: str, agents
         - total(before_op, "chorus_operator_reconciles_total", kind="Agent"),
         p50=quantile(0.5, bucket_before, bucket_after),
         p99=quantile(0.99, bucket_before, bucket_after),
+        cpu=total(after_op, "process_cpu_seconds_total")
+        - total(before_op, "process_cpu_seconds_total"),
     )
 
 
@@ -582,6 +587,7 @@ def report(phases: list[Phase], peak_mib: float) -> None:
         "reconciles",
         "p50 ms",
         "p99 ms",
+        "operator CPU s",
         "apiserver req/Agent",
         "writes/Agent",
         "child writes",
@@ -604,6 +610,7 @@ def report(phases: list[Phase], peak_mib: float) -> None:
             f"{phase.reconciles:.0f}",
             ms(phase.p50),
             ms(phase.p99),
+            f"{phase.cpu:.1f}",
             f"{phase.operator_requests / phase.agents:.1f}",
             f"{writes / phase.agents:.1f}",
             f"{phase.child_writes:.0f}",
@@ -653,6 +660,7 @@ def main(
                     "reconciles": p.reconciles,
                     "p50_s": p.p50,
                     "p99_s": p.p99,
+                    "operator_cpu_s": p.cpu,
                     "operator_requests": p.operator_requests,
                     "writes_by_resource": dict(p.writes),
                     "child_writes": p.child_writes,

@@ -49,3 +49,16 @@ def test_expiring_values_are_fetched_again_after_their_ttl() -> None:
     assert cache.get("keda") == (True, True)
     now[0] = 10.5
     assert cache.get("keda") == (False, None)
+
+
+@pytest.mark.unit
+def test_newer_tells_beforehand_what_put_would_do() -> None:
+    store = Store()
+    assert store.newer(API, KIND, topic("t", "10"))
+    store.put(API, KIND, topic("t", "10"))
+    assert not store.newer(API, KIND, topic("t", "10"))  # an echo: no copy needed
+    assert not store.newer(API, KIND, topic("t", "9"))
+    assert store.newer(API, KIND, topic("t", "11"))
+    store.forget(API, KIND, topic("t", "12"))
+    assert not store.newer(API, KIND, topic("t", "12"))
+    assert store.newer(API, KIND, topic("t", "13"))

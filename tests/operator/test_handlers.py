@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import kopf
 import pytest
 from chorus_operator import kinds
 from chorus_operator.handlers import (
     WATCHED_CHILDREN,
     backoff,
+    kept,
     owner_of,
     raise_for,
     watched_children,
@@ -73,3 +76,20 @@ def test_child_kinds_per_namespace() -> None:
     assert kinds.ROLE not in own and kinds.DEPLOYMENT in own
     assert remote == kinds.KAFKA_SIDE_KINDS
     assert kinds.child_kinds_in("k", owner_namespace="k", kafka_namespace="k") == kinds.CHILD_KINDS
+
+
+@pytest.mark.unit
+def test_a_kept_body_is_an_independent_copy_without_managed_fields() -> None:
+    body: dict[str, Any] = {
+        "metadata": {"name": "t", "managedFields": [{"manager": "x"}], "labels": {"a": "1"}},
+        "status": {"conditions": [{"type": "Ready"}]},
+    }
+    copy_ = kept(kopf.Body(cast(kopf.RawBody, body)))
+    assert copy_ == {
+        "metadata": {"name": "t", "labels": {"a": "1"}},
+        "status": {"conditions": [{"type": "Ready"}]},
+    }
+    copy_["status"]["conditions"][0]["type"] = "changed"
+    copy_["metadata"]["labels"]["a"] = "2"
+    assert body["status"]["conditions"][0]["type"] == "Ready"
+    assert body["metadata"]["labels"] == {"a": "1"}

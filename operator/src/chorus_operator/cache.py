@@ -46,20 +46,28 @@ class Store:
     def key(api_version: str, kind: str, namespace: str | None, name: str) -> Key:
         return (api_version, kind, namespace or "", name)
 
-    def put(self, api_version: str, kind: str, body: Mapping[str, Any]) -> bool:
-        """Stores ``body`` unless a newer version is stored; returns whether it was newer
-        than what was stored (False: the store already knew it)."""
+    def newer(self, api_version: str, kind: str, body: Mapping[str, Any]) -> bool:
+        """Whether :meth:`put` would store ``body``: no version of it as new is stored (or
+        recorded deleted). Asked first, it spares copying a body the store already knows."""
         meta = body.get("metadata") or {}
         key = self.key(api_version, kind, meta.get("namespace"), meta["name"])
         new = _version(body)
+        if new is None:
+            return True
         gone = self._gone.get(key)
-        if gone is not None and new is not None and new <= gone:
+        if gone is not None and new <= gone:
             return False
         old = self._objects.get(key)
-        if old is not None:
-            before = _version(old)
-            if new is not None and before is not None and new <= before:
-                return False
+        before = _version(old) if old is not None else None
+        return before is None or new > before
+
+    def put(self, api_version: str, kind: str, body: Mapping[str, Any]) -> bool:
+        """Stores ``body`` unless a newer version is stored; returns whether it was newer
+        than what was stored (False: the store already knew it)."""
+        if not self.newer(api_version, kind, body):
+            return False
+        meta = body.get("metadata") or {}
+        key = self.key(api_version, kind, meta.get("namespace"), meta["name"])
         self._objects[key] = {**body, "apiVersion": api_version, "kind": kind}
         self._gone.pop(key, None)
         return True

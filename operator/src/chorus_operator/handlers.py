@@ -194,7 +194,19 @@ def _remember(runtime: Runtime, kind: kinds.Kind, body: kopf.Body, type: str | N
         if kind in (kinds.AGENT, kinds.TOOL):
             runtime.diffbase.forget(body)
         return True
-    return store.put(kind.api_version, kind.kind, copy.deepcopy(dict(body)))
+    if not store.newer(kind.api_version, kind.kind, body):
+        return False  # most child events: the echo of the operator's own write
+    return store.put(kind.api_version, kind.kind, kept(body))
+
+
+def kept(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A plain, independent copy of ``body`` to keep, without ``metadata.managedFields``:
+    the largest part of most objects, which nothing here reads (and copying it was a good
+    part of handling a watch event)."""
+    raw = dict(body)
+    metadata = {k: v for k, v in (raw.get("metadata") or {}).items() if k != "managedFields"}
+    plain: dict[str, Any] = copy.deepcopy({**raw, "metadata": metadata})
+    return plain
 
 
 def _child_event(runtime: Runtime, kind: kinds.Kind) -> Any:
