@@ -58,18 +58,26 @@ class ObjectRef:
         return f"{self.kind} {where}{self.name}"
 
 
+def _canonical(manifest: Mapping[str, Any]) -> str:
+    return json.dumps(manifest, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _digest(canonical: str) -> str:
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
 def manifest_hash(manifest: Mapping[str, Any]) -> str:
     """A stable hash of a manifest (key order does not matter)."""
-    text = json.dumps(manifest, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return _digest(_canonical(manifest))
 
 
 def with_hash(manifest: Mapping[str, Any]) -> dict[str, Any]:
     """``manifest`` with :data:`APPLIED_HASH` set to the hash of ``manifest`` itself."""
-    stamped = json.loads(json.dumps(manifest, default=str))
+    canonical = _canonical(manifest)  # one serialisation gives both the hash and the copy
+    stamped = json.loads(canonical)
     meta = stamped.setdefault("metadata", {})
     annotations = dict(meta.get("annotations") or {})
-    annotations[APPLIED_HASH] = manifest_hash(manifest)
+    annotations[APPLIED_HASH] = _digest(canonical)
     meta["annotations"] = annotations
     return dict(stamped)
 

@@ -452,6 +452,12 @@ def load_runtime_config(path: str | Path = DEFAULT_CONFIG_PATH) -> RuntimeConfig
     return parse_runtime_config(document, source=f"runtime config {path}")
 
 
+_SAFE_DUMPER: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+"""libyaml's emitter where PyYAML has it: the same text, and the operator writes one
+``runtime.yaml`` per Agent reconcile (the pure-Python emitter was 6 % of its CPU at 500
+Agents)."""
+
+
 def runtime_config_document(config: RuntimeConfig) -> dict[str, Any]:
     """The configuration as the operator writes it: camelCase keys, no ``None``."""
     return config.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -459,4 +465,4 @@ def runtime_config_document(config: RuntimeConfig) -> dict[str, Any]:
 
 def runtime_config_yaml(config: RuntimeConfig) -> str:
     """The text of ``runtime.yaml``: stable key order, so its hash changes only with its content."""
-    return yaml.safe_dump(runtime_config_document(config), sort_keys=True)
+    return yaml.dump(runtime_config_document(config), Dumper=_SAFE_DUMPER, sort_keys=True)
