@@ -41,7 +41,14 @@ received by a consumer minus the trade's Kafka timestamp (set when it was produc
 ``read_uncommitted`` and a ``read_committed`` consumer; the first 20 % of the trades
 (warm-up) are left out. ``read_committed`` waits for the checkpoint that commits the
 transaction, so it adds up to ``--checkpoint`` on top. Window signals (``vwap``) add the
-watermark delay and the window's length to this.
+watermark delay and the window's length to this. With ``--spike-every N`` the threshold
+stays at its default (2 %) and one trade in N (at random) is a spike: the signals are as
+rare as in use, so a high ``--rate`` measures the latency of a loaded job rather than of
+its signal writer; only the spikes are timed. The table also gives the rate the producer
+achieved and the job's CPU use (cores) while the trades came in. Each trade's event time is
+1 ms after the last (a tie would be late with no watermark delay), so above 1,000 trades/s
+event time runs ahead of the wall clock; the latency, taken from Kafka timestamps, does not
+depend on it.
 """
 
 from __future__ import annotations
@@ -342,11 +349,14 @@ class Receiver(threading.Thread):
 
     def run(self) -> None:
         while not self.stop.is_set():
-            for message in self.consumer.consume(500, timeout=0.1):
-                now = time.time() * 1000
-                value = message.value()
-                if message.error() is not None or value is None:
-                    continue
+            # poll, not consume(n, timeout): a batch is handed over only when full or timed
+            # out, which added up to its timeout to the first signals of each batch
+            message = self.consumer.poll(0.1)
+            now = time.time() * 1000
+            if message is None:
+                continue
+            value = message.value()
+            if message.error() is None and value is not None:
                 signal = json.loads(value)
                 if signal["kind"] == "price_spike":
                     partition, offset = signal["id"].rsplit(":", 1)[1].split("-")
@@ -360,6 +370,20 @@ class Latency:
     p50: float
     p99: float
     count: int
+    rate: float
+    """Trades produced per second, as achieved (the producer may fall short of ``--rate``)."""
+    cores: float
+    """The job's CPU seconds per second (driver and mini-cluster) while trades came in."""
+
+
+def latency_trade(rng: random.Random, i: int, spike_every: int) -> tuple[str, float]:
+    """Symbol and price of the ``i``-th latency trade: around 100 (within 1 %), and with
+    ``spike_every`` > 0 one trade in that many (at random) at 110, a spike for the default
+    2 % threshold."""
+    price = round(100 + rng.uniform(-1, 1), 2)
+    if spike_every and rng.randrange(spike_every) == 0:
+        price = 110.0
+    return f"S{i % 20}", price
 
 
 def run_latency(
@@ -369,6 +393,7 @@ def run_latency(
     parallelism: int,
     rate: int,
     seconds: int,
+    spike_every: int,
     options: dict[str, str],
 ) -> list[Latency]:
     run = uuid.uuid4().hex[:6]
@@ -381,8 +406,9 @@ def run_latency(
         "dead_letter_topic": f"{source}.dlq",
         "group_id": f"bench-latency-{run}",
         "watermark_delay_seconds": "0",
-        "spike_threshold": "0",
     }
+    if not spike_every:
+        config["spike_threshold"] = "0"  # every trade after a symbol's first is a signal
     running = start(flink, "trading", config, {"parallelism.default": str(parallelism), **options})
     receivers = [Receiver(kafka, f"{source}.signals", i) for i in ISOLATIONS]
     try:
@@ -396,7 +422,9 @@ def run_latency(
             receiver.start()
         producer = Producer(kafka.client_config(**{"linger.ms": 0, "enable.idempotence": True}))
         rng = random.Random(3)
-        total = rate * seconds
+        total, spikes = rate * seconds, 0
+        sampler = CpuSampler(running.process.pid)
+        sampler.start()
         begin, last_ms = time.monotonic(), 0
         for i in range(total):
             pause = begin + i / rate - time.monotonic()
@@ -405,18 +433,25 @@ def run_latency(
             # strictly increasing event times: with no watermark delay, a tie would be late
             last_ms = max(int(time.time() * 1000), last_ms + 1)
             at = datetime.fromtimestamp(last_ms / 1000, UTC).replace(tzinfo=None)
-            symbol = f"S{i % 20}"
+            symbol, price = latency_trade(rng, i, spike_every)
+            spikes += price > 105
             value = {
                 "symbol": symbol,
-                "price": round(100 + rng.uniform(-1, 1), 2),
+                "price": price,
                 "quantity": rng.randint(1, 100),
                 "event_time": iso(at),
             }
             producer.produce(source, key=symbol, value=json.dumps(value))
             producer.poll(0)
         producer.flush(30)
+        produced_in = time.monotonic() - begin
+        sampler.done.set()
+        sampler.join()
+        first, last = sampler.samples[0], sampler.samples[-1]
+        cores = (last[1] - first[1]) / max((last[0] - first[0]) / 1000, 1e-9)
+        wanted = spikes if spike_every else total - 40
         drain = time.monotonic() + 30
-        while time.monotonic() < drain and len(receivers[1].arrived) < total - 40:
+        while time.monotonic() < drain and len(receivers[1].arrived) < wanted:
             if running.process.poll() is not None:
                 raise fail(running, "latency job ended")
             time.sleep(0.5)
@@ -443,7 +478,16 @@ def run_latency(
         if not latencies:
             raise fail(running, f"no price_spike signals read {isolation}")
         p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-        results.append(Latency(isolation, statistics.median(latencies), p99, len(latencies)))
+        results.append(
+            Latency(
+                isolation,
+                statistics.median(latencies),
+                p99,
+                len(latencies),
+                total / produced_in,
+                cores,
+            )
+        )
     return results
 
 
@@ -472,6 +516,13 @@ def main(
     runs: Annotated[int, typer.Option(help="throughput runs per job and parallelism")] = 1,
     rate: Annotated[int, typer.Option(help="trades/s in the latency run")] = 200,
     seconds: Annotated[int, typer.Option(help="length of the latency run")] = 30,
+    spike_every: Annotated[
+        int,
+        typer.Option(
+            help="latency run: one trade in N (at random) a spike, default threshold; 0: "
+            "threshold 0, every trade a signal"
+        ),
+    ] = 0,
     latency_parallelism: Annotated[int, typer.Option()] = 2,
     buffer_timeout: Annotated[str, typer.Option(help="execution.buffer-timeout.interval")] = (
         "10 ms"
@@ -585,6 +636,7 @@ def main(
             parallelism=latency_parallelism,
             rate=rate,
             seconds=seconds,
+            spike_every=spike_every,
             options={
                 "execution.buffer-timeout.interval": buffer_timeout,
                 "execution.checkpointing.interval": checkpoint,
@@ -598,10 +650,17 @@ def main(
                 f"checkpoint {checkpoint}"
             )
         )
-        for column in ("consumer", "p50 ms", "p99 ms", "signals"):
+        for column in ("consumer", "trades/s", "job cores", "p50 ms", "p99 ms", "signals"):
             lat_table.add_column(column, justify="right")
         for row in latency:
-            lat_table.add_row(row.isolation, f"{row.p50:.0f}", f"{row.p99:.0f}", str(row.count))
+            lat_table.add_row(
+                row.isolation,
+                f"{row.rate:,.0f}",
+                f"{row.cores:.2f}",
+                f"{row.p50:.0f}",
+                f"{row.p99:.0f}",
+                str(row.count),
+            )
         console.print(lat_table)
 
 
