@@ -5,11 +5,15 @@ sums over the symbol's trades in the window, the trade itself taken out); the Ja
 that replaced it keeps the sums itself. Here both run side by side in one mini-cluster job
 on a seeded stream built to tell them apart: dense and sparse symbols, trades sharing event
 times, trades out of order (within the watermark delay), trades exactly on the window's
-lower bound, and symbols whose window empties.
+lower bound, and symbols whose window empties. A second stream changes pace: the function
+keeps a symbol's window and waiting trades in arrays that grow, wrap and compact, and a pace
+that rises after the window started moving, or falls after many trades waited, takes them
+through every one of those paths.
 """
 
 from __future__ import annotations
 
+import bisect
 import csv
 import importlib
 import itertools
@@ -56,6 +60,26 @@ def stream(count: int = 4000, seed: int = 7) -> list[Trade]:
         grid = (clock - BASE) // GRID
         at = BASE + GRID * (grid - rng.randint(0, 30))
         trades.append((symbol, price, quantity, at, offset % 3, offset))
+    return trades
+
+
+def bursts(seed: int = 11) -> list[Trade]:
+    """One symbol, sparse then dense (a trade every 3 to 7 ms, at millisecond times) and back,
+    a quarter of its trades up to 1.5 s behind the latest: none is late."""
+    rng = random.Random(seed)
+    level = 50.0
+    clock = BASE
+    trades: list[Trade] = []
+    for pace, count in ((400, 25), (7, 1500), (400, 25), (3, 1500), (900, 10)):
+        for _ in range(count):
+            clock += timedelta(milliseconds=pace)
+            level *= 1 + rng.uniform(-0.003, 0.003)
+            price = round(level * (1 + rng.uniform(-0.04, 0.04)), 2)
+            quantity = rng.choice([rng.randint(1, 500), rng.randint(1, 40) / 4])
+            behind = rng.randint(0, 1500) if rng.random() < 0.25 else 0
+            offset = len(trades)
+            at = clock - timedelta(milliseconds=behind)
+            trades.append(("BURST", price, quantity, at, offset % 3, offset))
     return trades
 
 
@@ -151,10 +175,8 @@ def test_the_stream_has_what_the_comparison_needs() -> None:
     assert peers > 500 and bounds > 500 and out_of_order > 1000
 
 
-@pytest.mark.integration
-def test_price_spikes_agree_with_the_over_window(flink: FlinkEnv, tmp_path: Path) -> None:
-    trades = stream()
-    rows = run_both(flink, trades, tmp_path)
+def assert_same_spikes(rows: list[list[Any]], at_least: int) -> None:
+    """The function's rows are the OVER's rows past the threshold, with the same values."""
     new = {int(r[3]): r for r in rows if r[0] == "new"}
     assert len(new) == sum(r[0] == "new" for r in rows), "a trade came out twice"
     wanted = {}
@@ -164,7 +186,7 @@ def test_price_spikes_agree_with_the_over_window(flink: FlinkEnv, tmp_path: Path
         assert abs(abs(deviation) - SPIKE) > MARGIN, f"trade {offset} is too close to call"
         if abs(deviation) > SPIKE:
             wanted[int(offset)] = (symbol, at, price, quantity, vwap, deviation)
-    assert len(wanted) > 500, "the stream must have many spikes"
+    assert len(wanted) > at_least, "the stream must have many spikes"
     assert set(new) == set(wanted), (
         f"missing {sorted(set(wanted) - set(new))[:10]}, "
         f"unexpected {sorted(set(new) - set(wanted))[:10]}"
@@ -174,3 +196,29 @@ def test_price_spikes_agree_with_the_over_window(flink: FlinkEnv, tmp_path: Path
         assert (got_symbol, got_at, got_price, got_quantity) == (symbol, at, price, quantity)
         assert abs(got_vwap - vwap) <= 1e-9 * abs(vwap), f"trade {offset}: vwap {got_vwap}"
         assert abs(got_deviation - deviation) <= 1e-9 * abs(deviation), f"trade {offset}"
+
+
+@pytest.mark.integration
+def test_price_spikes_agree_with_the_over_window(flink: FlinkEnv, tmp_path: Path) -> None:
+    assert_same_spikes(run_both(flink, stream(), tmp_path), at_least=500)
+
+
+@pytest.mark.unit
+def test_the_bursts_have_what_the_comparison_needs() -> None:
+    trades = bursts()
+    latest = BASE
+    for _, _, _, at, _, _ in trades:
+        assert at > latest - timedelta(seconds=DELAY_SECONDS), "a trade would be late"
+        latest = max(latest, at)
+    times = sorted({at for _, _, _, at, _, _ in trades})
+    window = timedelta(seconds=WINDOW_SECONDS)
+    most = max(bisect.bisect_right(times, at + window) - i for i, at in enumerate(times))
+    assert most > 512, "the dense window must outgrow what the sparse one had room for"
+    assert sum(b[3] < a[3] for a, b in itertools.pairwise(trades)) > 500
+
+
+@pytest.mark.integration
+def test_price_spikes_agree_with_the_over_window_when_the_pace_changes(
+    flink: FlinkEnv, tmp_path: Path
+) -> None:
+    assert_same_spikes(run_both(flink, bursts(), tmp_path), at_least=500)

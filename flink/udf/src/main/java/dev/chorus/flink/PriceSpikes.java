@@ -1,6 +1,7 @@
 package dev.chorus.flink;
 
 import java.util.Arrays;
+import java.util.List;
 
 import org.apache.flink.table.annotation.ArgumentHint;
 import org.apache.flink.table.annotation.ArgumentTrait;
@@ -8,6 +9,8 @@ import org.apache.flink.table.annotation.DataTypeHint;
 import org.apache.flink.table.annotation.StateHint;
 import org.apache.flink.table.api.dataview.MapView;
 import org.apache.flink.table.functions.ProcessTableFunction;
+import org.apache.flink.table.types.DataType;
+import org.apache.flink.table.types.logical.LogicalTypeRoot;
 import org.apache.flink.types.Row;
 
 /**
@@ -32,194 +35,341 @@ import org.apache.flink.types.Row;
  * of the prior sums. Flink runs the OVER with {@code RowTimeRangeBoundedPrecedingFunction},
  * which for every event time of a key walks every buffered time of that key to find the
  * ones leaving the window: O(window) per trade. Here the window is a queue of per-time
- * buckets with running sums, so each trade touches O(1) state entries (amortised: a bucket
- * leaves the queue once). The trades waiting for the watermark are one entry per event time,
- * rewritten per arrival: O(peers) per trade, small with millisecond event times.
+ * buckets with running sums: a trade costs O(1) (amortised: a bucket leaves the queue once).
+ * The trades waiting for the watermark are kept sorted by event time, peers in arrival
+ * order: O(1) for a trade arriving after the ones waiting, O(waiting trades later than it)
+ * for one out of order.
+ *
+ * <p>State: a key's window and waiting trades are one {@link SymbolState}, the one entry of a
+ * {@link MapView}. Each state access hashes and compares the key, and a value state (unlike a
+ * view's entry) is converted to and from an internal row on every call, {@code eval}'s
+ * included; so a trade costs one read and one write in {@code eval}, and an event time one
+ * read and one write in {@code onTimer}. On the heap state backend (the jobs' default) a read
+ * returns the object itself; on RocksDB each access would serialize the key's whole state.
+ *
+ * <p>Timers: one per distinct event time of a key. Fewer cannot give the same rows in Flink
+ * 2.2: a row collected in {@code onTimer} carries the timer's time as its rowtime, and a timer
+ * at or before the current watermark is not registered, so a time whose trades spike needs a
+ * timer of its own from before the watermark passed it, which is before it is known whether
+ * they spike.
  *
  * <p>Output: the PARTITION BY column, then {@code price}, {@code quantity}, {@code vwap} (the
  * prior VWAP), {@code deviation} ({@code (price - vwap) / vwap}), {@code source_partition},
- * {@code source_offset}, then {@code rowtime}, the trade's event time.
+ * {@code source_offset}, then {@code rowtime}, the trade's event time. The table needs the
+ * columns {@code price} and {@code quantity} (DOUBLE), {@code source_partition} (INT) and
+ * {@code source_offset} (BIGINT), found by name once.
  *
- * <p>The input must have no late rows (event time at or before the watermark): Flink does not
- * register a timer for such a time, so they are ignored. The signal jobs route late records
- * to the dead-letter topic before any reader sees them. Trades at or before the last event
- * time already taken (possible only right after a restore, which does not restore the
- * watermark) are ignored, as the OVER drops them.
+ * <p>The input must have no late rows (event time at or before the watermark): Flink's
+ * runner drops them before {@code eval}, and so does {@code eval}. The signal jobs route
+ * late records to the dead-letter topic before any reader sees them. Trades at or before the
+ * last event time already taken (possible only right after a restore, which does not
+ * restore the watermark) are ignored, as the OVER drops them.
  */
 @DataTypeHint(
         "ROW<price DOUBLE, quantity DOUBLE, vwap DOUBLE, deviation DOUBLE,"
                 + " source_partition INT, source_offset BIGINT>")
 public final class PriceSpikes extends ProcessTableFunction<Row> {
 
-    /** A trade waiting for the watermark to pass its event time. */
-    public static class Trade {
-        public double price;
-        public double quantity;
-        public Integer sourcePartition;
-        public Long sourceOffset;
+    private static final String TRADES = "trades";
 
-        public Trade() {}
+    /** The columns read from a trade, in the order of {@link #columns}. */
+    private static final String[] COLUMNS = {
+        "price", "quantity", "source_partition", "source_offset"
+    };
 
-        Trade(double price, double quantity, Integer sourcePartition, Long sourceOffset) {
-            this.price = price;
-            this.quantity = quantity;
-            this.sourcePartition = sourcePartition;
-            this.sourceOffset = sourceOffset;
-        }
-    }
+    private static final LogicalTypeRoot[] COLUMN_TYPES = {
+        LogicalTypeRoot.DOUBLE,
+        LogicalTypeRoot.DOUBLE,
+        LogicalTypeRoot.INTEGER,
+        LogicalTypeRoot.BIGINT
+    };
 
-    /** The trades of one event time in the window, summed. */
-    public static class Bucket {
-        public long time;
-        public double pq;
-        public double q;
-        public long n;
+    /** The key of the one entry of the {@code symbol} view. */
+    private static final Integer ONLY = 0;
 
-        public Bucket() {}
-    }
+    /** Positions of {@link #COLUMNS} in the table: found at the first trade, not per trade. */
+    private transient int[] columns;
 
     /**
-     * The running sums over the buckets in the window and where their queue is ({@code
-     * buckets} from {@code head} to before {@code tail}), with the parameters, which a timer
-     * does not receive.
+     * Everything kept for one partition key: the window, a ring of per-time buckets ({@code
+     * bucketCount} of them from {@code bucketHead}) with their running sums, and the trades
+     * waiting for the watermark ({@code waitingCount} of them from {@code waitingStart}, by
+     * event time), with the call's parameters, which a timer does not receive.
      */
-    public static class Window {
+    public static class SymbolState {
+        public long[] bucketTimes = new long[8];
+        public double[] bucketPq = new double[8];
+        public double[] bucketQ = new double[8];
+        public long[] bucketN = new long[8];
+        public int bucketHead;
+        public int bucketCount;
         public double pq;
         public double q;
         public long n;
-        public long head;
-        public long tail;
-        /** The event time of the bucket at {@code head}, so most trades read no bucket. */
-        public long headTime;
         /**
          * The event time of the last bucket (0 before the first: the OVER's initial value, so
          * a trade at or before 1970 is dropped there as here).
          */
         public long lastTime;
 
-        public long windowMillis;
+        public long[] times = new long[8];
+        public double[] prices = new double[8];
+        public double[] quantities = new double[8];
+        public Integer[] partitions = new Integer[8];
+        public Long[] offsets = new Long[8];
+        public int waitingStart;
+        public int waitingCount;
+
+        public int windowSeconds;
         public double threshold;
 
-        public Window() {}
+        public SymbolState() {}
+
+        /**
+         * Adds a trade after the waiting ones at or before {@code at}; true if none was at
+         * {@code at} (the time needs a timer).
+         */
+        boolean addWaiting(long at, double price, double quantity, Integer partition, Long offset) {
+            makeRoomToWait();
+            int end = waitingStart + waitingCount;
+            int pos = end;
+            if (waitingCount > 0 && times[end - 1] > at) {
+                pos = waitingFrom(at + 1); // out of order: after its peers, before later times
+                System.arraycopy(times, pos, times, pos + 1, end - pos);
+                System.arraycopy(prices, pos, prices, pos + 1, end - pos);
+                System.arraycopy(quantities, pos, quantities, pos + 1, end - pos);
+                System.arraycopy(partitions, pos, partitions, pos + 1, end - pos);
+                System.arraycopy(offsets, pos, offsets, pos + 1, end - pos);
+            }
+            boolean firstAtTime = pos == waitingStart || times[pos - 1] != at;
+            times[pos] = at;
+            prices[pos] = price;
+            quantities[pos] = quantity;
+            partitions[pos] = partition;
+            offsets[pos] = offset;
+            waitingCount++;
+            return firstAtTime;
+        }
+
+        /** The index of the first waiting trade at or after {@code at}. */
+        int waitingFrom(long at) {
+            int lo = waitingStart;
+            int hi = waitingStart + waitingCount;
+            while (lo < hi) {
+                int mid = (lo + hi) >>> 1;
+                if (times[mid] < at) {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            return lo;
+        }
+
+        /** Removes the waiting trades from {@code from} to before {@code to}. */
+        void removeWaiting(int from, int to) {
+            int end = waitingStart + waitingCount;
+            int removed = to - from;
+            if (from == waitingStart) {
+                Arrays.fill(partitions, from, to, null);
+                Arrays.fill(offsets, from, to, null);
+                waitingStart = to; // the usual case: timers take the earliest time
+            } else {
+                System.arraycopy(times, to, times, from, end - to);
+                System.arraycopy(prices, to, prices, from, end - to);
+                System.arraycopy(quantities, to, quantities, from, end - to);
+                System.arraycopy(partitions, to, partitions, from, end - to);
+                System.arraycopy(offsets, to, offsets, from, end - to);
+                Arrays.fill(partitions, end - removed, end, null);
+                Arrays.fill(offsets, end - removed, end, null);
+            }
+            waitingCount -= removed;
+            if (waitingCount == 0) {
+                waitingStart = 0;
+            }
+        }
+
+        /** Ensures a free slot after the waiting trades: compacts them, or doubles the arrays. */
+        private void makeRoomToWait() {
+            int end = waitingStart + waitingCount;
+            if (end < times.length) {
+                return;
+            }
+            // doubling only when at least half full keeps this O(1) per trade, amortised
+            int capacity = waitingCount < times.length / 2 ? times.length : times.length * 2;
+            times = Arrays.copyOfRange(times, waitingStart, waitingStart + capacity);
+            prices = Arrays.copyOfRange(prices, waitingStart, waitingStart + capacity);
+            quantities = Arrays.copyOfRange(quantities, waitingStart, waitingStart + capacity);
+            partitions = Arrays.copyOfRange(partitions, waitingStart, waitingStart + capacity);
+            offsets = Arrays.copyOfRange(offsets, waitingStart, waitingStart + capacity);
+            waitingStart = 0;
+        }
+
+        /** Removes the buckets before {@code from} from the window. */
+        void leave(long from) {
+            while (bucketCount > 0 && bucketTimes[bucketHead] < from) {
+                pq -= bucketPq[bucketHead];
+                q -= bucketQ[bucketHead];
+                n -= bucketN[bucketHead];
+                bucketHead = (bucketHead + 1) % bucketTimes.length;
+                bucketCount--;
+            }
+            if (bucketCount == 0) {
+                // an empty window sums to exactly zero: drop what rounding left behind
+                pq = 0;
+                q = 0;
+                n = 0;
+                bucketHead = 0;
+            }
+        }
+
+        /** Adds the waiting trades {@code from} to before {@code to}, all at {@code at}. */
+        void join(long at, int from, int to) {
+            if (bucketCount == bucketTimes.length) {
+                int capacity = bucketTimes.length * 2;
+                bucketTimes = unrolled(bucketTimes, bucketHead, capacity);
+                bucketPq = unrolled(bucketPq, bucketHead, capacity);
+                bucketQ = unrolled(bucketQ, bucketHead, capacity);
+                bucketN = unrolled(bucketN, bucketHead, capacity);
+                bucketHead = 0;
+            }
+            double bucketPqSum = 0;
+            double bucketQSum = 0;
+            for (int i = from; i < to; i++) {
+                bucketPqSum += prices[i] * quantities[i];
+                bucketQSum += quantities[i];
+            }
+            int tail = (bucketHead + bucketCount) % bucketTimes.length;
+            bucketTimes[tail] = at;
+            bucketPq[tail] = bucketPqSum;
+            bucketQ[tail] = bucketQSum;
+            bucketN[tail] = to - from;
+            bucketCount++;
+            lastTime = at;
+            pq += bucketPqSum;
+            q += bucketQSum;
+            n += to - from;
+        }
     }
 
     /*
-     * State entries have no TTL: a TTL would expire a bucket while the running sums still hold
-     * it. A key's state is bounded anyway: the buckets of one window, and the pending trades
-     * until the watermark passes them.
+     * The state has no TTL: a symbol quieter than the TTL would lose its window, which must
+     * still hold its last trades. A key's state is bounded anyway: the buckets of one window,
+     * and the trades waiting for the watermark.
      */
     public void eval(
             Context ctx,
-            @StateHint(ttl = "0") Window window,
-            @StateHint(ttl = "0") MapView<Long, Bucket> buckets,
-            @StateHint(ttl = "0") MapView<Long, Trade[]> pending,
+            @StateHint(ttl = "0") MapView<Integer, SymbolState> symbol,
             @ArgumentHint(
                             value = {ArgumentTrait.SET_SEMANTIC_TABLE, ArgumentTrait.REQUIRE_ON_TIME},
-                            name = "trades")
+                            name = TRADES)
                     Row trade,
             @ArgumentHint(name = "window_seconds") Integer windowSeconds,
             @ArgumentHint(name = "spike_threshold") Double spikeThreshold)
             throws Exception {
         TimeContext<Long> time = ctx.timeContext(Long.class);
-        long at = time.time();
+        Long at = time.time();
         Long watermark = time.currentWatermark();
-        if (at <= window.lastTime || (watermark != null && at <= watermark)) {
+        if (watermark != null && at <= watermark) {
             return; // late (see the class doc)
         }
-        window.windowMillis = windowSeconds * 1000L;
-        window.threshold = spikeThreshold;
-        Trade arrived =
-                new Trade(
-                        trade.<Double>getFieldAs("price"),
-                        trade.<Double>getFieldAs("quantity"),
-                        trade.getFieldAs("source_partition"),
-                        trade.getFieldAs("source_offset"));
-        Trade[] waiting = pending.get(at);
-        if (waiting == null) {
-            pending.put(at, new Trade[] {arrived});
+        SymbolState state = symbol.get(ONLY);
+        if (state == null) {
+            state = new SymbolState();
+        }
+        if (at <= state.lastTime) {
+            return; // after a restore (see the class doc)
+        }
+        state.windowSeconds = windowSeconds;
+        state.threshold = spikeThreshold;
+        int[] column = columns(ctx);
+        boolean firstAtTime =
+                state.addWaiting(
+                        at,
+                        (Double) trade.getField(column[0]),
+                        (Double) trade.getField(column[1]),
+                        (Integer) trade.getField(column[2]),
+                        (Long) trade.getField(column[3]));
+        symbol.put(ONLY, state);
+        if (firstAtTime) {
             time.registerOnTime(at);
-        } else {
-            Trade[] more = Arrays.copyOf(waiting, waiting.length + 1);
-            more[waiting.length] = arrived;
-            pending.put(at, more);
         }
     }
 
-    /** The watermark passed the event time of pending trades: they join the window, in order. */
-    public void onTimer(
-            OnTimerContext ctx,
-            Window window,
-            MapView<Long, Bucket> buckets,
-            MapView<Long, Trade[]> pending)
+    /** The watermark passed the event time of waiting trades: they join the window. */
+    public void onTimer(OnTimerContext ctx, MapView<Integer, SymbolState> symbol)
             throws Exception {
         long at = ctx.timeContext(Long.class).time();
-        Trade[] trades = pending.get(at);
-        if (trades == null) {
+        SymbolState state = symbol.get(ONLY);
+        if (state == null) {
             return;
         }
-        pending.remove(at);
-        leave(window, buckets, at - window.windowMillis);
-        join(window, buckets, at, trades);
-        for (Trade t : trades) {
-            if (window.n <= 1) {
+        int from = state.waitingFrom(at);
+        int to = state.waitingFrom(at + 1);
+        if (from == to) {
+            return;
+        }
+        state.leave(at - state.windowSeconds * 1000L);
+        state.join(at, from, to);
+        for (int i = from; i < to; i++) {
+            if (state.n <= 1) {
                 continue; // no earlier trade: the OVER's n > 1
             }
+            double price = state.prices[i];
+            double quantity = state.quantities[i];
             // the OVER's arithmetic, so that the same doubles come out
-            double vwap = (window.pq - t.price * t.quantity) / (window.q - t.quantity);
-            if (Math.abs(t.price - vwap) > window.threshold * vwap) {
+            double vwap = (state.pq - price * quantity) / (state.q - quantity);
+            if (Math.abs(price - vwap) > state.threshold * vwap) {
                 collect(
                         Row.of(
-                                t.price,
-                                t.quantity,
+                                price,
+                                quantity,
                                 vwap,
-                                (t.price - vwap) / vwap,
-                                t.sourcePartition,
-                                t.sourceOffset));
+                                (price - vwap) / vwap,
+                                state.partitions[i],
+                                state.offsets[i]));
             }
         }
+        state.removeWaiting(from, to);
+        symbol.put(ONLY, state);
     }
 
-    /** Removes the buckets before {@code from} from the window. */
-    private static void leave(Window window, MapView<Long, Bucket> buckets, long from)
-            throws Exception {
-        while (window.head < window.tail && window.headTime < from) {
-            Bucket oldest = buckets.get(window.head);
-            buckets.remove(window.head);
-            window.pq -= oldest.pq;
-            window.q -= oldest.q;
-            window.n -= oldest.n;
-            window.head++;
-            if (window.head < window.tail) {
-                window.headTime = buckets.get(window.head).time;
+    /** The positions of {@link #COLUMNS} in the trades table, checked once. */
+    private int[] columns(Context ctx) {
+        if (columns == null) {
+            DataType table = ctx.tableSemanticsFor(TRADES).dataType();
+            List<String> names = DataType.getFieldNames(table);
+            List<DataType> types = DataType.getFieldDataTypes(table);
+            int[] found = new int[COLUMNS.length];
+            for (int i = 0; i < COLUMNS.length; i++) {
+                found[i] = names.indexOf(COLUMNS[i]);
+                if (found[i] < 0 || !types.get(found[i]).getLogicalType().is(COLUMN_TYPES[i])) {
+                    throw new IllegalArgumentException(
+                            "CHORUS_PRICE_SPIKES: the table argument 'trades' needs a column "
+                                    + COLUMNS[i]
+                                    + " of type "
+                                    + COLUMN_TYPES[i]
+                                    + ", it is "
+                                    + table);
+                }
             }
+            columns = found;
         }
-        if (window.head == window.tail) {
-            // an empty window sums to exactly zero: drop what rounding left behind
-            window.pq = 0;
-            window.q = 0;
-            window.n = 0;
-        }
+        return columns;
     }
 
-    /** Adds the trades of event time {@code at} (later than every bucket) to the window. */
-    private static void join(
-            Window window, MapView<Long, Bucket> buckets, long at, Trade[] trades)
-            throws Exception {
-        Bucket bucket = new Bucket();
-        bucket.time = at;
-        window.lastTime = at;
-        for (Trade t : trades) {
-            bucket.pq += t.price * t.quantity;
-            bucket.q += t.quantity;
-            bucket.n++;
-        }
-        if (window.head == window.tail) {
-            window.headTime = at;
-        }
-        buckets.put(window.tail, bucket);
-        window.tail++;
-        window.pq += bucket.pq;
-        window.q += bucket.q;
-        window.n += bucket.n;
+    /** A full ring's elements from {@code head} on, at the start of a bigger array. */
+    private static long[] unrolled(long[] ring, int head, int capacity) {
+        long[] to = new long[capacity];
+        System.arraycopy(ring, head, to, 0, ring.length - head);
+        System.arraycopy(ring, 0, to, ring.length - head, head);
+        return to;
+    }
+
+    private static double[] unrolled(double[] ring, int head, int capacity) {
+        double[] to = new double[capacity];
+        System.arraycopy(ring, head, to, 0, ring.length - head);
+        System.arraycopy(ring, 0, to, ring.length - head, head);
+        return to;
     }
 }
