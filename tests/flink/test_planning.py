@@ -51,3 +51,22 @@ def test_every_job_plans_with_intervals_of_100_seconds_and_more(
     result = flink.run_job(str(script), [json.dumps(LONG)], timeout=300)
     planned = [line for line in result.stdout.splitlines() if line.startswith("planned ")]
     assert [line.split()[1].rstrip(":") for line in planned] == list(LONG), result.stdout
+
+
+DEFAULTS = """
+import json, sys
+from chorus_flink.run import table_environment
+
+for options in json.loads(sys.argv[1]):
+    config = table_environment([], options).get_config()
+    print("object-reuse", config.get("pipeline.object-reuse", "unset"), flush=True)
+"""
+
+
+def test_object_reuse_is_on_unless_the_options_turn_it_off(flink: FlinkEnv, tmp_path: Path) -> None:
+    script = tmp_path / "defaults.py"
+    script.write_text(DEFAULTS)
+    options = [{}, {"pipeline.object-reuse": "false"}]
+    result = flink.run_job(str(script), [json.dumps(options)], timeout=120)
+    found = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("object")]
+    assert found == ["true", "false"], result.stdout
