@@ -158,13 +158,18 @@ def run_both(flink: FlinkEnv, trades: list[Trade], tmp_path: Path) -> list[list[
     return [json.loads(line[4:]) for line in result.stdout.splitlines() if line.startswith("ROW ")]
 
 
-@pytest.mark.unit
-def test_the_stream_has_what_the_comparison_needs() -> None:
-    trades = stream()
+def assert_none_late(trades: list[Trade]) -> None:
+    """Every trade is later than the watermark (the latest time so far minus the delay)."""
     latest = BASE
     for _, _, _, at, _, _ in trades:
         assert at > latest - timedelta(seconds=DELAY_SECONDS), "a trade would be late"
         latest = max(latest, at)
+
+
+@pytest.mark.unit
+def test_the_stream_has_what_the_comparison_needs() -> None:
+    trades = stream()
+    assert_none_late(trades)
     times: dict[str, list[datetime]] = defaultdict(list)
     for symbol, _, _, at, _, _ in trades:
         times[symbol].append(at)
@@ -206,10 +211,7 @@ def test_price_spikes_agree_with_the_over_window(flink: FlinkEnv, tmp_path: Path
 @pytest.mark.unit
 def test_the_bursts_have_what_the_comparison_needs() -> None:
     trades = bursts()
-    latest = BASE
-    for _, _, _, at, _, _ in trades:
-        assert at > latest - timedelta(seconds=DELAY_SECONDS), "a trade would be late"
-        latest = max(latest, at)
+    assert_none_late(trades)
     times = sorted({at for _, _, _, at, _, _ in trades})
     window = timedelta(seconds=WINDOW_SECONDS)
     most = max(bisect.bisect_right(times, at + window) - i for i, at in enumerate(times))
