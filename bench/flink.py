@@ -1,6 +1,9 @@
-"""Throughput and latency of the trading and maintenance jobs, beside a plain Python consumer.
+"""Throughput of the Flink signal jobs and latency of the trading job, beside a plain Python
+consumer.
 
     .venv/bin/python -m bench.flink                     # 200,000 events, both jobs, p=1 and 2
+    .venv/bin/python -m bench.flink --skip-latency \
+        --jobs trading,maintenance,customer_service,traffic,icu
     .venv/bin/python -m bench.flink --events 400000 --set pipeline.object-reuse=true
     .venv/bin/python -m bench.flink --baseline-src /tmp/before/src \
         --compare chorus.watermark.emit-strategy=on-periodic \
@@ -13,9 +16,11 @@ variant); the variants' runs alternate, so a change in the machine's load hits e
 The baseline tree is put first on ``PYTHONPATH``; a tree that has ``chorus_flink.udf`` needs
 its ``flink/udf`` beside its ``src`` (copy ``flink/src`` and ``flink/udf`` together).
 
-**Throughput.** For each job and parallelism (1 and 2): pre-load ``--events`` records (keyed
-by symbol or machine, 10 ms of event time apart) into a fresh 2-partition topic, run the job
-bounded in a mini-cluster, and read its signals. *Steady* events/s comes from the signals'
+**Throughput.** For each job of ``--jobs`` (trading and maintenance unless told; also
+customer_service, traffic and icu) and parallelism (1 and 2): pre-load ``--events`` valid
+records (keyed by 50 symbols, machines, conversations, road segments or patients, 10 ms of
+event time apart) into a fresh 2-partition topic, run the job bounded in a mini-cluster, and
+read its signals and dead letters (none expected). *Steady* events/s comes from the signals'
 Kafka timestamps: a signal about event time ``T`` is emitted once the watermark passes
 ``T``, that is once the input up to ``T + watermark delay`` is read, so between the first
 and the last signal the job read the events between those two points (the last signals of
@@ -26,8 +31,12 @@ time (user + system, ``/proc``) of the driver and its mini-cluster JVM over the 
 *per CPU s (steady)* divides the steady part's events by the CPU time spent between the
 first and the last signal (sampled every 0.2 s): the per-record cost, which on a shared
 machine is steadier than events/s, and which the fixed cost of starting a JVM and planning
-(some 20 CPU s) does not dilute. The maintenance input has an outlier every
-1,000 readings so that it emits signals to time.
+(some 20 CPU s) does not dilute. So that each job emits signals to time, over the whole
+input: the maintenance input has an outlier every 1,000 readings, the customer-service one a
+furious customer every 1,000 messages (a ``sentiment_drop``); traffic and icu run with 10 s
+windows (not their default 60 s, to signal every 1,000 records) and each window jams two
+adjacent segments of the 50 in a line (the job's ``neighbours``), or takes one patient's
+NEWS2 score to medium.
 
 Beside trading, in the same run, a confluent-kafka consumer in this process reads the same
 topic and keeps the same aggregate per symbol and 60 s HOP window (sum of price x quantity,
@@ -64,6 +73,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -121,6 +131,157 @@ def telemetry(n: int) -> list[tuple[str, str]]:
         }
         found.append((machine, json.dumps(value)))
     return found
+
+
+WINDOW = timedelta(seconds=10)
+"""The traffic and ICU jobs' ``window_seconds`` in the bench (their default is 60 s): they
+signal per window, not per record, so a window every 1,000 records times them as finely as the
+maintenance outliers. A traffic jam, or a patient's deterioration, lasts one window."""
+
+
+AGENT_LINES = ("Let me check that for you.", "Thanks, one moment please.", "It is fixed now.")
+CUSTOMER_LINES = ("ok", "Thanks, that works.", "Sounds good.", "Great, thank you!")
+
+
+def messages(n: int) -> list[tuple[str, str]]:
+    """(key, value) of ``n`` chat messages in 50 conversations, a furious customer every 1,000.
+
+    Rounds of 50 records, one message per conversation, alternate between the customers and
+    the agents (0.5 s apart: every wait is answered). Customers carry an upstream
+    ``sentiment`` (0.6 to 0.9), agents only ``text``, which the job scores with its lexicon
+    UDF. The outlier, a customer's -1, drops the trend over the last 3 customer messages by
+    (0.6 + 1) / 3 or more: a ``sentiment_drop`` over the default 0.5, and only the one.
+    """
+    rng = random.Random(4)
+    found = []
+    for i in range(n):
+        conversation = f"c{i % 50}"
+        value: dict[str, Any] = {
+            "conversation_id": conversation,
+            "customer_id": f"cust-{i % 50}",
+            "event_time": iso(BASE + STEP * i),
+        }
+        if (i // 50) % 2:
+            value |= {"role": "agent", "text": rng.choice(AGENT_LINES)}
+        else:
+            outlier = i % 1000 == 500  # an even round: a customer's
+            value |= {
+                "role": "customer",
+                "text": "This is useless" if outlier else rng.choice(CUSTOMER_LINES),
+                "sentiment": -1.0 if outlier else round(rng.uniform(0.6, 0.9), 3),
+            }
+        found.append((conversation, json.dumps(value)))
+    return found
+
+
+ROAD = json.dumps({f"s{k}": [f"s{k + 1}"] for k in range(49)})
+"""The traffic job's ``neighbours``: segments s0 - s1 - ... - s49 in a line."""
+
+
+def readings(n: int) -> list[tuple[str, str]]:
+    """(key, value) of ``n`` loop-detector readings of 50 segments in a line (:data:`ROAD`),
+    each :data:`WINDOW` a jam on a pair of adjacent segments: two ``congestion`` signals and an
+    ``incident`` a window.
+
+    Free flow is 40 to 60 km/h, a jam 5 to 20 (below the default 0.5 x 50); 3 to 8 vehicles
+    a reading, 20 readings a segment and window (over the default 10 vehicles).
+    """
+    rng = random.Random(5)
+    found = []
+    for i in range(n):
+        segment, at = i % 50, BASE + STEP * i
+        jammed = segment // 2 == (at - BASE) // WINDOW % 25
+        value = {
+            "segment_id": f"s{segment}",
+            "vehicle_count": rng.randint(3, 8),
+            "avg_speed_kmh": round(rng.uniform(5, 20) if jammed else rng.uniform(40, 60), 1),
+            "event_time": iso(at),
+        }
+        found.append((f"s{segment}", json.dumps(value)))
+    return found
+
+
+VITAL_ORDER = (
+    "respiration_rate",
+    "spo2",
+    "supplemental_oxygen",
+    "systolic_bp",
+    "pulse",
+    "consciousness",
+    "temperature",
+)
+"""NEWS2's parameters in chart order (as ``chorus_flink.scoring.news2.PARAMETERS``, which the
+bench does not import: it runs outside the Flink environment)."""
+
+
+def vitals(n: int) -> list[tuple[str, str]]:
+    """(key, value) of ``n`` observations of 50 patients, each :data:`WINDOW` one of them
+    medium.
+
+    Patient ``i % 50`` reports the parameters in chart order, one per record (a complete set
+    every 3.5 s), scoring 0 on the NEWS2 chart; for a window in turn, a patient's respiration
+    rate (21 to 24), pulse (111 to 130) and temperature (38.2 to 38.9) score 5, medium. The
+    job's window ending there (it scores the latest values) yields a ``news2_score`` and a
+    ``deterioration``, the next a ``news2_score`` back to 0; and each patient's first
+    complete window a ``news2_score``.
+    """
+    rng = random.Random(6)
+    found = []
+    for i in range(n):
+        patient, at = i % 50, BASE + STEP * i
+        medium = patient == (at - BASE) // WINDOW % 50
+        parameter = VITAL_ORDER[(i // 50) % len(VITAL_ORDER)]
+        reading: float | str
+        match parameter:
+            case "respiration_rate":
+                reading = rng.randint(21, 24) if medium else rng.randint(12, 20)
+            case "spo2":
+                reading = rng.randint(96, 100)
+            case "supplemental_oxygen":
+                reading = "air"
+            case "systolic_bp":
+                reading = rng.randint(111, 140)
+            case "pulse":
+                reading = rng.randint(111, 130) if medium else rng.randint(55, 85)
+            case "consciousness":
+                reading = "A"
+            case _:  # temperature
+                reading = round(rng.uniform(38.2, 38.9) if medium else rng.uniform(36.5, 37.5), 1)
+        value = {
+            "patient_id": f"p{patient}",
+            "parameter": parameter,
+            "value": reading,
+            "event_time": iso(at),
+        }
+        found.append((f"p{patient}", json.dumps(value)))
+    return found
+
+
+@dataclass(frozen=True)
+class Input:
+    """A job's bench input: its generator, the config key of its input topic, other config."""
+
+    make: Callable[[int], list[tuple[str, str]]]
+    topic_key: str
+    config: dict[str, str] = field(default_factory=dict)
+
+
+INPUTS = {
+    "trading": Input(trades, "trades_topic"),
+    "maintenance": Input(telemetry, "telemetry_topic"),
+    "customer_service": Input(messages, "messages_topic"),
+    "traffic": Input(
+        readings,
+        "readings_topic",
+        {"neighbours": ROAD, "window_seconds": str(WINDOW.seconds)},
+    ),
+    # a 5-window horizon, as the default 60 s slide over 300 s: each record in 5 windows
+    "icu": Input(
+        vitals,
+        "vitals_topic",
+        {"window_seconds": str(WINDOW.seconds), "missing_after_seconds": str(5 * WINDOW.seconds)},
+    ),
+}
 
 
 def load(kafka: KafkaBroker, topic: str, records: list[tuple[str, str]]) -> None:
@@ -199,6 +360,8 @@ class Throughput:
     """Their CPU seconds between the first and the last signal (the steady part)."""
     steady_events: int
     """The events read between the first and the last signal."""
+    dead_letters: int = 0
+    """Records the job rejected: the bench's inputs are all valid, so more than 0 is a bug."""
 
     @property
     def steady_per_cpu(self) -> float:
@@ -289,8 +452,15 @@ def run_bounded(
     steady_events = read_by(last[1]) - read_by(first[1])
     steady = steady_events / ((last[0] - first[0]) / 1000)
     steady_cpu = sampler.at(last[0]) - sampler.at(first[0])
+    rejected = read_topic(kafka, config["dead_letter_topic"], isolation="read_committed")
     return Throughput(
-        end - running.submitted, steady, len(found), sampler.peak, steady_cpu, steady_events
+        end - running.submitted,
+        steady,
+        len(found),
+        sampler.peak,
+        steady_cpu,
+        steady_events,
+        len(rejected),
     )
 
 
@@ -546,11 +716,16 @@ def main(
             "--compare is one more variant"
         ),
     ] = None,
-    jobs: Annotated[str, typer.Option(help="comma-separated: trading,maintenance")] = (
-        "trading,maintenance"
-    ),
+    jobs: Annotated[
+        str,
+        typer.Option(help="comma-separated, of trading,maintenance,customer_service,traffic,icu"),
+    ] = "trading,maintenance",
 ) -> None:
     extra = options_from(set_ or [])
+    chosen = [j for j in jobs.split(",") if j]  # --jobs "": latency only
+    for job in chosen:
+        if job not in INPUTS:
+            raise typer.BadParameter(f"--jobs {job}: expected one of {', '.join(INPUTS)}")
     variants = [Variant("current", None, {})]
     if baseline_src is not None:
         variants.insert(0, Variant("baseline", baseline_src.resolve(), {}))
@@ -568,20 +743,21 @@ def main(
             "events per CPU s",
             "per CPU s (steady)",
             "signals",
+            "dead letters",
             "python consumer",
             "ratio",
         ):
-            table.add_column(column, justify="right")
-        generators = {
-            "trading": (trades, "trades_topic"),
-            "maintenance": (telemetry, "telemetry_topic"),
-        }
-        for job in [j for j in jobs.split(",") if j]:  # --jobs "": latency only
-            make, topic_key = generators[job]
+            # the job's name whole (customer_service): rich shrinks the others to fit instead
+            whole = column == "job"
+            table.add_column(
+                column, justify="right", min_width=16 if whole else None, no_wrap=whole
+            )
+        for job in chosen:
+            given = INPUTS[job]
             run = uuid.uuid4().hex[:6]
             source = f"bench.{job}.{run}"
             create_topics(kafka, [source], partitions=2)
-            load(kafka, source, make(events))
+            load(kafka, source, given.make(events))
             baseline = None
             if job == "trading":
                 baseline = statistics.median(
@@ -594,8 +770,9 @@ def main(
                         out = f"{source}.{parallelism}.{attempt}.{variants.index(variant)}"
                         create_topics(kafka, [f"{out}.signals", f"{out}.dlq"], partitions=2)
                         config = {
+                            **given.config,
                             "bootstrap_servers": kafka.bootstrap_servers,
-                            topic_key: source,
+                            given.topic_key: source,
                             "signals_topic": f"{out}.signals",
                             "dead_letter_topic": f"{out}.dlq",
                             "group_id": f"bench-{job}-{run}-{parallelism}-{attempt}-"
@@ -626,6 +803,7 @@ def main(
                         f"{events / statistics.median(r.cpu for r in done):,.0f}",
                         f"{statistics.median(r.steady_per_cpu for r in done):,.0f}",
                         str(done[0].signals),
+                        str(max(r.dead_letters for r in done)),
                         "" if baseline is None else f"{baseline:,.0f}",
                         "" if baseline is None else f"{steady / baseline:.2f}x",
                     )
