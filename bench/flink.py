@@ -80,6 +80,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from chorus_agents.icu.news2 import PARAMETERS as VITAL_ORDER  # NEWS2's, in chart order
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from rich.console import Console
 from rich.table import Table
@@ -199,19 +200,6 @@ def readings(n: int) -> list[tuple[str, str]]:
         }
         found.append((f"s{segment}", json.dumps(value)))
     return found
-
-
-VITAL_ORDER = (
-    "respiration_rate",
-    "spo2",
-    "supplemental_oxygen",
-    "systolic_bp",
-    "pulse",
-    "consciousness",
-    "temperature",
-)
-"""NEWS2's parameters in chart order (as ``chorus_flink.scoring.news2.PARAMETERS``, which the
-bench does not import: it runs outside the Flink environment)."""
 
 
 def vitals(n: int) -> list[tuple[str, str]]:
