@@ -29,6 +29,20 @@ def test_a_body_replaces_only_an_older_one() -> None:
 
 
 @pytest.mark.unit
+def test_keep_copies_only_a_body_that_is_stored() -> None:
+    store, kept = Store(), []
+
+    def keep(body: Any) -> dict[str, Any]:
+        kept.append(body["metadata"]["resourceVersion"])
+        return {**body, "copied": True}
+
+    assert store.put(API, KIND, topic("t", "10"), keep=keep)
+    assert not store.put(API, KIND, topic("t", "10"), keep=keep)  # known: no copy made
+    assert kept == ["10"]
+    assert (store.get(API, KIND, "kafka", "t") or {})["copied"] is True
+
+
+@pytest.mark.unit
 def test_a_deleted_object_is_not_revived_by_an_older_event() -> None:
     store = Store()
     store.put(API, KIND, topic("t", "5"))

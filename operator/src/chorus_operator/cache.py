@@ -48,7 +48,7 @@ class Store:
 
     def newer(self, api_version: str, kind: str, body: Mapping[str, Any]) -> bool:
         """Whether :meth:`put` would store ``body``: no version of it as new is stored (or
-        recorded deleted). Asked first, it spares copying a body the store already knows."""
+        recorded deleted)."""
         meta = body.get("metadata") or {}
         key = self.key(api_version, kind, meta.get("namespace"), meta["name"])
         new = _version(body)
@@ -61,14 +61,21 @@ class Store:
         before = _version(old) if old is not None else None
         return before is None or new > before
 
-    def put(self, api_version: str, kind: str, body: Mapping[str, Any]) -> bool:
-        """Stores ``body`` unless a newer version is stored; returns whether it was newer
-        than what was stored (False: the store already knew it)."""
+    def put(
+        self,
+        api_version: str,
+        kind: str,
+        body: Mapping[str, Any],
+        keep: Callable[[Mapping[str, Any]], Mapping[str, Any]] = dict,
+    ) -> bool:
+        """Stores ``keep(body)`` unless a newer version is stored; returns whether it was
+        newer than what was stored (False: the store already knew it, and ``keep``, e.g. a
+        deep copy, is not called: most watch events echo the operator's own write)."""
         if not self.newer(api_version, kind, body):
             return False
         meta = body.get("metadata") or {}
         key = self.key(api_version, kind, meta.get("namespace"), meta["name"])
-        self._objects[key] = {**body, "apiVersion": api_version, "kind": kind}
+        self._objects[key] = {**keep(body), "apiVersion": api_version, "kind": kind}
         self._gone.pop(key, None)
         return True
 

@@ -194,9 +194,7 @@ def _remember(runtime: Runtime, kind: kinds.Kind, body: kopf.Body, type: str | N
         if kind in (kinds.AGENT, kinds.TOOL):
             runtime.diffbase.forget(body)
         return True
-    if not store.newer(kind.api_version, kind.kind, body):
-        return False  # most child events: the echo of the operator's own write
-    return store.put(kind.api_version, kind.kind, kept(body))
+    return store.put(kind.api_version, kind.kind, body, keep=kept)
 
 
 def kept(body: Mapping[str, Any]) -> dict[str, Any]:

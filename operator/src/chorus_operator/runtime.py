@@ -134,7 +134,7 @@ class Runtime:
     def _remember(self, kind: str, body: Mapping[str, Any]) -> None:
         if (body.get("metadata") or {}).get("resourceVersion"):
             entry = kinds.AGENT if kind == "Agent" else kinds.TOOL
-            self.ctx.store.put(entry.api_version, kind, _plain(body))
+            self.ctx.store.put(entry.api_version, kind, body, keep=_plain)
 
     async def cleanup(self, body: Mapping[str, Any]) -> int:
         """The Agent finalizer's work (see :func:`cleanup_agent`)."""
