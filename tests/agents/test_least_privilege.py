@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +34,6 @@ from chorus_api.topics import (
 )
 from chorus_operator.model.access import agent_acls
 from confluent_kafka import Consumer, Producer
-from confluent_kafka.admin._acl import AclBinding, AclOperation, AclPermissionType
-from confluent_kafka.admin._resource import (  # not re-exported for type checkers
-    ResourcePatternType,
-    ResourceType,
-)
 
 from tests.agents.conftest import (
     FAST,
@@ -50,46 +45,10 @@ from tests.agents.conftest import (
     user_text,
 )
 from tests.agents.test_handler import RiskHandler
-from tests.services.kafka import KafkaBroker, create_user, grant, read_topic
+from tests.services.acls import user_with_acls
+from tests.services.kafka import KafkaBroker, read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
-
-RESOURCE_TYPES = {
-    "topic": ResourceType.TOPIC,
-    "group": ResourceType.GROUP,
-    "transactionalId": ResourceType.TRANSACTIONAL_ID,
-    "cluster": ResourceType.BROKER,
-}
-PATTERNS = {"literal": ResourcePatternType.LITERAL, "prefix": ResourcePatternType.PREFIXED}
-
-
-def acl_bindings(user: str, acls: Iterable[Mapping[str, Any]]) -> list[AclBinding]:
-    """Strimzi ``spec.authorization.acls`` entries as Admin API bindings, one per operation,
-    as Strimzi's user operator writes them (principal ``User:<name>``, host ``*``)."""
-    bindings = []
-    for acl in acls:
-        resource = acl["resource"]
-        kind = resource["type"]
-        for operation in acl["operations"]:
-            bindings.append(
-                AclBinding(
-                    RESOURCE_TYPES[kind],
-                    "kafka-cluster" if kind == "cluster" else resource["name"],
-                    PATTERNS[resource.get("patternType", "literal")],
-                    f"User:{user}",
-                    acl.get("host", "*"),
-                    AclOperation[_snake(operation)],
-                    AclPermissionType.ALLOW
-                    if acl.get("type", "allow") == "allow"
-                    else AclPermissionType.DENY,
-                )
-            )
-    return bindings
-
-
-def _snake(operation: str) -> str:
-    """``DescribeConfigs`` -> ``DESCRIBE_CONFIGS``."""
-    return "".join(f"_{c}" if c.isupper() and i else c for i, c in enumerate(operation)).upper()
 
 
 def agent_user(
@@ -101,11 +60,8 @@ def agent_user(
     publish: Iterable[str] = (),
 ) -> KafkaBroker:
     """The agent's KafkaUser: a SCRAM user with exactly the operator's ACLs."""
-    user = create_user(secured, f"{ns}-{agent}")
-    assert user.username is not None
     acls = agent_acls(ns, agent, subscribe=subscribe, publish=publish)
-    grant(secured, acl_bindings(user.username, [acl.strimzi() for acl in acls]))
-    return user
+    return user_with_acls(secured, f"{ns}-{agent}", [acl.strimzi() for acl in acls])
 
 
 @pytest.fixture

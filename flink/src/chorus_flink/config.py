@@ -90,10 +90,14 @@ class JobConfig:
         bounded = _boolean(config.get("bounded", False))
         if bounded is None:
             raise ConfigError(f"job {job}: config 'bounded' must be true or false")
+        try:
+            kafka = KafkaSettings.from_config(config)
+        except ValueError as exc:
+            raise ConfigError(f"job {job}: {exc}") from None
         return cls(
             job=job,
             values=values,
-            kafka=KafkaSettings.from_config(config),
+            kafka=kafka,
             group_id=str(config.get("group_id") or f"chorus-flink.{job.rsplit('.', 1)[-1]}"),
             bounded=bounded,
         )

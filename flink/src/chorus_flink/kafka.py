@@ -7,9 +7,17 @@ Kafka SQL connector, values as JSON.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+JAAS_ENV = "KAFKA_SASL_JAAS_CONFIG"
+"""The environment variable with the job's SASL login, a secret: the operator sets it on a
+secured stream's Flink pods from the KafkaUser's Secret (its ``sasl.jaas.config`` key), so it
+never appears in the FlinkDeployment's job arguments."""
+SHADED = "org.apache.flink.kafka.shaded."
+"""Where the Kafka SQL connector jar relocates the Kafka client, its login modules included."""
 
 
 @dataclass(frozen=True)
@@ -24,14 +32,43 @@ class KafkaSettings:
     properties: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> KafkaSettings:
-        """From a job config's ``bootstrap_servers`` and optional ``kafka_properties``."""
+    def from_config(
+        cls, config: Mapping[str, Any], environ: Mapping[str, str] = os.environ
+    ) -> KafkaSettings:
+        """From a job config's ``bootstrap_servers`` and optional ``kafka_properties``.
+
+        With a ``sasl.mechanism`` and no ``sasl.jaas.config`` among the properties, the login
+        comes from :data:`JAAS_ENV`; without it either, this fails here, naming both, rather
+        than in the Kafka client once the job is deployed.
+        """
         if "bootstrap_servers" not in config:
             raise ValueError("job config: missing 'bootstrap_servers'")
-        properties = config.get("kafka_properties", {})
-        return cls(
-            str(config["bootstrap_servers"]), {str(k): str(v) for k, v in properties.items()}
-        )
+        given = config.get("kafka_properties", {})
+        properties = {str(k): str(v) for k, v in given.items()}
+        if "sasl.mechanism" in properties and "sasl.jaas.config" not in properties:
+            login = environ.get(JAAS_ENV, "").strip()
+            if not login:
+                raise ValueError(
+                    f"config 'kafka_properties' sets sasl.mechanism "
+                    f"{properties['sasl.mechanism']} but no sasl.jaas.config, and {JAAS_ENV} "
+                    "is not set"
+                )
+            properties["sasl.jaas.config"] = login
+        if "sasl.jaas.config" in properties:
+            properties["sasl.jaas.config"] = shaded_login(properties["sasl.jaas.config"])
+        return cls(str(config["bootstrap_servers"]), properties)
+
+
+def shaded_login(jaas: str) -> str:
+    """``jaas`` naming the connector jar's relocated login module.
+
+    A KafkaUser's Secret (and any plain Kafka client's config) names
+    ``org.apache.kafka.common.security.scram.ScramLoginModule``; inside the SQL connector jar
+    that class is under :data:`SHADED`, and JAAS, given the plain name, finds no login
+    module ("No LoginModule found") and every Kafka client of the job fails to start.
+    """
+    text = jaas.strip()
+    return SHADED + text if text.startswith("org.apache.kafka.") else text
 
 
 def quote(value: str) -> str:

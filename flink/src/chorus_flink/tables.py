@@ -34,7 +34,14 @@ time), so a consumer can drop a duplicate; ``time`` is the event time the signal
 in Kafka transactions committed when a checkpoint completes, so consumers must read with
 ``isolation.level = read_committed`` (a job reading another job's output sets
 ``read_committed=True`` on its source). The transactional id prefix is the job's group id
-plus the sink's name: unique per job, stable across restarts.
+plus the sink's name: unique per job, stable across restarts. Transactional ids are pooled
+(``sink.transaction-naming-strategy = POOLING``): a subtask reuses the ids of committed
+transactions instead of opening a new id at every checkpoint, as the default (INCREMENTING)
+does; each new id is an InitProducerId round trip and an entry the broker's transaction
+coordinator keeps for ``transactional.id.expiration.ms`` (7 days): at the default 10 s
+checkpoints, 8,640 a day per sink subtask. Pooling needs Kafka 3.0 or later and, to find its
+lingering transactions on recovery, Describe on the transactional ids and Read on the output
+topics (DescribeProducers); the operator's stream ACLs grant both.
 """
 
 from __future__ import annotations
@@ -169,6 +176,7 @@ def _exactly_once(job: JobConfig, sink: str) -> dict[str, str]:
     return {
         "sink.delivery-guarantee": "exactly-once",
         "sink.transactional-id-prefix": job.transactional_id_prefix(sink),
+        "sink.transaction-naming-strategy": "POOLING",
         "properties.transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,
     }
 

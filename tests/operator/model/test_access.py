@@ -78,8 +78,8 @@ def test_stream_acls_read_inputs_write_outputs() -> None:
     resolved = resolve_stream(Stream(name="s", job="chorus_flink.jobs.trading"))
     assert _set(stream_acls("trading", "risk-s", resolved)) == {
         ("topic", "trading.trades", "literal", ("Describe", "Read")),
-        ("topic", "trading.signals", "literal", ("Describe", "Write")),
-        ("topic", "trading.trades.dlq", "literal", ("Describe", "Write")),
+        ("topic", "trading.signals", "literal", ("Describe", "Read", "Write")),
+        ("topic", "trading.trades.dlq", "literal", ("Describe", "Read", "Write")),
         ("group", "chorus-flink.trading.risk-s", "literal", ("Read",)),
         ("transactionalId", "chorus-flink.trading.risk-s.", "prefix", ("Describe", "Write")),
     }

@@ -131,12 +131,17 @@ def stream_group(namespace: str, deployment: str) -> str:
 
 def stream_acls(namespace: str, deployment: str, resolved: ResolvedStream) -> tuple[Acl, ...]:
     """Exactly what the job of FlinkDeployment ``namespace/deployment`` may do: read its
-    input topics, write its output topics, its own group and transactional ids."""
+    input topics, write its output topics, its own group and transactional ids.
+
+    Its output topics are readable too: the exactly-once sinks pool their transactional ids,
+    and on start they find their lingering transactions with DescribeProducers on those
+    topics, which the broker allows only to a principal with Read on them.
+    """
     grants: list[tuple[ResourceType, str, PatternType, tuple[str, ...]]] = []
     for name in resolved.inputs:
         grants.append(("topic", name, "literal", _READ))
     for name in resolved.outputs:
-        grants.append(("topic", name, "literal", _WRITE))
+        grants.append(("topic", name, "literal", (*_READ, "Write")))
     group = stream_group(namespace, deployment)
     grants.append(("group", group, "literal", ("Read",)))
     grants.append(("transactionalId", f"{group}.", "prefix", _WRITE))
