@@ -45,19 +45,22 @@ sum of quantity: each trade in 6 windows); the ratio is Flink steady / Python.
 **Latency.** The trading job unbounded (``--latency-parallelism``), watermark delay 0 and
 spike threshold 0, so every trade after a symbol's first yields a ``price_spike`` signal as
 soon as the watermark reaches it; trades are produced at ``--rate`` per second for
-``--seconds`` with event time = now. The latency of a trade is the time its signal is
-received by a consumer minus the trade's Kafka timestamp (set when it was produced), for a
-``read_uncommitted`` and a ``read_committed`` consumer; the first 20 % of the trades
-(warm-up) are left out. ``read_committed`` waits for the checkpoint that commits the
-transaction, so it adds up to ``--checkpoint`` on top. Window signals (``vwap``) add the
-watermark delay and the window's length to this. With ``--spike-every N`` the threshold
-stays at its default (2 %) and one trade in N (at random) is a spike: the signals are as
-rare as in use, so a high ``--rate`` measures the latency of a loaded job rather than of
-its signal writer; only the spikes are timed. The table also gives the rate the producer
-achieved and the job's CPU use (cores) while the trades came in. Each trade's event time is
-1 ms after the last (a tie would be late with no watermark delay), so above 1,000 trades/s
-event time runs ahead of the wall clock; the latency, taken from Kafka timestamps, does not
-depend on it.
+``--warmup`` + ``--seconds``. The trades are made (JSON) before the clock starts, and sent on
+schedule, all those due at once, so the load generator costs little more than ``produce``.
+The latency of a trade is the time its signal is received by a consumer minus the trade's
+Kafka timestamp (set when it was produced), for a ``read_uncommitted`` and a
+``read_committed`` consumer; the trades of the first ``--warmup`` seconds are sent but not
+timed (the JIT compiles the job's hot paths under the load: at 50,000 trades/s the first
+10 s or so run seconds behind). ``read_committed`` waits for the checkpoint
+that commits the transaction, so it adds up to ``--checkpoint`` on top. Window signals
+(``vwap``) add the watermark delay and the window's length to this. With ``--spike-every N``
+the threshold stays at its default (2 %) and one trade in N (at random) is a spike: the
+signals are as rare as in use, so a high ``--rate`` measures the latency of a loaded job
+rather than of its signal writer; only the spikes are timed. The table also gives the rate
+the producer achieved and the CPU (cores) of the job, the broker and this process while the
+trades came in. Event times follow the send schedule up to 1,000 trades/s; above, each is
+1 ms after the last (a tie would be late with no watermark delay), so event time runs ahead
+of the wall clock; the latency, taken from Kafka timestamps, does not depend on it.
 """
 
 from __future__ import annotations
@@ -532,16 +535,51 @@ class Latency:
     """Trades produced per second, as achieved (the producer may fall short of ``--rate``)."""
     cores: float
     """The job's CPU seconds per second (driver and mini-cluster) while trades came in."""
+    broker_cores: float
+    """The broker's, likewise."""
+    own_cores: float
+    """The benchmark's own (the trade producer and the two receivers), likewise."""
 
 
-def latency_trade(rng: random.Random, i: int, spike_every: int) -> tuple[str, float]:
-    """Symbol and price of the ``i``-th latency trade: around 100 (within 1 %), and with
-    ``spike_every`` > 0 one trade in that many (at random) at 110, a spike for the default
-    2 % threshold."""
-    price = round(100 + rng.uniform(-1, 1), 2)
-    if spike_every and rng.randrange(spike_every) == 0:
-        price = 110.0
-    return f"S{i % 20}", price
+def latency_trades(rate: int, total: int, spike_every: int) -> tuple[list[tuple[str, bytes]], int]:
+    """The latency run's trades as (key, value) records, made before the clock starts so
+    that sending one costs only ``produce``; and how many are spikes.
+
+    Prices are around 100 (within 1 %); with ``spike_every`` > 0 one trade in that many (at
+    random) is at 110, a spike for the default 2 % threshold. Event times are strictly
+    increasing (with no watermark delay a tie would be late): on the send schedule up to
+    1,000 trades/s, 1 ms apart above it.
+    """
+    rng = random.Random(3)
+    start = datetime.now(UTC).replace(tzinfo=None)
+    symbols = [f"S{i}" for i in range(20)]
+    records, spikes = [], 0
+    for i in range(total):
+        symbol = symbols[i % 20]
+        price = round(100 + rng.uniform(-1, 1), 2)
+        if spike_every and rng.randrange(spike_every) == 0:
+            price, spikes = 110.0, spikes + 1
+        at = start + timedelta(milliseconds=max(i, i * 1000 // rate))
+        value = {"symbol": symbol, "price": price, "quantity": rng.randint(1, 100)}
+        records.append((symbol, json.dumps({**value, "event_time": iso(at)}).encode()))
+    return records, spikes
+
+
+def send_on_schedule(
+    producer: Producer, topic: str, records: list[tuple[str, bytes]], rate: int
+) -> float:
+    """Produces ``records`` at ``rate`` per second (each as soon as it is due, those due
+    together in one go, then a sleep of at least 1 ms); returns the seconds it took."""
+    begin, sent = time.monotonic(), 0
+    while sent < len(records):
+        due = min(len(records), int((time.monotonic() - begin) * rate) + 1)
+        for key, value in records[sent:due]:
+            producer.produce(topic, key=key, value=value)
+        sent = due
+        producer.poll(0)
+        time.sleep(max(begin + sent / rate - time.monotonic(), 0.001))
+    producer.flush(30)
+    return time.monotonic() - begin
 
 
 def run_latency(
@@ -551,9 +589,14 @@ def run_latency(
     parallelism: int,
     rate: int,
     seconds: int,
+    warmup: int,
     spike_every: int,
     options: dict[str, str],
+    tree: Path | None = None,
+    trace: Path | None = None,
 ) -> list[Latency]:
+    """One latency run; ``tree`` puts another ``chorus_flink`` first (as :func:`start`);
+    ``trace`` gets a CSV line per timed trade: run, consumer, produced (ms), latency (ms)."""
     run = uuid.uuid4().hex[:6]
     source = f"bench.latency.{run}"
     create_topics(kafka, [source, f"{source}.signals", f"{source}.dlq"], partitions=2)
@@ -567,7 +610,9 @@ def run_latency(
     }
     if not spike_every:
         config["spike_threshold"] = "0"  # every trade after a symbol's first is a signal
-    running = start(flink, "trading", config, {"parallelism.default": str(parallelism), **options})
+    records, spikes = latency_trades(rate, rate * (warmup + seconds), spike_every)
+    settings = {"parallelism.default": str(parallelism), **options}
+    running = start(flink, "trading", config, settings, tree)
     receivers = [Receiver(kafka, f"{source}.signals", i) for i in ISOLATIONS]
     try:
         deadline = time.monotonic() + 120
@@ -581,30 +626,13 @@ def run_latency(
         # linger 5 ms: a request per trade cost the producer and the broker more CPU than the
         # job at 5,000 trades/s; the 5 ms count in the latency (timestamps are taken at send)
         producer = Producer(kafka.client_config(**{"linger.ms": 5, "enable.idempotence": True}))
-        rng = random.Random(3)
-        total, spikes = rate * seconds, 0
+        total = len(records)
         sampler = CpuSampler(running.process.pid)
         sampler.start()
-        begin, last_ms = time.monotonic(), 0
-        for i in range(total):
-            pause = begin + i / rate - time.monotonic()
-            if pause > 0:
-                time.sleep(pause)
-            # strictly increasing event times: with no watermark delay, a tie would be late
-            last_ms = max(int(time.time() * 1000), last_ms + 1)
-            at = datetime.fromtimestamp(last_ms / 1000, UTC).replace(tzinfo=None)
-            symbol, price = latency_trade(rng, i, spike_every)
-            spikes += price > 105
-            value = {
-                "symbol": symbol,
-                "price": price,
-                "quantity": rng.randint(1, 100),
-                "event_time": iso(at),
-            }
-            producer.produce(source, key=symbol, value=json.dumps(value))
-            producer.poll(0)
-        producer.flush(30)
-        produced_in = time.monotonic() - begin
+        broker_cpu, own_cpu = cpu_seconds(kafka.pid), time.process_time()
+        produced_in = send_on_schedule(producer, source, records, rate)
+        broker_cores = (cpu_seconds(kafka.pid) - broker_cpu) / produced_in
+        own_cores = (time.process_time() - own_cpu) / produced_in
         sampler.done.set()
         sampler.join()
         first, last = sampler.samples[0], sampler.samples[-1]
@@ -626,10 +654,15 @@ def run_latency(
         for m in read_topic(kafka, source, isolation="read_uncommitted")
     }
     order = sorted(produced.values())
-    warm = order[len(order) // 5]
+    warm = order[min(len(order) - 1, rate * warmup)]  # the first timed trade's timestamp
     results = []
     for receiver, isolation in zip(receivers, ISOLATIONS, strict=True):
         receiver.join(5)
+        if trace is not None:  # when each timed trade was produced, and its latency
+            with trace.open("a") as out:
+                for key, at in sorted(receiver.arrived.items(), key=lambda i: i[1]):
+                    if key in produced:
+                        out.write(f"{run},{isolation},{produced[key]},{at - produced[key]:.1f}\n")
         latencies = sorted(
             at - produced[key]
             for key, at in receiver.arrived.items()
@@ -646,6 +679,8 @@ def run_latency(
                 len(latencies),
                 total / produced_in,
                 cores,
+                broker_cores,
+                own_cores,
             )
         )
     return results
@@ -675,7 +710,10 @@ def main(
     events: Annotated[int, typer.Option(help="events per throughput run")] = 200_000,
     runs: Annotated[int, typer.Option(help="throughput runs per job and parallelism")] = 1,
     rate: Annotated[int, typer.Option(help="trades/s in the latency run")] = 200,
-    seconds: Annotated[int, typer.Option(help="length of the latency run")] = 30,
+    seconds: Annotated[int, typer.Option(help="latency run: seconds of timed trades")] = 30,
+    warmup: Annotated[
+        int, typer.Option(help="latency run: seconds of trades first, sent but not timed")
+    ] = 10,
     spike_every: Annotated[
         int,
         typer.Option(
@@ -684,6 +722,11 @@ def main(
         ),
     ] = 0,
     latency_parallelism: Annotated[int, typer.Option()] = 2,
+    latency_runs: Annotated[int, typer.Option(help="latency runs per variant")] = 1,
+    latency_trace: Annotated[
+        Path | None,
+        typer.Option(help="append each timed trade (run, consumer, produced ms, latency ms)"),
+    ] = None,
     buffer_timeout: Annotated[str, typer.Option(help="execution.buffer-timeout.interval")] = (
         "10 ms"
     ),
@@ -798,37 +841,49 @@ def main(
         console.print(table)
         if skip_latency:
             return
-        latency = run_latency(
-            kafka,
-            flink,
-            parallelism=latency_parallelism,
-            rate=rate,
-            seconds=seconds,
-            spike_every=spike_every,
-            options={
-                "execution.buffer-timeout.interval": buffer_timeout,
-                "execution.checkpointing.interval": checkpoint,
-                **extra,
-            },
-        )
         lat_table = Table(
             title=(
-                f"trading latency, trade to price_spike signal: {rate}/s for {seconds} s, "
+                f"trading latency, trade to price_spike signal: {rate}/s for {seconds} s "
+                f"after {warmup} s, "
                 f"parallelism {latency_parallelism}, buffer timeout {buffer_timeout}, "
                 f"checkpoint {checkpoint}"
             )
         )
-        for column in ("consumer", "trades/s", "job cores", "p50 ms", "p99 ms", "signals"):
+        columns = ("variant", "consumer", "trades/s", "job cores", "broker cores")
+        for column in (*columns, "benchmark cores", "p50 ms", "p99 ms", "signals"):
             lat_table.add_column(column, justify="right")
-        for row in latency:
-            lat_table.add_row(
-                row.isolation,
-                f"{row.rate:,.0f}",
-                f"{row.cores:.2f}",
-                f"{row.p50:.0f}",
-                f"{row.p99:.0f}",
-                str(row.count),
-            )
+        for attempt in range(latency_runs):
+            for variant in variants:  # interleaved, as the throughput runs
+                latency = run_latency(
+                    kafka,
+                    flink,
+                    parallelism=latency_parallelism,
+                    rate=rate,
+                    seconds=seconds,
+                    warmup=warmup,
+                    spike_every=spike_every,
+                    options={
+                        "execution.buffer-timeout.interval": buffer_timeout,
+                        "execution.checkpointing.interval": checkpoint,
+                        **extra,
+                        **variant.options,
+                    },
+                    tree=variant.source,
+                    trace=latency_trace,
+                )
+                for row in latency:
+                    console.log(f"latency run {attempt + 1} {variant.label}: {row}")
+                    lat_table.add_row(
+                        variant.label,
+                        row.isolation,
+                        f"{row.rate:,.0f}",
+                        f"{row.cores:.2f}",
+                        f"{row.broker_cores:.2f}",
+                        f"{row.own_cores:.2f}",
+                        f"{row.p50:.0f}",
+                        f"{row.p99:.0f}",
+                        str(row.count),
+                    )
         console.print(lat_table)
 
 
