@@ -157,3 +157,22 @@ def test_a_trigger_before_a_run_started_needs_no_second_run() -> None:
         return runtime.runs
 
     assert len(asyncio.run(scenario())) == 1  # the run after the trigger covered it
+
+
+@pytest.mark.unit
+def test_a_deleted_object_leaves_nothing_behind() -> None:
+    key = ("Agent", "ns", "a")
+
+    async def scenario() -> TimedRuntime:
+        runtime = TimedRuntime(seconds=0.05)
+        await runtime.agent({"metadata": {"namespace": "ns", "name": "a"}})  # a lock, a start
+        runtime.schedule(*key)  # and a reconcile due after the debounce
+        runtime.forget(*key)  # its DELETED event
+        await asyncio.sleep(1.0)
+        await runtime.close()
+        return runtime
+
+    runtime = asyncio.run(scenario())
+    assert len(runtime.runs) == 1, "the scheduled reconcile of a deleted object still ran"
+    kept = (runtime._locks, runtime._scheduled, runtime._due, runtime._triggered, runtime._started)
+    assert [table for table in kept if key in table] == []

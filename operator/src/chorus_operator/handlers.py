@@ -193,6 +193,7 @@ def _remember(runtime: Runtime, kind: kinds.Kind, body: kopf.Body, type: str | N
         store.forget(kind.api_version, kind.kind, body)
         if kind in (kinds.AGENT, kinds.TOOL):
             runtime.diffbase.forget(body)
+            runtime.forget(kind.kind, *_ident(body))
         return True
     return store.put(kind.api_version, kind.kind, body, keep=kept)
 

@@ -155,6 +155,20 @@ class Runtime:
             return None
         return {**body, "apiVersion": entry.api_version, "kind": kind}
 
+    def forget(self, kind: str, namespace: str, name: str) -> None:
+        """Drops what is kept per object once it is gone (its DELETED event): a scheduled
+        reconcile still asleep (it would find nothing), the times, and the lock unless a
+        reconcile holds it. Without this, every Agent or Tool ever deleted left them behind."""
+        key = (kind, namespace, name)
+        pending = self._scheduled.pop(key, None)
+        if pending is not None:
+            pending.cancel()  # still asleep: it leaves _scheduled when it wakes
+        for times in (self._due, self._triggered, self._started):
+            times.pop(key, None)
+        lock = self._locks.get(key)
+        if lock is not None and not lock.locked():
+            del self._locks[key]
+
     def schedule(self, kind: str, namespace: str, name: str) -> None:
         """Reconciles the object soon, with its latest state; repeated calls coalesce."""
         self._schedule((kind, namespace, name), DEBOUNCE, failures=0)
