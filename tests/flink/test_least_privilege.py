@@ -26,15 +26,7 @@ from chorus_operator.model.streams import stream_deployment
 
 from tests.flink.scenario import assert_signals, dead_letters, kafka_config, produce, signals
 from tests.flink.test_restart import SENTINEL, wait_for
-from tests.flink.test_trading import (
-    BASELINE_WINDOWS,
-    SPIKE,
-    VOLUME_RATIO,
-    accepted,
-    expected_signals,
-    expected_spikes,
-    script,
-)
+from tests.flink.test_trading import PARAMETERS, expected_outcome, script
 from tests.services.acls import user_with_acls
 from tests.services.flink import FlinkEnv
 from tests.services.kafka import KafkaBroker, create_topics
@@ -62,12 +54,7 @@ def test_the_deployed_trading_job_needs_no_more_than_its_stream_acls(
             "trades_topic": f"{ns}.trades",
             "signals_topic": f"{ns}.signals",
             "dead_letter_topic": f"{ns}.trades.dlq",
-            "watermark_delay_seconds": "5",
-            "window_seconds": "20",
-            "slide_seconds": "10",
-            "spike_threshold": str(SPIKE),
-            "baseline_windows": str(BASELINE_WINDOWS),
-            "volume_ratio_threshold": str(VOLUME_RATIO),
+            **PARAMETERS,
         },
     )
     resolved = resolve_stream(stream)
@@ -105,10 +92,7 @@ def test_the_deployed_trading_job_needs_no_more_than_its_stream_acls(
     monkeypatch.setenv(env["name"], kafka_config(user)["kafka_properties"]["sasl.jaas.config"])
 
     values, reasons = script()
-    trades = accepted(values, reasons)
-    offsets = dict(enumerate(i for i in range(len(values)) if i not in reasons))
-    expected = expected_signals(trades) | expected_spikes(trades, offsets)
-    expected_letters = [(reason, values[i]) for i, reason in sorted(reasons.items())]
+    expected, expected_letters = expected_outcome(values, reasons)
     produce(kafka_secured, stream.config["trades_topic"], [*values, SENTINEL])
 
     checkpoints = tmp_path / "checkpoints"

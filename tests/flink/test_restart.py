@@ -31,16 +31,7 @@ from tests.flink.scenario import (
     produce,
     signals,
 )
-from tests.flink.test_trading import (
-    BASE,
-    BASELINE_WINDOWS,
-    SPIKE,
-    VOLUME_RATIO,
-    accepted,
-    expected_signals,
-    expected_spikes,
-    script,
-)
+from tests.flink.test_trading import BASE, PARAMETERS, expected_outcome, script
 from tests.services.flink import FlinkEnv, RunningJob
 from tests.services.kafka import KafkaBroker
 
@@ -80,10 +71,7 @@ def test_trading_job_restarted_from_a_checkpoint_after_a_crash_emits_each_signal
 ) -> None:
     topics = Topics.create(kafka, "restart")
     values, reasons = script()
-    trades = accepted(values, reasons)
-    offsets = dict(enumerate(i for i in range(len(values)) if i not in reasons))
-    expected = expected_signals(trades) | expected_spikes(trades, offsets)
-    expected_letters = [(reason, values[i]) for i, reason in sorted(reasons.items())]
+    expected, expected_letters = expected_outcome(values, reasons)
 
     # Split right after a malformed record in the middle: once its dead letter is committed,
     # the checkpoint that committed it covers the whole first part, so the second run starts
@@ -105,12 +93,7 @@ def test_trading_job_restarted_from_a_checkpoint_after_a_crash_emits_each_signal
         "trades_topic": topics.input,
         "signals_topic": topics.signals,
         "dead_letter_topic": topics.dead_letters,
-        "watermark_delay_seconds": "5",
-        "window_seconds": "20",
-        "slide_seconds": "10",
-        "spike_threshold": str(SPIKE),
-        "baseline_windows": str(BASELINE_WINDOWS),
-        "volume_ratio_threshold": str(VOLUME_RATIO),
+        **PARAMETERS,
         "group_id": f"test-restart-{topics.run}",
     }
     options = {

@@ -28,6 +28,15 @@ MARGIN = 1e-6  # decisions this close to a threshold would make the script ambig
 Trade = tuple[str, float, float, datetime]
 
 TRADING = JobScenario("trading", "trading", "trades_topic")
+PARAMETERS = {
+    "watermark_delay_seconds": str(int(DELAY.total_seconds())),
+    "window_seconds": str(int(WINDOW.total_seconds())),
+    "slide_seconds": str(int(SLIDE.total_seconds())),
+    "spike_threshold": str(SPIKE),
+    "baseline_windows": str(BASELINE_WINDOWS),
+    "volume_ratio_threshold": str(VOLUME_RATIO),
+}
+"""The job's parameters the script and the expectations below are written for."""
 
 
 def script(seed: int = 11) -> tuple[list[str | None], dict[int, str]]:
@@ -181,13 +190,22 @@ def expected_spikes(trades: list[Trade], offsets: dict[int, int]) -> dict[str, d
     return found
 
 
+def expected_outcome(
+    values: list[str | None], reasons: dict[int, str]
+) -> tuple[dict[str, dict[str, Any]], list[tuple[str, str | None]]]:
+    """What one uninterrupted run over the script commits: the signals by id, and the dead
+    letters as (reason, payload) in input order."""
+    trades = accepted(values, reasons)
+    offsets = dict(enumerate(i for i in range(len(values)) if i not in reasons))
+    signals = expected_signals(trades) | expected_spikes(trades, offsets)
+    return signals, [(reason, values[i]) for i, reason in sorted(reasons.items())]
+
+
 def test_trading_job_emits_exactly_the_expected_signals_and_dead_letters(
     kafka: KafkaBroker, flink: FlinkEnv
 ) -> None:
     values, reasons = script()
-    trades = accepted(values, reasons)
-    offsets = dict(enumerate(i for i in range(len(values)) if i not in reasons))
-    wanted = expected_signals(trades) | expected_spikes(trades, offsets)
+    wanted, letters = expected_outcome(values, reasons)
     kinds = {s["kind"] for s in wanted.values()}
     assert kinds == {"vwap", "price_spike", "volume_anomaly"}, "the script must exercise every kind"
 
@@ -195,19 +213,10 @@ def test_trading_job_emits_exactly_the_expected_signals_and_dead_letters(
         kafka,
         flink,
         values,
-        {
-            "watermark_delay_seconds": "5",
-            "window_seconds": "20",
-            "slide_seconds": "10",
-            "spike_threshold": str(SPIKE),
-            "baseline_windows": str(BASELINE_WINDOWS),
-            "volume_ratio_threshold": str(VOLUME_RATIO),
-        },
+        PARAMETERS,
         options={"execution.checkpointing.interval": "1 s"},
         timeout=300,
     )
 
     outcome.assert_signals(wanted)
-    outcome.assert_dead_letters(
-        [(reason, values[i]) for i, reason in sorted(reasons.items())], in_order=True
-    )
+    outcome.assert_dead_letters(letters, in_order=True)
