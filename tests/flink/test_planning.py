@@ -55,18 +55,30 @@ def test_every_job_plans_with_intervals_of_100_seconds_and_more(
 
 DEFAULTS = """
 import json, sys
-from chorus_flink.run import table_environment
+from chorus_flink.run import DEFAULTS, table_environment
 
 for options in json.loads(sys.argv[1]):
     config = table_environment([], options).get_config()
-    print("object-reuse", config.get("pipeline.object-reuse", "unset"), flush=True)
+    print("set", json.dumps({key: config.get(key, "unset") for key in DEFAULTS}), flush=True)
 """
+OWN = {
+    "pipeline.object-reuse": "false",
+    "execution.buffer-timeout.interval": "100 ms",
+    "pipeline.auto-watermark-interval": "200 ms",
+}
 
 
-def test_object_reuse_is_on_unless_the_options_turn_it_off(flink: FlinkEnv, tmp_path: Path) -> None:
+def test_the_defaults_apply_unless_the_options_set_them(flink: FlinkEnv, tmp_path: Path) -> None:
     script = tmp_path / "defaults.py"
     script.write_text(DEFAULTS)
-    options = [{}, {"pipeline.object-reuse": "false"}]
+    options = [{}, OWN]
     result = flink.run_job(str(script), [json.dumps(options)], timeout=120)
-    found = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("object")]
-    assert found == ["true", "false"], result.stdout
+    found = [json.loads(line[4:]) for line in result.stdout.splitlines() if line.startswith("set ")]
+    assert found == [
+        {
+            "pipeline.object-reuse": "true",
+            "execution.buffer-timeout.interval": "10 ms",
+            "pipeline.auto-watermark-interval": "50 ms",
+        },
+        OWN,
+    ], result.stdout

@@ -26,13 +26,23 @@ from typing import Any, Protocol, cast
 from pyflink.table import EnvironmentSettings, StatementSet, StreamTableEnvironment
 
 JAR_ENV = "CHORUS_FLINK_CONNECTOR_JAR"
-DEFAULTS = {"pipeline.object-reuse": "true"}
+DEFAULTS = {
+    "pipeline.object-reuse": "true",
+    "execution.buffer-timeout.interval": "10 ms",
+    "pipeline.auto-watermark-interval": "50 ms",
+}
 """Options set unless given (``--set``, or the cluster's configuration, e.g. a FlinkDeployment's
-``flinkConfiguration``). Object reuse: chained operators hand a row on instead of copying it
-for each reader. The jobs' source chain feeds three readers (dead letters, the window, the
-spike function), and the copies were a fifth of the trading job's CPU; it gave 1.2x events
-per CPU second (docs/benchmarks.md). Safe here: Flink's SQL operators are written for it, and
-Chorus' Java functions keep no reference to an input row (they copy the values they keep)."""
+``flinkConfiguration``); each measured in docs/benchmarks.md.
+
+- Object reuse: chained operators hand a row on instead of copying it for each reader. The
+  jobs' source chain feeds three readers (dead letters, the window, the spike function), and
+  the copies were a fifth of the trading job's CPU; it gave 1.2x events per CPU second. Safe
+  here: Flink's SQL operators are written for it, and Chorus' Java functions keep no
+  reference to an input row (they copy the values they keep).
+- A network buffer leaves after at most 10 ms (Flink: 100 ms), and periodic watermarks come
+  every 50 ms (Flink: 200 ms): a signal waits for both. At 50,000 trades/s the trading job's
+  p50 went from about 220 ms to 60 ms and its p99 from about 340 ms to 160 ms, at no CPU
+  cost measurable there."""
 
 
 class Job(Protocol):
