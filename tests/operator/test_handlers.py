@@ -7,10 +7,10 @@ from typing import Any, cast
 import kopf
 import pytest
 from chorus_operator import kinds
+from chorus_operator.cache import kept_copy
 from chorus_operator.handlers import (
     WATCHED_CHILDREN,
     backoff,
-    kept,
     owner_of,
     raise_for,
     watched_children,
@@ -84,7 +84,7 @@ def test_a_kept_body_is_an_independent_copy_without_managed_fields() -> None:
         "metadata": {"name": "t", "managedFields": [{"manager": "x"}], "labels": {"a": "1"}},
         "status": {"conditions": [{"type": "Ready"}]},
     }
-    copy_ = kept(kopf.Body(cast(kopf.RawBody, body)))
+    copy_ = kept_copy(kopf.Body(cast(kopf.RawBody, body)))
     assert copy_ == {
         "metadata": {"name": "t", "labels": {"a": "1"}},
         "status": {"conditions": [{"type": "Ready"}]},

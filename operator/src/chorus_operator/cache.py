@@ -14,10 +14,22 @@ a few seconds (the Strimzi ``Kafka``, whether KEDA is installed), for what is no
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
+
+
+def kept_copy(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A plain, independent copy of ``body`` to store, without ``metadata.managedFields``:
+    the largest part of most objects, which nothing here reads (and copying it was a good
+    part of handling a watch event)."""
+    raw = dict(body)
+    metadata = {k: v for k, v in (raw.get("metadata") or {}).items() if k != "managedFields"}
+    plain: dict[str, Any] = copy.deepcopy({**raw, "metadata": metadata})
+    return plain
+
 
 Key = tuple[str, str, str, str]
 """``(apiVersion, kind, namespace, name)``."""

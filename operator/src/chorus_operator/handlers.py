@@ -18,7 +18,6 @@ edit helps), :class:`DependencyNotReady` ``kopf.TemporaryError`` with backoff.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,6 +25,7 @@ import kopf
 from chorus_api.common import GROUP, VERSION
 
 from chorus_operator import kinds
+from chorus_operator.cache import kept_copy
 from chorus_operator.model.cleanup import needs_finalizer
 from chorus_operator.model.errors import DependencyNotReady, SpecInvalid
 from chorus_operator.model.labels import (
@@ -195,17 +195,7 @@ def _remember(runtime: Runtime, kind: kinds.Kind, body: kopf.Body, type: str | N
             runtime.diffbase.forget(body)
             runtime.forget(kind.kind, *_ident(body))
         return True
-    return store.put(kind.api_version, kind.kind, body, keep=kept)
-
-
-def kept(body: Mapping[str, Any]) -> dict[str, Any]:
-    """A plain, independent copy of ``body`` to keep, without ``metadata.managedFields``:
-    the largest part of most objects, which nothing here reads (and copying it was a good
-    part of handling a watch event)."""
-    raw = dict(body)
-    metadata = {k: v for k, v in (raw.get("metadata") or {}).items() if k != "managedFields"}
-    plain: dict[str, Any] = copy.deepcopy({**raw, "metadata": metadata})
-    return plain
+    return store.put(kind.api_version, kind.kind, body, keep=kept_copy)
 
 
 def _child_event(runtime: Runtime, kind: kinds.Kind) -> Any:

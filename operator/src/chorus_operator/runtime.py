@@ -14,7 +14,6 @@ everything in :mod:`chorus_operator.metrics`.
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -23,6 +22,7 @@ from typing import Any, cast
 import kopf
 
 from chorus_operator import apply, kinds, metrics
+from chorus_operator.cache import kept_copy
 from chorus_operator.diffbase import MemoryDiffBaseStorage
 from chorus_operator.model.errors import DependencyNotReady, SpecInvalid
 from chorus_operator.reconcile.agent import cleanup_agent, reconcile_agent
@@ -134,7 +134,7 @@ class Runtime:
     def _remember(self, kind: str, body: Mapping[str, Any]) -> None:
         if (body.get("metadata") or {}).get("resourceVersion"):
             entry = kinds.AGENT if kind == "Agent" else kinds.TOOL
-            self.ctx.store.put(entry.api_version, kind, body, keep=_plain)
+            self.ctx.store.put(entry.api_version, kind, body, keep=kept_copy)
 
     async def cleanup(self, body: Mapping[str, Any]) -> int:
         """The Agent finalizer's work (see :func:`cleanup_agent`)."""
@@ -219,12 +219,6 @@ class Runtime:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-
-
-def _plain(body: Mapping[str, Any]) -> dict[str, Any]:
-    """A kopf body (or any mapping) as plain, independent dicts."""
-    plain: dict[str, Any] = copy.deepcopy(dict(body))
-    return plain
 
 
 def announced(change: Transition) -> bool:
