@@ -3,6 +3,8 @@
 python -m tests.services kafka up      # prints the handle (bootstrap servers, ...)
 python -m tests.services kafka down
 python -m tests.services status        # a table of every service
+python -m tests.services prepare       # install every service and tool (what test.sh does)
+python -m tests.services kube prepare  # install one
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class Action(StrEnum):
     up = "up"
     down = "down"
     status = "status"
+    prepare = "prepare"
 
 
 def as_json(handle: object) -> str:
@@ -41,13 +44,19 @@ def status_table(names: list[str]) -> Table:
 
 
 def main(
-    name: Annotated[str, typer.Argument(help=f"{', '.join(SERVICES)}, or status")],
+    name: Annotated[str, typer.Argument(help=f"{', '.join(SERVICES)}, helm, status or prepare")],
     action: Annotated[Action, typer.Argument()] = Action.status,
 ) -> None:
-    """Install (once) and start a service (`up`), stop it (`down`), or show what runs."""
+    """Install (once) and start a service (`up`), stop it (`down`), show what runs, or
+    install every service and tool before a test run (`prepare`; exit 1 if one failed)."""
     if name == "status":
         console.print(status_table(list(SERVICES)))
         return
+    if name == "prepare" or action is Action.prepare:
+        from tests.services.prepare import prepare
+
+        failures = prepare([] if name == "prepare" else [name], console)
+        raise typer.Exit(1 if failures else 0)
     if name not in SERVICES:
         raise typer.BadParameter(f"no service {name!r}; there are: {', '.join(SERVICES)}")
     if action is Action.up:

@@ -82,6 +82,16 @@ def helm_dir(version: str = HELM_VERSION) -> Path:
     return CACHE / "tools" / f"helm-{version}"
 
 
+def check_helm(version: str = HELM_VERSION) -> None:
+    """Raises ServiceError naming the binary and the fix unless helm ``version`` is installed."""
+    binary = helm_dir(version) / "helm"
+    if not binary.is_file():
+        raise ServiceError(
+            f"helm: {binary} is missing; install it with "
+            "`.venv/bin/python -m tests.services helm prepare` (scripts/test.sh does)"
+        )
+
+
 def install_helm(version: str = HELM_VERSION) -> Helm:
     """The cached helm of ``version``, installed with ``go install`` first if missing.
 

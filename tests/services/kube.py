@@ -3,8 +3,10 @@
 Both are built from the Go module in ``tests/kube`` (``k8s.io/kubernetes`` pinned there)
 into ``<cache>/kube/bin/<hash>/``, where the hash covers that module's sources and the
 build flags, so a change to them rebuilds and nothing else does. A started cluster has
-the Strimzi and Flink operator CRDs (``../shared/crds/``) and Chorus' own CRDs
-(``charts/chorus-operator/crds/``) installed and established. There is no scheduler,
+the upstream Strimzi and Flink operator CRDs (``tests/third_party/crds/``, pinned by
+sha256 in its ``SHA256SUMS``; ``$CHORUS_CRDS`` names another folder laid out the same way)
+and Chorus' own CRDs (``charts/chorus-operator/crds/``) installed and established. The
+service refuses to start, naming the file, when one of them is missing. There is no scheduler,
 no controller manager and no kubelet: nothing reconciles, and a deleted namespace stays
 ``Terminating``.
 """
@@ -26,7 +28,6 @@ import yaml
 
 from tests.services.base import (
     REPO,
-    SHARED,
     Service,
     ServiceError,
     free_port,
@@ -42,20 +43,63 @@ BINARIES = ("chorus-apiserver", "kubectl")
 FIELD_MANAGER = "chorus-tests"
 
 
+THIRD_PARTY_CRDS = REPO / "tests" / "third_party" / "crds"
+"""The upstream CRDs, unchanged, with their license, release and ``SHA256SUMS``."""
+CHORUS_CRDS = REPO / "charts" / "chorus-operator" / "crds"
+CHORUS_CRD_FILES = ("agents.chorus.dev.yaml", "tools.chorus.dev.yaml")
+"""Chorus' own CRDs, as ``python -m chorus_api.crdgen`` writes them."""
+
+
+def upstream_crd_dir() -> Path:
+    """Where the upstream CRDs are read from: ``$CHORUS_CRDS``, else the pinned copy."""
+    configured = os.environ.get("CHORUS_CRDS")
+    return Path(configured) if configured else THIRD_PARTY_CRDS
+
+
+def pinned_crds() -> dict[str, str]:
+    """Each pinned upstream CRD file (relative path) and its sha256, from ``SHA256SUMS``."""
+    sums = THIRD_PARTY_CRDS / "SHA256SUMS"
+    if not sums.is_file():
+        raise ServiceError(
+            f"kube: {sums} is missing: it lists the upstream CRDs the apiserver needs. "
+            "Restore it with `git checkout -- tests/third_party/crds`."
+        )
+    pinned: dict[str, str] = {}
+    for line in sums.read_text().splitlines():
+        if line.strip():
+            digest, name = line.split(maxsplit=1)
+            pinned[name.lstrip("*")] = digest
+    return pinned
+
+
 def crd_files() -> list[Path]:
-    """The CRDs a started cluster serves: upstream operators' first, then Chorus' own."""
-    folders = [
-        SHARED / "crds" / "strimzi",
-        SHARED / "crds" / "flink-operator",
-        REPO / "charts" / "chorus-operator" / "crds",
-    ]
-    return [
-        path
-        for folder in folders
-        if folder.is_dir()
-        for path in sorted(folder.iterdir())
-        if path.suffix in {".yaml", ".yml"}
-    ]
+    """The CRDs a started cluster serves: the upstream operators' first, then Chorus' own.
+
+    Raises ServiceError naming every missing file and how to get it back: an apiserver
+    without one of them would refuse that kind later, in some test, with no word of why.
+    """
+    upstream = upstream_crd_dir()
+    files = [upstream / name for name in pinned_crds()]
+    files += [CHORUS_CRDS / name for name in CHORUS_CRD_FILES]
+    missing = [path for path in files if not path.is_file()]
+    if missing:
+        fixes = []
+        if any(path.is_relative_to(upstream) for path in missing):
+            fixes.append(
+                f"unset CHORUS_CRDS, or copy the missing files into {upstream} "
+                "from tests/third_party/crds"
+                if upstream != THIRD_PARTY_CRDS
+                else "restore them with `git checkout -- tests/third_party/crds`"
+            )
+        if any(path.is_relative_to(CHORUS_CRDS) for path in missing):
+            fixes.append("regenerate Chorus' CRDs with `.venv/bin/python -m chorus_api.crdgen`")
+        raise ServiceError(
+            "kube: missing CRD file(s): "
+            + ", ".join(str(path) for path in missing)
+            + "; "
+            + "; ".join(fixes)
+        )
+    return files
 
 
 class KubectlError(RuntimeError):
@@ -201,6 +245,16 @@ class KubeService(Service[KubeCluster]):
             staging.rename(target)
         except OSError:  # another run finished the same build first
             shutil.rmtree(staging, ignore_errors=True)
+
+    def check(self) -> None:
+        crd_files()
+        target = self.bin_dir()
+        missing = [target / binary for binary in BINARIES if not (target / binary).is_file()]
+        if missing:
+            raise ServiceError(
+                f"kube: missing binaries {', '.join(map(str, missing))}; build them with "
+                "`.venv/bin/python -m tests.services kube prepare` (scripts/test.sh does)"
+            )
 
     def launch(self, workdir: Path) -> tuple[subprocess.Popen[bytes], KubeCluster]:
         """Starts the apiserver, waits for /readyz, installs and establishes the CRDs."""

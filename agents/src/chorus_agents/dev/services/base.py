@@ -48,7 +48,6 @@ def find_repo(start: Path | None = None) -> Path:
 
 
 REPO = find_repo()
-SHARED = Path(os.environ.get("CHORUS_SHARED", REPO.parent / "shared"))
 CACHE = Path(os.environ.get("CHORUS_CACHE", Path.home() / ".cache" / "chorus"))
 RUN_DIR = CACHE / "run"
 
@@ -167,6 +166,15 @@ class Service(ABC, Generic[H]):
         """Installs the service into ``self.home`` unless it is there already."""
 
     @abstractmethod
+    def check(self) -> None:
+        """Raises ServiceError naming each missing file (a jar, a binary, a CRD) and how to get
+        it back, unless everything the service starts from is in place.
+
+        Never installs anything. It runs after :meth:`install` and before :meth:`launch`, so a
+        service never starts half-made (an apiserver without a CRD would refuse that kind
+        later, in some test, with no word of why)."""
+
+    @abstractmethod
     def launch(self, workdir: Path) -> tuple[subprocess.Popen[bytes], H]:
         """Starts the service in ``workdir`` and returns it once it is healthy."""
 
@@ -194,8 +202,10 @@ class Service(ABC, Generic[H]):
         self.state_file.write_text(json.dumps(state, indent=2, default=str))
         return handle
 
-    def _start(self) -> tuple[subprocess.Popen[bytes], H]:
-        self.install()
+    def _start(self, *, install: bool = True) -> tuple[subprocess.Popen[bytes], H]:
+        if install:
+            self.install()
+        self.check()
         prune_workdirs(CACHE / "work", self.name)
         workdir = CACHE / "work" / f"{self.name}-{os.getpid()}-{time.time_ns()}"
         workdir.mkdir(parents=True, exist_ok=True)
@@ -211,18 +221,19 @@ class Service(ABC, Generic[H]):
         return True
 
     @contextlib.contextmanager
-    def session(self) -> Iterator[H]:
+    def session(self, *, install: bool = True) -> Iterator[H]:
         """The service for the duration of the block.
 
         Reuses an instance started with `up` (and leaves it running); otherwise starts a
         private one, not recorded in the state file so that concurrent test runs never
-        share or stop each other's, and stops it afterwards.
+        share or stop each other's, and stops it afterwards. ``install=False`` only checks
+        that it is installed (the tests: their builds run before pytest, never under it).
         """
         existing = self.running()
         if existing is not None:
             yield existing
             return
-        process, handle = self._start()
+        process, handle = self._start(install=install)
         try:
             yield handle
         finally:

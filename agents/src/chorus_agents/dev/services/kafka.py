@@ -119,18 +119,29 @@ class KafkaBroker:
         return replace(self, username=username, password=password)
 
 
+JAR_LIST = "jars.txt"
+"""Written into a resolved jars directory: the jars Maven copied, so a check can tell a
+directory that lost one (a cache cleaned by hand) from a whole one."""
+
+
+def maven_jars_dir(pom: Path, root: Path) -> Path:
+    """Where the jars of ``pom`` are (or will be) resolved: ``root/jars-<pom hash>/``."""
+    return root / f"jars-{hashlib.sha256(pom.read_bytes()).hexdigest()[:16]}"
+
+
 def resolve_maven_jars(pom: Path, root: Path, *, log: Path) -> Path:
-    """The jars ``pom`` depends on, copied once into ``root/jars-<pom hash>/``.
+    """The jars ``pom`` depends on, copied once into :func:`maven_jars_dir`.
 
     The directory appears complete or not at all: Maven copies into a temporary sibling
     that is renamed at the end, so an interrupted run leaves nothing half-resolved behind,
-    and two sessions resolving at once both end with the same directory.
+    and two sessions resolving at once both end with the same directory. A directory
+    without its :data:`JAR_LIST` (made before the list existed) is resolved again.
     """
-    digest = hashlib.sha256(pom.read_bytes()).hexdigest()[:16]
-    jars = root / f"jars-{digest}"
-    if jars.is_dir():
+    jars = maven_jars_dir(pom, root)
+    if (jars / JAR_LIST).is_file():
         return jars
-    partial = root / f".jars-{digest}.{os.getpid()}.partial"
+    shutil.rmtree(jars, ignore_errors=True)
+    partial = root / f".{jars.name}.{os.getpid()}.partial"
     shutil.rmtree(partial, ignore_errors=True)
     run_checked(
         [
@@ -145,14 +156,32 @@ def resolve_maven_jars(pom: Path, root: Path, *, log: Path) -> Path:
         what=f"resolving the jars of {shown(pom)}",
         log=log,
     )
-    if not any(partial.glob("*.jar")):
+    names = sorted(path.name for path in partial.glob("*.jar"))
+    if not names:
         raise ServiceError(f"resolving {shown(pom)}: Maven copied no jars to {partial}")
+    (partial / JAR_LIST).write_text("".join(f"{name}\n" for name in names))
     try:
         partial.rename(jars)
     except OSError:  # another session finished first: keep its copy
         shutil.rmtree(partial, ignore_errors=True)
         if not jars.is_dir():
             raise
+    return jars
+
+
+def check_maven_jars(pom: Path, root: Path, *, what: str) -> Path:
+    """The resolved jars of ``pom``; raises ServiceError naming the missing path and the fix
+    unless every jar Maven copied there is still there."""
+    jars = maven_jars_dir(pom, root)
+    listed = jars / JAR_LIST
+    fix = f"remove {jars} and run again to resolve them from Maven Central"
+    if not listed.is_file():
+        raise ServiceError(
+            f"{what}: the jars of {shown(pom)} are not resolved ({listed} is missing); {fix}"
+        )
+    missing = [jars / name for name in listed.read_text().split() if not (jars / name).is_file()]
+    if missing:
+        raise ServiceError(f"{what}: missing jar(s) {', '.join(map(str, missing))}; {fix}")
     return jars
 
 
@@ -245,8 +274,13 @@ class KafkaService(Service[KafkaBroker]):
 
     def install(self) -> None:
         if shutil.which("java") is None or shutil.which("mvn") is None:
-            raise ServiceError("kafka: needs java (17+) and mvn on PATH")
+            raise ServiceError("kafka: needs java (17+) and mvn on PATH (scripts/prereqs.sh)")
         self.libs()
+
+    def check(self) -> None:
+        if shutil.which("java") is None:
+            raise ServiceError("kafka: needs java (17+) on PATH (scripts/prereqs.sh)")
+        check_maven_jars(POM, self.home, what="kafka")
 
     def launch(self, workdir: Path) -> tuple[subprocess.Popen[bytes], KafkaBroker]:
         port, controller_port = free_port(), free_port()
