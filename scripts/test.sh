@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The test command (README, CI): installs what it needs, lints every package, and runs
-# every test tier (unit, integration, e2e) against real services that pytest starts.
-# Extra arguments go to pytest, e.g. `scripts/test.sh -m unit` or `-k kafka`.
+# The test command (README, CI): installs what it needs, lints every package, installs the
+# services and tools (`python -m tests.services prepare`, cached), and runs every test tier
+# (tests/tiers.py) against real services, ending with a table per tier.
+# Arguments make it a quick run instead: lint, then one pytest with them, nothing installed
+# beyond the environments (`scripts/test.sh -m unit`, `scripts/test.sh tests/api`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s)
@@ -25,6 +27,21 @@ step "lint: mypy (flink, its own environment)"
 step "generated files are current"
 .venv/bin/python -m chorus_api.crdgen --check
 
-step "tests"
-.venv/bin/pytest "$@"
-echo "test command wall time: $(( $(date +%s) - started ))s"
+if [ "$#" -gt 0 ]; then
+  # A run with pytest arguments (`scripts/test.sh -m unit`) installs nothing more: a test
+  # whose service is not installed skips, naming the command that installs it.
+  step "tests (pytest $*)"
+  exec .venv/bin/python -m tests.runner "$@"
+fi
+
+step "prepare: services and tools (cached in ${CHORUS_CACHE:-$HOME/.cache/chorus}; the first run builds them)"
+if ! .venv/bin/python -m tests.services prepare; then
+  # In CI a missing piece fails the run at once; elsewhere the tests that need it skip,
+  # each with the message above.
+  ci="${CI:-}"
+  [[ "${ci,,}" =~ ^(1|true|yes)$ ]] && { echo "prepare failed: see above" >&2; exit 1; }
+  echo "prepare failed: the tests that need the services above will skip" >&2
+fi
+
+step "tests: every tier in turn, each its own pytest, then a table of them"
+CHORUS_TEST_STARTED=$started exec .venv/bin/python -m tests.runner

@@ -6,12 +6,13 @@ log; elsewhere those tests are skipped and the reason is printed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from tests.services.base import Service, ServiceError, in_ci
+from tests.tiers import MARKERS
 
 if TYPE_CHECKING:
     from tests.services.flink import FlinkEnv
@@ -20,9 +21,29 @@ if TYPE_CHECKING:
     from tests.services.kube import KubeCluster
 
 
-def _serve(service: Service[Any]) -> Iterator[Any]:
+def pytest_configure(config: pytest.Config) -> None:
+    for name, about in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {about}")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test is in exactly one tier: one left out of all would never run."""
+    wrong = []
+    for item in items:
+        tiers = [name for name in MARKERS if item.get_closest_marker(name) is not None]
+        if len(tiers) != 1:
+            wrong.append(f"{item.nodeid}: {', '.join(tiers) or 'no tier marker'}")
+    if wrong:
+        raise pytest.UsageError(
+            f"each test needs exactly one tier marker ({', '.join(MARKERS)}):\n" + "\n".join(wrong)
+        )
+
+
+def _serve(service: Service[Any]) -> Generator[Any, None, None]:
     try:
-        session = service.session()
+        # Installed before pytest (scripts/test.sh: `python -m tests.services prepare`):
+        # a fixture never builds for minutes under pytest's timeout; it only checks.
+        session = service.session(install=False)
         handle = session.__enter__()
     except ServiceError as exc:
         if in_ci():
@@ -58,19 +79,28 @@ def kube() -> Iterator[KubeCluster]:
 
 @pytest.fixture(scope="session")
 def flink() -> Iterator[FlinkEnv]:
-    from tests.services.flink import FlinkService
+    """Flink, with a job server: bounded jobs run one after another in one warm JVM (each
+    with its own mini-cluster), 2 to 3 s a job instead of 10 or more in a JVM of its own."""
+    from tests.services.flink import FlinkService, job_server
 
-    yield from _serve(FlinkService())
+    served = _serve(FlinkService())
+    env = next(served)
+    try:
+        with job_server(env) as shared:
+            yield shared
+    finally:
+        served.close()
 
 
 @pytest.fixture(scope="session")
 def helm() -> Helm:
-    """helm v3, installed once with `go install` into the cache (a tool, not a service)."""
-    from tests.services.helm import install_helm
+    """helm v3, installed before pytest with `go install` into the cache (a tool)."""
+    from tests.services.helm import HELM_VERSION, Helm, check_helm, helm_dir
 
     try:
-        return install_helm()
+        check_helm()
+        return Helm(str(helm_dir() / "helm"), HELM_VERSION)
     except ServiceError as exc:
         if in_ci():
-            pytest.fail(f"helm could not be installed:\n{exc}", pytrace=False)
-        pytest.skip(f"helm could not be installed: {str(exc).splitlines()[0]}")
+            pytest.fail(f"helm is not installed:\n{exc}", pytrace=False)
+        pytest.skip(f"helm is not installed: {str(exc).splitlines()[0]}")

@@ -11,7 +11,8 @@ from chorus_agents.dev.services.flink import (
     FlinkEnv,
     FlinkService,
     RunningJob,
+    job_server,
     tail,
 )
 
-__all__ = ["FLINK", "FlinkEnv", "FlinkService", "RunningJob", "tail"]
+__all__ = ["FLINK", "FlinkEnv", "FlinkService", "RunningJob", "job_server", "tail"]

@@ -1,7 +1,6 @@
 """PyFlink jobs in a local mini-cluster: flink/'s own environment plus the Kafka SQL connector.
 
-What ``chorus dev up`` runs a domain's streams with (and what the tests' Flink service
-should become a re-export of: ``tests/services/flink.py`` is still its own copy).
+What ``chorus dev up`` runs a domain's streams with; ``tests/services/flink.py`` re-exports it.
 
 There is no long-running Flink server: each job starts its own mini-cluster (a JVM child of
 the job's Python process) and ends with it. ``install`` makes sure ``flink/.venv`` is in
@@ -17,12 +16,14 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
+import socket
 import subprocess
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +32,13 @@ from chorus_agents.dev.services.base import (
     REPO,
     Service,
     ServiceError,
+    log_tail,
     run_checked,
     spawn,
+    stop_process,
+    wait_until,
 )
-from chorus_agents.dev.services.kafka import resolve_maven_jars
+from chorus_agents.dev.services.kafka import check_maven_jars, resolve_maven_jars
 
 FLINK = REPO / "flink"
 POM = FLINK / "pom.xml"
@@ -51,6 +55,10 @@ class FlinkEnv:
     python: str
     connector_jar: str
     log_dir: str
+    job_server: str | None = None
+    """``host:port`` of a :mod:`chorus_flink.jobserver` (see :func:`job_server`): then
+    :meth:`run_job` runs ``chorus_flink.run`` and scripts there, in its warm JVM."""
+    job_server_pid: int | None = None
 
     def environment(self, log_dir: Path) -> dict[str, str]:
         """The job's environment: the flink venv alone, logs in ``log_dir``, a small JVM."""
@@ -77,6 +85,9 @@ class FlinkEnv:
         Raises :class:`ServiceError` with the job's output if it fails or outlives
         ``timeout``; on timeout the whole process group (the mini-cluster JVM too) is killed.
         """
+        if self.job_server is not None and (module == "chorus_flink.run" or module.endswith(".py")):
+            with contextlib.suppress(ConnectionRefusedError):  # the server is gone: run alone
+                return self._run_on_server(module, args, timeout)
         target = [module] if module.endswith(".py") else ["-m", module]
         cmd = [self.python, *target, *args]
         # One log directory per run: jobs may run side by side and Flink names its log file
@@ -112,6 +123,39 @@ class FlinkEnv:
             raise ServiceError(
                 f"flink job {module}: exited with {result.returncode}\n{tail(output)}\n"
                 f"(logs in {logs})"
+            )
+        return result
+
+    def _run_on_server(
+        self, module: str, args: list[str], timeout: float
+    ) -> subprocess.CompletedProcess[str]:
+        assert self.job_server is not None
+        request: dict[str, Any] = {"argv": args}
+        if module.endswith(".py"):
+            request["script"] = module
+        host, _, port = self.job_server.rpartition(":")
+        cmd = [module, *args]  # as run on the server
+        with socket.create_connection((host, int(port)), timeout=10) as connection:
+            connection.settimeout(timeout)
+            connection.sendall(json.dumps(request).encode() + b"\n")
+            try:
+                line = connection.makefile("rb").readline()
+            except TimeoutError:
+                # Still running: only ending the server (and its JVM) frees it for the next.
+                if self.job_server_pid is not None:
+                    stop_process(self.job_server_pid, grace=5)
+                raise ServiceError(
+                    f"flink job {module}: still running after {timeout:.0f}s on the job "
+                    f"server at {self.job_server}, which was stopped (logs in {self.log_dir})"
+                ) from None
+        if not line:
+            raise ConnectionRefusedError(f"the job server at {self.job_server} closed")
+        reply = json.loads(line)
+        result = subprocess.CompletedProcess(cmd, int(reply["code"]), str(reply["output"]), "")
+        if result.returncode != 0:
+            raise ServiceError(
+                f"flink job {module}: exited with {result.returncode}\n{tail(result.stdout)}\n"
+                f"(on the job server at {self.job_server}; logs in {self.log_dir})"
             )
         return result
 
@@ -188,6 +232,41 @@ class RunningJob:
         self.process.wait()
 
 
+@contextlib.contextmanager
+def job_server(env: FlinkEnv) -> Iterator[FlinkEnv]:
+    """``env`` with a :mod:`chorus_flink.jobserver` beside it for the block: its
+    :meth:`FlinkEnv.run_job` then runs bounded jobs one after another in one warm JVM (2 to
+    3 s a job instead of 10 or more). Jobs started with :meth:`FlinkEnv.start_chorus_job`
+    keep a process of their own (they are killed as a crash would be)."""
+    logs = Path(env.log_dir) / f"jobserver-{time.time_ns()}"
+    logs.mkdir(parents=True, exist_ok=True)
+    log = logs / "jobserver.log"
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [env.python, "-m", "chorus_flink.jobserver"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env.environment(logs),
+            cwd=FLINK,
+            start_new_session=True,
+        )
+    try:
+        wait_until(
+            lambda: "listening on" in log.read_text(errors="replace"),
+            what="flink job server",
+            timeout=60,
+            process=process,
+            log=log,
+        )
+        found = re.search(r"listening on (\S+)", log.read_text(errors="replace"))
+        if found is None:
+            raise ServiceError(f"flink job server: no address in its log\n{log_tail(log)}")
+        yield replace(env, job_server=found.group(1), job_server_pid=process.pid)
+    finally:
+        stop_process(process.pid, grace=5)
+
+
 def tail(output: str, lines: int = 80) -> str:
     return "\n".join(output.splitlines()[-lines:])
 
@@ -242,6 +321,18 @@ class FlinkService(Service[FlinkEnv]):
         self.home.mkdir(parents=True, exist_ok=True)
         self.sync_venv()
         self.connector_jar()
+
+    def check(self) -> None:
+        if shutil.which("java") is None:
+            raise ServiceError("flink: needs java (17+) on PATH (scripts/prereqs.sh)")
+        if not VENV_PYTHON.is_file():
+            raise ServiceError(
+                f"flink: {VENV_PYTHON} is missing; run `uv sync --locked` in {FLINK} "
+                "(scripts/test.sh and scripts/demo.sh do)"
+            )
+        jars = check_maven_jars(POM, self.home, what="flink")
+        if not any(jars.glob(CONNECTOR_GLOB)):
+            raise ServiceError(f"flink: no {CONNECTOR_GLOB} in {jars}; remove {jars} and run again")
 
     def launch(self, workdir: Path) -> tuple[subprocess.Popen[bytes], FlinkEnv]:
         logs = workdir / "logs"
