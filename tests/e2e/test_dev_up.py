@@ -3,10 +3,16 @@
 Each run starts the MCP servers, the domain's Flink job(s) and its agents as processes from
 the domain's manifests and feeds the scenario; the report says whether every injected
 incident was detected (a signal about its entity) and acted on (an action whose audit chain
-starts at such a signal), and whether every action's chain reaches a signal.
+starts at such a signal), whether every action's chain reaches a signal, and whether any
+action was *unprompted* (no incident explains it).
 
-Every domain has an incident run (trading's is the one that starts its own Kafka) and a
-shorter quiet run; each run is about two minutes, most of it starting the Flink mini-cluster.
+One run per domain (trading's is the one that starts its own Kafka). Each also checks what
+a quiet run (``--quiet``, no incident) used to check in a run of its own: no action without
+an incident. Every entity but the incident's sees normal traffic for the whole run, and the
+incident's own entity until the incident, over at least as much event time as the quiet run
+fed (:data:`EVENT_SECONDS`); an action about any of them, or about the incident's entity
+before it, is unprompted and fails the run. The quiet plan and the quiet report are
+unit-tested in ``test_dev_up_parts.py``.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from chorus_agents.dev.scenarios import scenario
 
 from tests.services.base import REPO
 from tests.services.kafka import KafkaBroker
@@ -28,23 +35,31 @@ DOMAINS = [
     for d in ("trading", "support", "maintenance", "traffic", "icu")
     if (REPO / "agents" / d / "deploy").is_dir()
 ]
-QUIET_EVENT_SECONDS = {
-    "trading": 60,
-    "support": 900,
+EVENT_SECONDS = {
+    "trading": 120,
+    "support": 2700,
     "maintenance": 300,
     "traffic": 300,
     "icu": 1800,
 }
-"""A quiet run is shorter than the domain's scenario (about 15 s of feed at its speed):
-what it checks, no action without an incident, needs no incident's full course."""
+"""Event time fed per run: at least what the quiet runs fed (trading 60 s, support 900 s,
+maintenance and traffic 300 s, icu 1,800 s), and the incident's whole course (trading's at
+half of it, maintenance's and traffic's at a quarter, icu's at 600 s; support's angry
+customer writes from 300 s on, waiting longer each time, for most of the scenario's 2,700 s)."""
+SPEED_UP = 3
+"""Each run feeds at three times its scenario's default pace (the event times, and so every
+window, watermark and incident, stay the same; the scenarios are sparse: support's whole
+2,700 s are 41 records). The demo's own pace is the default."""
 INCIDENT_DOMAINS = [d for d in DOMAINS if d != "trading"]
-"""Trading's incident run is the one that starts its own Kafka (the last test)."""
+"""Trading's run is the one that starts its own Kafka (the last test)."""
 
 
 def dev_up(tmp_path: Path, domain: str, *args: str, timeout: float = 900) -> dict[str, Any]:
     report = tmp_path / f"{domain}.json"
+    speed = str(scenario(domain).speed * SPEED_UP)
+    command = [CHORUS, "dev", "up", domain, "--no-live", "--report-json", str(report)]
     result = subprocess.run(
-        [CHORUS, "dev", "up", domain, "--no-live", "--report-json", str(report), *args],
+        [*command, "--speed", speed, *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -59,12 +74,7 @@ def dev_up(tmp_path: Path, domain: str, *args: str, timeout: float = 900) -> dic
     return loaded
 
 
-@pytest.mark.e2e
-@pytest.mark.parametrize("domain", INCIDENT_DOMAINS)
-def test_every_injected_incident_is_detected_and_acted_on(
-    kafka: KafkaBroker, tmp_path: Path, domain: str
-) -> None:
-    report = dev_up(tmp_path, domain, "--bootstrap-servers", kafka.bootstrap_servers)
+def assert_acted_on_every_incident_and_on_nothing_else(report: dict[str, Any]) -> None:
     assert report["incidents"], report["output"]
     for incident in report["incidents"]:
         assert incident["injected"], incident
@@ -73,31 +83,28 @@ def test_every_injected_incident_is_detected_and_acted_on(
         assert incident["action_seconds"] >= 0
     assert report["actions"] > 0
     assert report["actions_without_signal"] == []
+    assert report["unprompted_actions"] == [], report["audit_by_agent_kind"]
     assert report["ok"] and report["exit_code"] == 0, report["output"]
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("domain", DOMAINS)
-def test_a_quiet_run_leads_to_no_action(kafka: KafkaBroker, tmp_path: Path, domain: str) -> None:
+@pytest.mark.parametrize("domain", INCIDENT_DOMAINS)
+def test_every_injected_incident_is_acted_on_and_nothing_else(
+    kafka: KafkaBroker, tmp_path: Path, domain: str
+) -> None:
     report = dev_up(
         tmp_path,
         domain,
-        "--quiet",
         "--event-seconds",
-        str(QUIET_EVENT_SECONDS[domain]),
+        str(EVENT_SECONDS[domain]),
         "--bootstrap-servers",
         kafka.bootstrap_servers,
     )
-    assert report["incidents"] == []
-    assert report["records_fed"] > 0
-    assert report["actions"] == 0, report["audit_by_agent_kind"]
-    assert report["ok"] and report["exit_code"] == 0, report["output"]
+    assert_acted_on_every_incident_and_on_nothing_else(report)
 
 
 @pytest.mark.e2e
 def test_dev_up_starts_its_own_kafka_when_given_none(tmp_path: Path) -> None:
-    report = dev_up(tmp_path, "trading", "--event-seconds", "120")
-    assert [i["detected"] and i["acted"] for i in report["incidents"]] == [True]
-    assert report["actions"] > 0
-    assert report["actions_without_signal"] == []
-    assert report["ok"] and report["exit_code"] == 0, report["output"]
+    report = dev_up(tmp_path, "trading", "--event-seconds", str(EVENT_SECONDS["trading"]))
+    assert [i["entity"] for i in report["incidents"]] == ["ACME"]
+    assert_acted_on_every_incident_and_on_nothing_else(report)

@@ -114,6 +114,45 @@ def test_the_report_follows_each_action_back_to_its_signal() -> None:
     assert report.audit_by_agent_kind["trading/compliance"]["decision"] == 2
 
 
+def timed(record: dict[str, Any], at: str) -> dict[str, Any]:
+    return {**record, "time": at}
+
+
+@pytest.mark.unit
+def test_an_action_no_incident_explains_makes_the_run_not_ok() -> None:
+    """What a quiet run checks, inside an incident run: no action about another entity, and
+    none about the incident's entity before it was injected."""
+    injected_at = 1767603600.0  # 2026-01-05T09:00:00Z
+    acme = {"id": "price_spike:ACME:t", "kind": "price_spike", "subject": "ACME"}
+    umbr = {"id": "price_spike:UMBR:t", "kind": "price_spike", "subject": "UMBR"}
+    early = {"id": "price_spike:ACME:e", "kind": "price_spike", "subject": "ACME"}
+    records = [
+        audit("a1", "event.received", event_id=acme["id"]),
+        audit("a2", "decision", "a1", action="restrict"),  # 09:00:10, after the injection
+        audit("u1", "event.received", event_id=umbr["id"]),
+        audit("u2", "decision", "u1", action="restrict"),  # about another symbol
+        timed(audit("e1", "event.received", event_id=early["id"]), "2026-01-05T08:59:50Z"),
+        timed(audit("e2", "decision", "e1", action="restrict"), "2026-01-05T08:59:51Z"),
+    ]
+    crash = Injected(Incident("flash-crash:ACME@90", "ACME", 90), injected_at)
+    seen = [SeenSignal(s, injected_at + 2) for s in (acme, umbr, early)]
+    kwargs: dict[str, Any] = {"records_fed": 10, "feed_seconds": 5, "signals": seen}
+    report = build_report(
+        scenario("trading"), quiet=False, injected=[crash], audit=records, **kwargs
+    )
+    assert report.incidents[0].acted and report.audit_complete
+    assert report.unprompted_actions == ["u2", "e2"]
+    assert not report.ok
+    explained = [r for r in records if r["id"] in {"a1", "a2"}]
+    report = build_report(
+        scenario("trading"), quiet=False, injected=[crash], audit=explained, **kwargs
+    )
+    assert report.unprompted_actions == [] and report.ok
+    # Without an incident (a quiet run), every action is unprompted.
+    report = build_report(scenario("trading"), quiet=True, injected=[], audit=explained, **kwargs)
+    assert report.unprompted_actions == ["a2"] and not report.ok
+
+
 @pytest.mark.unit
 def test_no_op_decisions_are_not_actions_and_percentiles_are_nearest_rank() -> None:
     assert not is_action(audit("a", "decision", action="none"))

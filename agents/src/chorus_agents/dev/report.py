@@ -11,7 +11,11 @@ audit records. An incident is
   ``action`` is not a no-op (:data:`NO_ACTIONS`), or a successful ``tool.call`` of a tool
   that changes something (not ``get_``/``list_``/``search_``/... :data:`READ_PREFIXES`).
 
-The audit trail is *complete* when every action's chain reaches a received signal.
+The audit trail is *complete* when every action's chain reaches a received signal. An action
+is *unprompted* when no injected incident explains it: its chain starts at a signal about no
+incident's entity, or it came before that incident was injected. A run is OK when every
+incident was detected and acted on, no action was unprompted (in a quiet run: none at all),
+and the trail is complete.
 Latencies are wall-clock seconds (audit records carry the agent's wall time).
 """
 
@@ -73,6 +77,8 @@ class Report:
     actions_without_signal: list[str]
     audit_by_agent_kind: dict[str, dict[str, int]]
     latency: dict[str, dict[str, float]] = field(default_factory=dict)
+    unprompted_actions: list[str] = field(default_factory=list)
+    """Actions (ids) whose chain starts at a signal no injected incident explains."""
 
     @property
     def audit_complete(self) -> bool:
@@ -80,10 +86,15 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        """Every incident detected and acted on, a quiet run acted on nothing, trail complete."""
+        """Every incident detected and acted on, no action unprompted (a quiet run: none at
+        all), the trail complete."""
         if self.quiet:
             return self.actions == 0 and self.audit_complete
-        return all(i.detected and i.acted for i in self.incidents) and self.audit_complete
+        return (
+            all(i.detected and i.acted for i in self.incidents)
+            and not self.unprompted_actions
+            and self.audit_complete
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "audit_complete": self.audit_complete, "ok": self.ok}
@@ -188,6 +199,17 @@ def build_report(
             outcome.first_action = f"{action.get('agent')} {action.get('kind')} {label}"
             outcome.action_seconds = round(at - item.at, 3)
             action_latency.append(at - item.at)
+    unprompted = [
+        action["id"]
+        for action in actions
+        if (signal := roots.get(action["id"])) is not None
+        and not any(
+            item.at is not None
+            and (epoch(action.get("time")) or 0.0) >= item.at
+            and scenario.mentions(signal.envelope, item.incident.entity)
+            for item in injected
+        )
+    ]
     record_latency: list[float] = []
     if fed_at:
         times = [t for t, _ in fed_at]
@@ -220,6 +242,7 @@ def build_report(
         incidents=outcomes,
         actions=len(actions),
         actions_without_signal=orphans,
+        unprompted_actions=unprompted,
         audit_by_agent_kind={a: dict(sorted(c.items())) for a, c in sorted(by_agent.items())},
         latency=latency,
     )
@@ -261,5 +284,10 @@ def render(report: Report) -> Any:
         else f"[red]{len(report.actions_without_signal)} of {report.actions} actions "
         "have no signal at the root of their chain[/]"
     )
+    if report.unprompted_actions and not report.quiet:
+        trail += (
+            f"; [red]{len(report.unprompted_actions)} actions no incident explains "
+            "(a signal about another entity, or before the incident)[/]"
+        )
     verdict = "[green]OK[/]" if report.ok else "[red]NOT OK[/]"
     return Group(head, incidents, latency, audit, Text.from_markup(f"{trail}  {verdict}"))

@@ -5,8 +5,9 @@
 2. Each Tool's MCP server (``chorus mcp serve``), until it answers ``tools/list``; then the
    scenario's set-up calls (the trading desk's position).
 3. Each Agent's streams as unbounded Flink jobs (a mini-cluster each), checkpointing every
-   second, until each job has completed a checkpoint (all its tasks running); each Agent
-   as ``chorus agent run`` with its runtime config, until ``/readyz``.
+   second, and each Agent as ``chorus agent run`` with its runtime config, all started at
+   once; then until each job has completed a checkpoint (all its tasks running) and each
+   agent answers ``/readyz``.
 4. The scenario's records, fed at ``speed`` times event time, incidents included (none with
    ``quiet``), while :class:`~chorus_agents.dev.live.Observer` reads every topic.
 5. The end: the feed done and nothing new for :data:`QUIET_SECONDS`, or ``seconds`` of
@@ -36,7 +37,7 @@ from rich.live import Live
 
 from chorus_agents.dev.live import FeedProgress, Observer, view
 from chorus_agents.dev.manifests import Domain
-from chorus_agents.dev.processes import Processes, call_tool
+from chorus_agents.dev.processes import Child, Processes, call_tool
 from chorus_agents.dev.report import Injected, Report, build_report
 from chorus_agents.dev.scenarios import START, Plan, Scenario
 from chorus_agents.dev.services.base import CACHE, ServiceError, wait_until
@@ -215,6 +216,7 @@ def up(
         console.print(f"[green]✓[/] tools: {', '.join(processes.tool_urls) or 'none'}")
         for call in plan.setup:
             call_tool(processes.tool_urls[call.tool], call.name, call.arguments)
+        jobs: list[Child] = []
         if any(a.spec.streams for a in domain.agents):
             from chorus_agents.dev.services.flink import FlinkService
 
@@ -226,6 +228,15 @@ def up(
                 for agent in domain.agents
                 for job in processes.start_streams(agent, flink, bootstrap, namespace)
             ]
+        # The agents start while the jobs do (neither needs the other to be up): the feed
+        # waits for both.
+        started = [
+            processes.start_agent(
+                agent, bootstrap=broker.bootstrap_servers, tools=tools, namespace=namespace
+            )
+            for agent in domain.agents
+        ]
+        if jobs:
             with console.status(f"starting {len(jobs)} Flink job(s) in mini-clusters..."):
                 for job in jobs:
                     wait_until(
@@ -247,12 +258,6 @@ def up(
                     )
             console.print(f"[green]✓[/] Flink: {', '.join(j.name for j in jobs)}")
         with console.status(f"starting {len(domain.agents)} agents..."):
-            started = [
-                processes.start_agent(
-                    agent, bootstrap=broker.bootstrap_servers, tools=tools, namespace=namespace
-                )
-                for agent in domain.agents
-            ]
             for child, port in started:
                 processes.wait_ready(child, port)
         console.print(f"[green]✓[/] agents: {', '.join(a.metadata.name for a in domain.agents)}")
