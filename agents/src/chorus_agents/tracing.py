@@ -7,7 +7,7 @@
 - :func:`extract` reads ``traceparent``/``tracestate`` from a record's headers,
   :func:`inject` writes the running span's into a header map.
 - :class:`TracingOutbox` stamps every record the agent produces with the trace context of
-  the span that produced it (DESIGN section 5), so the trace travels over Kafka.
+  the span that produced it (docs/a2a-kafka-binding.md), so the trace travels over Kafka.
 """
 
 from __future__ import annotations

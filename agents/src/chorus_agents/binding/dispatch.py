@@ -3,7 +3,7 @@
 a2a-sdk's ``DefaultRequestHandler`` gives every message an ``ActiveTask`` (a producer
 task, a consumer task, two queues, a request lock), saves the task after every event
 and opens telemetry spans on the way: about 2.8 ms per message on one core, more than
-the Kafka round trip it serves (DESIGN.md section 6). :class:`LeanDispatcher` keeps the
+the Kafka round trip it serves. :class:`LeanDispatcher` keeps the
 parts of that contract an agent sees, and drops the rest:
 
 - the executor gets a real ``RequestContext`` and an ``EventQueue`` (:class:`RunQueue`)

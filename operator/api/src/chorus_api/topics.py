@@ -1,8 +1,8 @@
 """The names of the platform's own Kafka topics, consumer groups and transactional ids.
 
 Pure functions, shared by the operator (which creates the topics and grants the ACLs)
-and the agent runtime (which reads and writes them), so both sides always agree.
-DESIGN section 5, with one change (below):
+and the agent runtime (which reads and writes them), so both sides always agree
+(docs/architecture.md has the whole table):
 
 - per agent, the A2A topics every peer of the namespace writes to:
   ``chorus.<namespace>.a2a.<agent>.inbox`` (A2A requests to it) and
@@ -13,10 +13,10 @@ DESIGN section 5, with one change (below):
 - per namespace: ``chorus.<namespace>.audit``;
 - for the whole installation: ``chorus.agent-cards`` (compacted, key ``<namespace>/<agent>``).
 
-Why ``a2a`` in the inbox and replies names (DESIGN has ``chorus.<namespace>.<agent>.inbox``):
+Why ``a2a`` in the inbox and replies names (not ``chorus.<namespace>.<agent>.inbox``):
 any agent may call any other of its namespace, so each may write every peer's inbox and
 replies topic, and nothing else of theirs. Under one common prefix that is a single Kafka
-ACL, ``chorus.<namespace>.a2a.`` (prefixed); with DESIGN's names it takes two literal ACLs
+ACL, ``chorus.<namespace>.a2a.`` (prefixed); without it, it takes two literal ACLs
 per peer, so every KafkaUser grows with the namespace and a new Agent rewrites all of them.
 An Agent may therefore not be named ``a2a`` (:data:`RESERVED_AGENT_NAMES`): its private
 topics would fall under the prefix.
