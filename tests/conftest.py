@@ -6,6 +6,8 @@ log; elsewhere those tests are skipped and the reason is printed.
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -26,17 +28,60 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{name}: {about}")
 
 
+FLINK_GROUP = "flink"
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Every test is in exactly one tier: one left out of all would never run."""
+    """Every test is in exactly one tier: one left out of all would never run.
+
+    For pytest-xdist's ``loadgroup`` (see tests/tiers.py): a module's tests stay on one
+    worker (its module fixtures run once); every test that runs Flink jobs shares one worker,
+    so that mini-clusters never compete for the two cores (they are CPU-bound, and most other
+    tests wait on Kafka or the apiserver); each end-to-end run is a group of its own. The
+    longest work goes out first: the Flink group, then the end-to-end runs.
+    """
     wrong = []
+    first: list[pytest.Item] = []
+    then: list[pytest.Item] = []
+    rest: list[pytest.Item] = []
     for item in items:
         tiers = [name for name in MARKERS if item.get_closest_marker(name) is not None]
         if len(tiers) != 1:
             wrong.append(f"{item.nodeid}: {', '.join(tiers) or 'no tier marker'}")
+        if "flink" in getattr(item, "fixturenames", ()):
+            group, queue = FLINK_GROUP, first
+        elif tiers == ["e2e"]:
+            group, queue = item.nodeid, then
+        else:
+            group, queue = item.nodeid.split("::", 1)[0], rest
+        item.add_marker(pytest.mark.xdist_group(group))
+        queue.append(item)
     if wrong:
         raise pytest.UsageError(
             f"each test needs exactly one tier marker ({', '.join(MARKERS)}):\n" + "\n".join(wrong)
         )
+    items[:] = first + then + rest
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Each test phase's outcome and times, for the runner's table (``CHORUS_TIER_LOG``).
+
+    Written by the controlling process only: xdist hands it every worker's reports."""
+    path = os.environ.get("CHORUS_TIER_LOG")
+    if not path or os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    tier = next((name for name in MARKERS if name in report.keywords), "")
+    line = {
+        "nodeid": report.nodeid,
+        "tier": tier,
+        "when": report.when,
+        "outcome": report.outcome,
+        "start": report.start,
+        "stop": report.stop,
+    }
+    with open(path, "a") as log:
+        log.write(json.dumps(line) + "\n")
 
 
 def _serve(service: Service[Any]) -> Generator[Any, None, None]:

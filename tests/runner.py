@@ -1,23 +1,25 @@
-"""Runs the test tiers one after another and ends with a table: tier, tests, passed, seconds.
+"""Runs the test stages one after another and ends with a table: tier, tests, passed, seconds.
 
-    python -m tests.runner              # every tier (what scripts/test.sh runs)
-    python -m tests.runner --tier e2e   # some tiers (comma-separated names)
-    python -m tests.runner -k kafka     # any pytest arguments: one pytest run, as given
+    python -m tests.runner                          # every stage (what scripts/test.sh runs)
+    python -m tests.runner --tier integration,e2e   # the stages holding these tiers
+    python -m tests.runner -k kafka                 # any pytest arguments: one pytest run
 
-Each tier is its own pytest run (with pytest-xdist workers where the tier says so). The
-services a tier needs are started once, before it, and every worker reuses them (a service
-already started by hand is reused and left running). The last line sums every tier in the
-form CI reads: ``total: N passed, N failed, N skipped``.
+Each stage (tests/tiers.py) is its own pytest, with pytest-xdist workers where the stage
+says so. The services a stage needs are started once, before it, and every worker reuses
+them (a service already started by hand is reused and left running). A tier's seconds run
+from its first test's start to its last test's end; tiers of one stage overlap. The last
+line sums every tier in the form CI reads: ``total: N passed, N failed, N skipped``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
 import time
-import xml.etree.ElementTree as ElementTree
+from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,15 +28,18 @@ from rich.console import Console
 from rich.table import Table
 
 from tests.services import service
-from tests.services.base import CACHE, REPO, ServiceError, in_ci
-from tests.tiers import TIERS, Tier
+from tests.services.base import CACHE, REPO, ServiceError
+from tests.tiers import BUDGET_S, STAGES, Stage, Tier
 
 console = Console(highlight=False)
 
+RESULTS = CACHE / "test-results"
+"""Each stage's log of test phases (``<stage>.jsonl``) from the last run."""
+
 
 @dataclass(frozen=True)
-class Result:
-    """One pytest run's counts (from its JUnit XML) and wall time."""
+class Row:
+    """One line of the table: a tier's counts and seconds (or a whole pytest run's)."""
 
     name: str
     tests: int
@@ -42,45 +47,65 @@ class Result:
     failed: int
     skipped: int
     seconds: float
-    exit_code: int
     allowance_s: float | None = None
 
-    @property
-    def ok(self) -> bool:
-        return self.exit_code == 0 and self.failed == 0
+
+def outcomes(log: Path) -> dict[str, tuple[str, str, float, float]]:
+    """Per test: (tier, outcome, start, stop) from a ``CHORUS_TIER_LOG`` file.
+
+    A test failed if any phase failed (an error in set-up or tear-down too), was skipped
+    if a phase was skipped and none failed, and passed otherwise."""
+    found: dict[str, tuple[str, str, float, float]] = {}
+    if not log.exists():
+        return found
+    for line in log.read_text().splitlines():
+        phase = json.loads(line)
+        tier, outcome, start, stop = found.get(
+            phase["nodeid"], (phase["tier"], "passed", phase["start"], phase["stop"])
+        )
+        if phase["outcome"] == "failed" or outcome == "failed":
+            outcome = "failed"
+        elif phase["outcome"] == "skipped":
+            outcome = "skipped"
+        found[phase["nodeid"]] = (
+            tier,
+            outcome,
+            min(start, phase["start"]),
+            max(stop, phase["stop"]),
+        )
+    return found
 
 
-def counts(junit: Path) -> tuple[int, int, int]:
-    """(tests, failed, skipped) from a JUnit XML report; errors count as failed."""
-    if not junit.exists():
-        return 0, 0, 0
-    root = ElementTree.parse(junit).getroot()
-    suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
-    tests = sum(int(s.get("tests", 0)) for s in suites)
-    failed = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
-    skipped = sum(int(s.get("skipped", 0)) for s in suites)
-    return tests, failed, skipped
+def rows_of(log: Path, tiers: Sequence[Tier], exit_code: int) -> list[Row]:
+    by_tier: dict[str, list[tuple[str, float, float]]] = defaultdict(list)
+    for name, outcome, start, stop in outcomes(log).values():
+        by_tier[name].append((outcome, start, stop))
+    rows = []
+    for tier in tiers:
+        tests = by_tier.get(tier.name, [])
+        passed, failed, skipped = (
+            sum(1 for o, _, _ in tests if o == k) for k in ("passed", "failed", "skipped")
+        )
+        span = max(s for _, _, s in tests) - min(s for _, s, _ in tests) if tests else 0.0
+        rows.append(Row(tier.name, len(tests), passed, failed, skipped, span, tier.allowance_s))
+    if exit_code != 0 and not any(r.failed for r in rows):
+        # Interrupted, a usage or internal error, or no test at all (5): never a pass.
+        rows.append(Row(f"pytest exited with {exit_code}", 0, 0, 1, 0, 0.0))
+    return rows
 
 
-RESULTS = CACHE / "test-results"
-"""Each tier's JUnit XML (``<tier>.xml``) of the last run, for a closer look at timings."""
-
-
-def pytest_run(name: str, args: Sequence[str], allowance_s: float | None = None) -> Result:
+def pytest_run(name: str, args: Sequence[str]) -> tuple[int, Path, float]:
+    """Runs pytest with ``args``; returns its exit code, its phase log and its wall time."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    junit = RESULTS / f"{name if allowance_s is not None else 'pytest'}.xml"
-    junit.unlink(missing_ok=True)
+    log = RESULTS / f"{name.replace(' + ', '+').replace(' ', '_')}.jsonl"
+    log.unlink(missing_ok=True)
     started = time.monotonic()
     code = subprocess.call(
-        [sys.executable, "-m", "pytest", *args, "--durations=10", f"--junitxml={junit}"],
+        [sys.executable, "-m", "pytest", *args, "--durations=10"],
         cwd=REPO,
+        env={**os.environ, "CHORUS_TIER_LOG": str(log)},
     )
-    seconds = time.monotonic() - started
-    tests, failed, skipped = counts(junit)
-    if code not in (0, 1) and failed == 0:
-        failed = 1  # interrupted, a usage error, or no test at all (5): never a pass
-    passed = tests - failed - skipped
-    return Result(name, tests, passed, failed, skipped, seconds, code, allowance_s)
+    return code, log, time.monotonic() - started
 
 
 @contextlib.contextmanager
@@ -95,7 +120,7 @@ def started(names: Sequence[str]) -> Iterator[None]:
                 try:
                     made.up()
                 except ServiceError as exc:
-                    # The tier's fixtures then fail (CI) or skip with the same message.
+                    # The stage's fixtures then fail (CI) or skip with the same message.
                     console.print(f"[red]{name} did not start[/]: {exc}")
                     continue
                 ours.append(made)
@@ -105,34 +130,37 @@ def started(names: Sequence[str]) -> Iterator[None]:
             made.down()
 
 
-def tier_args(tier: Tier) -> list[str]:
-    args = ["-m", tier.name, "-p", "no:cacheprovider"]
-    if tier.workers:
-        args += ["-n", str(tier.workers), "--dist", tier.dist]
+def stage_args(stage: Stage) -> list[str]:
+    args = ["-m", stage.marker_expression, "-p", "no:cacheprovider"]
+    if stage.workers:
+        args += ["-n", str(stage.workers), "--dist", "loadgroup"]
     return args
 
 
-def table(results: Sequence[Result], before_s: float | None) -> Table:
+def table(rows: Sequence[Row], walls: Sequence[tuple[str, float]], before_s: float | None) -> Table:
     shown = Table("tier", "tests", "passed", "failed", "skipped", "seconds", "allowance")
     if before_s is not None:
         shown.add_row("install, lint, prepare", "", "", "", "", f"{before_s:.0f}", "")
-    for r in results:
+    for r in rows:
         over = r.allowance_s is not None and r.seconds > r.allowance_s
         seconds = f"[yellow]{r.seconds:.0f}[/]" if over else f"{r.seconds:.0f}"
-        failed = f"[red]{r.failed}[/]" if r.failed else "0"
         allowance = f"{r.allowance_s:.0f}" if r.allowance_s is not None else ""
+        failed = f"[red]{r.failed}[/]" if r.failed else "0"
         shown.add_row(
             r.name, str(r.tests), str(r.passed), failed, str(r.skipped), seconds, allowance
         )
-    total = sum(r.seconds for r in results) + (before_s or 0)
+    for name, wall in walls:
+        if " + " in name:  # tiers that ran together: their spans overlap
+            shown.add_row(f"[dim]{name}, together[/]", "", "", "", "", f"[dim]{wall:.0f}[/]", "")
+    total = sum(wall for _, wall in walls) + (before_s or 0)
     shown.add_row(
         "[bold]total[/]",
-        str(sum(r.tests for r in results)),
-        str(sum(r.passed for r in results)),
-        str(sum(r.failed for r in results)),
-        str(sum(r.skipped for r in results)),
+        str(sum(r.tests for r in rows)),
+        str(sum(r.passed for r in rows)),
+        str(sum(r.failed for r in rows)),
+        str(sum(r.skipped for r in rows)),
         f"[bold]{total:.0f}[/]",
-        "600",
+        f"{BUDGET_S}" if before_s is not None else "",
     )
     return shown
 
@@ -140,27 +168,32 @@ def table(results: Sequence[Result], before_s: float | None) -> Table:
 def main(argv: list[str]) -> int:
     setup_started = os.environ.get("CHORUS_TEST_STARTED")
     before_s = time.time() - float(setup_started) if setup_started else None
-    results: list[Result] = []
-    chosen = list(TIERS)
+    rows: list[Row] = []
+    walls: list[tuple[str, float]] = []
+    stages = list(STAGES)
     if argv[:1] == ["--tier"] and len(argv) >= 2:
-        chosen = [tier for tier in TIERS if tier.name in argv[1].split(",")]
+        wanted = set(argv[1].split(","))
+        stages = [s for s in STAGES if wanted & {t.name for t in s.tiers}]
         argv = argv[2:]
     if argv:
-        results.append(pytest_run("pytest " + " ".join(argv), argv))
+        code, log, wall = pytest_run("pytest", ["-p", "no:cacheprovider", *argv])
+        tiers = [tier for stage in STAGES for tier in stage.tiers]
+        rows += [r for r in rows_of(log, tiers, code) if r.tests or r.failed]
+        walls.append(("pytest", wall))
     else:
-        for tier in chosen:
-            console.rule(f"[bold]tier {tier.name}[/]: {tier.about}")
-            with started(tier.services):
-                results.append(pytest_run(tier.name, tier_args(tier), tier.allowance_s))
-    console.print(table(results, before_s))
-    failed = sum(r.failed for r in results)
-    skipped = sum(r.skipped for r in results)
-    passed = sum(r.passed for r in results)
-    print(f"total: {passed} passed, {failed} failed, {skipped} skipped")
-    if in_ci() and skipped:
-        # CI never skips for a missing service; the skip reasons are in each tier's summary.
-        console.print(f"[yellow]{skipped} skipped in CI: see each tier's summary (-ra)[/]")
-    return 0 if all(r.ok for r in results) else 1
+        for stage in stages:
+            console.rule(f"[bold]{stage.name}[/]: " + "; ".join(t.about for t in stage.tiers))
+            with started(stage.services):
+                code, log, wall = pytest_run(stage.name, stage_args(stage))
+            rows += rows_of(log, stage.tiers, code)
+            walls.append((stage.name, wall))
+    console.print(table(rows, walls, before_s))
+    failed = sum(r.failed for r in rows)
+    print(
+        f"total: {sum(r.passed for r in rows)} passed, {failed} failed, "
+        f"{sum(r.skipped for r in rows)} skipped"
+    )
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
-"""The test tiers: one marker each, in the order the test command runs them.
+"""The test tiers: one marker each, and how the test command runs them.
 
 Every test carries exactly one tier marker (``tests/conftest.py`` refuses a test with none
 or two, so no test falls outside every tier). The runner (``python -m tests.runner``) runs
-the tiers one after another, each as its own pytest, and ends with a table of tests,
+the stages one after another, each as its own pytest with its pytest-xdist workers (a stage
+may hold several tiers, which then share its workers). It ends with a table of tests,
 passed and seconds per tier beside the tier's allowance.
 """
 
@@ -13,39 +14,50 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Tier:
-    """A tier: its marker, what it holds, its allowance and how it runs."""
+    """A tier: its marker, what it holds, and its allowance."""
 
     name: str
     about: str
     allowance_s: float
-    """The most this tier may take warm (caches filled) on the 2-core development machine."""
+    """What this tier may take warm (caches filled) on the 2-core development machine, from
+    its first test's start to its last test's end: the goal the table holds it to."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Tiers that run in one pytest, sharing its workers and services."""
+
+    tiers: tuple[Tier, ...]
     workers: int = 0
     """pytest-xdist processes (0: in the runner's own pytest process)."""
-    dist: str = "loadscope"
-    """How xdist hands tests out: ``loadscope`` keeps a module on one worker (its module
-    fixtures run once); ``load`` spreads single tests (for a few long ones)."""
     services: tuple[str, ...] = ()
-    """Services the runner starts once for the tier; every worker reuses them."""
+    """Services the runner starts once for the stage; every worker reuses them."""
+
+    @property
+    def name(self) -> str:
+        return " + ".join(tier.name for tier in self.tiers)
+
+    @property
+    def marker_expression(self) -> str:
+        return " or ".join(tier.name for tier in self.tiers)
 
 
-TIERS = (
-    Tier("unit", "pure functions: models, generators, desired state (golden files)", 60),
-    Tier(
-        "integration",
-        "one component against real services",
-        330,
-        workers=2,
-        services=("kafka", "kafka-secured", "kube", "flink"),
-    ),
-    Tier(
-        "e2e",
-        "a whole domain run end to end (`chorus dev up`: Kafka, Flink, MCP servers, agents)",
-        180,
-        workers=2,
-        dist="load",
-        services=("kafka", "kube", "flink"),
-    ),
+UNIT = Tier("unit", "pure functions: models, generators, desired state (golden files)", 60)
+INTEGRATION = Tier("integration", "one component against real services", 330)
+E2E = Tier(
+    "e2e", "a whole domain run end to end (`chorus dev up`: Kafka, Flink, MCP servers, agents)", 150
 )
-"""In the order the test command runs them."""
 
+STAGES = (
+    Stage((UNIT,)),
+    Stage((INTEGRATION,), workers=3, services=("kafka", "kafka-secured", "kube", "flink")),
+    Stage((E2E,), workers=2, services=("kafka",)),
+)
+"""In the order the test command runs them. Integration and e2e run apart: together they
+asked more CPU of the two cores than either alone, and took longer than both one after the
+other (measured: docs/benchmarks.md)."""
+
+TIERS = tuple(tier for stage in STAGES for tier in stage.tiers)
 MARKERS = {tier.name: tier.about for tier in TIERS}
+BUDGET_S = 600
+"""The whole test command, warm, install and lint included."""

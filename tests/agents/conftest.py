@@ -124,13 +124,14 @@ def agent_config(ns: str, name: str, broker: Any, **overrides: Any) -> RuntimeCo
 
 
 def create_missing_topics(broker: Any, names: list[str], **kwargs: Any) -> None:
-    """Creates those of ``names`` that do not exist yet (namespace topics are shared)."""
+    """Creates those of ``names`` that do not exist yet (namespace topics are shared, also
+    by the tests running at once in other processes)."""
     from confluent_kafka.admin import AdminClient
 
     existing = AdminClient(broker.client_config()).list_topics(timeout=10).topics
     missing = [name for name in names if name not in existing]
     if missing:
-        create_topics(broker, missing, **kwargs)
+        create_topics(broker, missing, exist_ok=True, **kwargs)
 
 
 def create_agent_topics(broker: Any, config: RuntimeConfig, partitions: int = 3) -> None:

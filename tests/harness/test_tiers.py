@@ -1,13 +1,17 @@
-"""Every test is in exactly one tier, and the tiers' allowances fit the test command's."""
+"""Every test is in exactly one tier, the work is handed out as planned, the runner counts
+right, and the allowances fit the test command's."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import pytest_collection_modifyitems
-from tests.tiers import MARKERS, TIERS
+from tests.runner import rows_of
+from tests.tiers import BUDGET_S, E2E, INTEGRATION, MARKERS, STAGES, TIERS, UNIT
 
 pytestmark = pytest.mark.unit
 
@@ -16,6 +20,11 @@ pytestmark = pytest.mark.unit
 class FakeItem:
     nodeid: str
     markers: set[str] = field(default_factory=set)
+    fixturenames: tuple[str, ...] = ()
+    added: list[object] = field(default_factory=list)
+
+    def add_marker(self, marker: object) -> None:
+        self.added.append(marker)
 
     def get_closest_marker(self, name: str) -> object | None:
         return name if name in self.markers else None
@@ -35,6 +44,59 @@ def test_a_test_in_no_tier_or_in_two_is_refused() -> None:
     assert "test_fine" not in message
 
 
-def test_the_tiers_fit_in_ten_minutes_with_room_for_lint_and_prepare() -> None:
-    assert list(MARKERS) == [tier.name for tier in TIERS]
-    assert sum(tier.allowance_s for tier in TIERS) <= 600 - 60
+def test_the_stages_fit_in_ten_minutes_with_a_minute_for_install_and_lint() -> None:
+    assert list(MARKERS) == [tier.name for tier in TIERS] == ["unit", "integration", "e2e"]
+    # The tiers of a stage run at once: a stage takes as long as its longest tier.
+    longest = [max(tier.allowance_s for tier in stage.tiers) for stage in STAGES]
+    assert sum(longest) + 60 <= BUDGET_S == 600
+
+
+def test_flink_tests_go_out_first_on_one_worker_then_each_e2e_run_alone() -> None:
+    items = [
+        FakeItem("tests/agents/test_a.py::test_one", {"integration"}),
+        FakeItem("tests/e2e/test_up.py::test_run[x]", {"e2e"}),
+        FakeItem("tests/flink/test_f.py::test_job", {"integration"}, ("kafka", "flink")),
+        FakeItem("tests/agents/test_a.py::test_two", {"integration"}),
+        FakeItem("tests/harness/test_flink.py::test_job", {"integration"}, ("flink",)),
+    ]
+    ordered = list(items)
+    pytest_collection_modifyitems(None, ordered)  # type: ignore[arg-type]
+    assert [i.nodeid for i in ordered] == [
+        "tests/flink/test_f.py::test_job",
+        "tests/harness/test_flink.py::test_job",
+        "tests/e2e/test_up.py::test_run[x]",
+        "tests/agents/test_a.py::test_one",
+        "tests/agents/test_a.py::test_two",
+    ]
+    groups = {i.nodeid: i.added[0].args[0] for i in ordered}  # type: ignore[attr-defined]
+    assert groups == {
+        "tests/flink/test_f.py::test_job": "flink",
+        "tests/harness/test_flink.py::test_job": "flink",
+        "tests/e2e/test_up.py::test_run[x]": "tests/e2e/test_up.py::test_run[x]",
+        "tests/agents/test_a.py::test_one": "tests/agents/test_a.py",
+        "tests/agents/test_a.py::test_two": "tests/agents/test_a.py",
+    }
+
+
+def test_the_runner_counts_a_test_by_its_worst_phase(tmp_path: Path) -> None:
+    log = tmp_path / "phases.jsonl"
+    phases = [
+        ("a", "unit", "setup", "passed", 1.0, 1.1),
+        ("a", "unit", "call", "passed", 1.1, 2.0),
+        ("a", "unit", "teardown", "failed", 2.0, 2.5),  # an error in tear-down
+        ("b", "unit", "setup", "skipped", 3.0, 3.1),
+        ("b", "unit", "teardown", "passed", 3.1, 3.2),
+        ("c", "e2e", "setup", "passed", 0.5, 0.6),
+        ("c", "e2e", "call", "passed", 0.6, 9.0),
+        ("c", "e2e", "teardown", "passed", 9.0, 9.5),
+    ]
+    keys = ("nodeid", "tier", "when", "outcome", "start", "stop")
+    log.write_text("".join(json.dumps(dict(zip(keys, p, strict=True))) + "\n" for p in phases))
+    rows = rows_of(log, [UNIT, INTEGRATION, E2E], exit_code=1)
+    assert [(r.name, r.tests, r.passed, r.failed, r.skipped, r.seconds) for r in rows] == [
+        ("unit", 2, 0, 1, 1, 2.2),
+        ("integration", 0, 0, 0, 0, 0.0),
+        ("e2e", 1, 1, 0, 0, 9.0),
+    ]
+    # A pytest that fails without a failed test (interrupted, nothing collected) fails too.
+    assert rows_of(tmp_path / "none.jsonl", [UNIT], exit_code=5)[-1].failed == 1

@@ -136,7 +136,15 @@ def recreate_topics(broker: KafkaBroker, topics: tuple[TopicSpec, ...]) -> None:
         deadline = time.monotonic() + 60
         while not created:
             try:
-                create_topics(broker, [spec.name], partitions=spec.partitions, config=spec.config)
+                # The registry is shared: a run of another domain may make it first.
+                shared = spec.name == AGENT_CARDS_TOPIC
+                create_topics(
+                    broker,
+                    [spec.name],
+                    partitions=spec.partitions,
+                    config=spec.config,
+                    exist_ok=shared,
+                )
                 created = True
             except ServiceError:
                 if time.monotonic() > deadline:  # "marked for deletion" passes in a moment

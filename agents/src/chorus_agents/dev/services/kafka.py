@@ -431,8 +431,13 @@ def create_topics(
     partitions: int = 1,
     config: Mapping[str, str] | None = None,
     timeout: float = 30.0,
+    exist_ok: bool = False,
 ) -> None:
-    """Creates the topics (replication 1) and waits until each has a leader everywhere."""
+    """Creates the topics (replication 1) and waits until each has a leader everywhere.
+
+    ``exist_ok``: a topic that exists already (another test process made it a moment
+    before) is no error."""
+    from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.cimpl import NewTopic
 
     names = list(names)
@@ -449,6 +454,10 @@ def create_topics(
     for name, future in futures.items():
         try:
             future.result(timeout=timeout)
+        except KafkaException as exc:
+            if exist_ok and exc.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                continue
+            raise ServiceError(f"kafka topic {name}: not created: {exc}") from exc
         except Exception as exc:
             raise ServiceError(f"kafka topic {name}: not created: {exc}") from exc
 
