@@ -31,16 +31,33 @@ def pytest_configure(config: pytest.Config) -> None:
 FLINK_GROUP = "flink"
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Every test is in exactly one tier: one left out of all would never run.
+def group_of(item: pytest.Item) -> str:
+    """The item's pytest-xdist group (``--dist loadgroup``, tests/tiers.py).
 
-    For pytest-xdist's ``loadgroup`` (see tests/tiers.py): a module's tests stay on one
-    worker (its module fixtures run once); every test that runs Flink jobs shares one worker,
-    so that mini-clusters never compete for the two cores (they are CPU-bound, and most other
-    tests wait on Kafka or the apiserver); each end-to-end run is a group of its own. The
-    longest work goes out first: the Flink group, then the end-to-end runs.
-    """
+    A module's tests stay on one worker (its module fixtures run once); every test that runs
+    Flink jobs shares one worker, so that mini-clusters never compete for the two cores (they
+    are CPU-bound, and most other tests wait on Kafka or the apiserver); each end-to-end run
+    is a group of its own."""
+    if "flink" in getattr(item, "fixturenames", ()):
+        return FLINK_GROUP
+    if item.get_closest_marker("e2e") is not None:
+        return item.nodeid
+    return item.nodeid.split("::", 1)[0]
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    # Here, not in modifyitems: xdist turns the groups into its scopes in its own
+    # pytest_collection_modifyitems, which may run before ours.
+    item.add_marker(pytest.mark.xdist_group(group_of(item)))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    arrange(items)
+
+
+def arrange(items: list[pytest.Item]) -> None:
+    """Every test is in exactly one tier: one left out of all would never run. The longest
+    work goes out first: the Flink group, then the end-to-end runs, then the rest."""
     wrong = []
     first: list[pytest.Item] = []
     then: list[pytest.Item] = []
@@ -49,14 +66,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         tiers = [name for name in MARKERS if item.get_closest_marker(name) is not None]
         if len(tiers) != 1:
             wrong.append(f"{item.nodeid}: {', '.join(tiers) or 'no tier marker'}")
-        if "flink" in getattr(item, "fixturenames", ()):
-            group, queue = FLINK_GROUP, first
-        elif tiers == ["e2e"]:
-            group, queue = item.nodeid, then
-        else:
-            group, queue = item.nodeid.split("::", 1)[0], rest
-        item.add_marker(pytest.mark.xdist_group(group))
-        queue.append(item)
+        group = group_of(item)
+        (first if group == FLINK_GROUP else then if tiers == ["e2e"] else rest).append(item)
     if wrong:
         raise pytest.UsageError(
             f"each test needs exactly one tier marker ({', '.join(MARKERS)}):\n" + "\n".join(wrong)

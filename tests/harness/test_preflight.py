@@ -51,12 +51,18 @@ def test_what_the_harness_installs_matches_the_pinned_sums() -> None:
     assert [path.parent for path in files[len(upstream) :]] == [CHORUS_CRDS, CHORUS_CRDS]
 
 
+def copied_crds(tmp_path: Path) -> Path:
+    """A copy of the pinned CRD folder, to take a file out of or change."""
+    copy = tmp_path / "crds"
+    shutil.copytree(THIRD_PARTY_CRDS, copy)
+    return copy
+
+
 def test_a_changed_crd_file_is_caught_by_the_sums(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The control: the sums test above can fail. One byte changed in a copy is a mismatch."""
-    copy = tmp_path / "crds"
-    shutil.copytree(THIRD_PARTY_CRDS, copy)
+    copy = copied_crds(tmp_path)
     changed = copy / "strimzi" / "044-Crd-kafkauser.yaml"
     changed.write_text(changed.read_text().replace("KafkaUser", "KafkaUsr", 1))
     monkeypatch.setenv("CHORUS_CRDS", str(copy))
@@ -70,8 +76,7 @@ def test_a_changed_crd_file_is_caught_by_the_sums(
 def test_the_harness_refuses_to_start_without_a_crd_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    copy = tmp_path / "crds"
-    shutil.copytree(THIRD_PARTY_CRDS, copy)
+    copy = copied_crds(tmp_path)
     missing = copy / "strimzi" / "044-Crd-kafkauser.yaml"
     missing.unlink()
     monkeypatch.setenv("CHORUS_CRDS", str(copy))
@@ -79,6 +84,7 @@ def test_the_harness_refuses_to_start_without_a_crd_file(
     before = set(work.glob("kube-*")) if work.exists() else set()
 
     service = KubeService()
+    monkeypatch.setattr(KubeService, "running", lambda self: None)  # not one started by hand
     with pytest.raises(ServiceError) as refused, service.session(install=False):
         pytest.fail("the apiserver started without the KafkaUser CRD")
     message = str(refused.value)
@@ -94,8 +100,7 @@ def test_without_the_override_the_fix_is_to_restore_the_pinned_copy(
 ) -> None:
     import tests.services.kube as kube
 
-    copy = tmp_path / "crds"
-    shutil.copytree(THIRD_PARTY_CRDS, copy)
+    copy = copied_crds(tmp_path)
     (copy / "flink-operator" / "flinkdeployments.flink.apache.org-v1.yml").unlink()
     monkeypatch.delenv("CHORUS_CRDS", raising=False)
     monkeypatch.setattr(kube, "THIRD_PARTY_CRDS", copy)

@@ -4,12 +4,15 @@ right, and the allowances fit the test command's."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import pytest_collection_modifyitems
+from tests.conftest import arrange, group_of
 from tests.runner import rows_of
 from tests.tiers import BUDGET_S, E2E, INTEGRATION, MARKERS, STAGES, TIERS, UNIT
 
@@ -37,7 +40,7 @@ def test_a_test_in_no_tier_or_in_two_is_refused() -> None:
         FakeItem("tests/a.py::test_two", {"unit", "e2e"}),
     ]
     with pytest.raises(pytest.UsageError) as refused:
-        pytest_collection_modifyitems(None, items)  # type: ignore[arg-type]
+        arrange(items)  # type: ignore[arg-type]
     message = str(refused.value)
     assert "tests/a.py::test_none: no tier marker" in message
     assert "tests/a.py::test_two: unit, e2e" in message
@@ -60,7 +63,7 @@ def test_flink_tests_go_out_first_on_one_worker_then_each_e2e_run_alone() -> Non
         FakeItem("tests/harness/test_flink.py::test_job", {"integration"}, ("flink",)),
     ]
     ordered = list(items)
-    pytest_collection_modifyitems(None, ordered)  # type: ignore[arg-type]
+    arrange(ordered)  # type: ignore[arg-type]
     assert [i.nodeid for i in ordered] == [
         "tests/flink/test_f.py::test_job",
         "tests/harness/test_flink.py::test_job",
@@ -68,7 +71,7 @@ def test_flink_tests_go_out_first_on_one_worker_then_each_e2e_run_alone() -> Non
         "tests/agents/test_a.py::test_one",
         "tests/agents/test_a.py::test_two",
     ]
-    groups = {i.nodeid: i.added[0].args[0] for i in ordered}  # type: ignore[attr-defined]
+    groups = {i.nodeid: group_of(i) for i in ordered}  # type: ignore[arg-type]
     assert groups == {
         "tests/flink/test_f.py::test_job": "flink",
         "tests/harness/test_flink.py::test_job": "flink",
@@ -100,3 +103,38 @@ def test_the_runner_counts_a_test_by_its_worst_phase(tmp_path: Path) -> None:
     ]
     # A pytest that fails without a failed test (interrupted, nothing collected) fails too.
     assert rows_of(tmp_path / "none.jsonl", [UNIT], exit_code=5)[-1].failed == 1
+
+
+def test_pytest_xdist_keeps_a_group_on_one_worker(tmp_path: Path) -> None:
+    """The groups above need pytest-xdist's loadgroup to work with this pytest: with pytest
+    9.2 and xdist 3.8 it silently did not (pyproject.toml pins pytest below 9.2)."""
+    probe = tmp_path / "test_probe.py"
+    probe.write_text(
+        "import pytest\n"
+        + "".join(
+            f"@pytest.mark.xdist_group('g')\ndef test_{n}() -> None:\n    pass\n" for n in range(6)
+        )
+    )
+    isolated = ["-p", "no:cacheprovider", "-c", os.devnull, "--rootdir", str(tmp_path)]
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            *isolated,
+            "-n",
+            "2",
+            "--dist",
+            "loadgroup",
+            "-v",
+            str(probe),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    passed = [line for line in result.stdout.splitlines() if "PASSED" in line]
+    assert len(passed) == 6, result.stdout + result.stderr
+    assert all("@g" in line for line in passed), result.stdout
+    assert len({line.split("]", 1)[0] for line in passed}) == 1, "the group was split"

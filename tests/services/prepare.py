@@ -72,38 +72,27 @@ def steps() -> list[Step]:
 
 @contextmanager
 def heartbeat(console: Console, what: str, every: float = 30.0) -> Iterator[None]:
-    """A spinner on a terminal; elsewhere (CI logs) a line every ``every`` seconds."""
-    if console.is_terminal:
-        started = time.monotonic()
-        with console.status(what) as status:
-            stop = threading.Event()
-
-            def tick() -> None:
-                while not stop.wait(1.0):
-                    status.update(f"{what}  {time.monotonic() - started:.0f}s")
-
-            thread = threading.Thread(target=tick, daemon=True)
-            thread.start()
-            try:
-                yield
-            finally:
-                stop.set()
-                thread.join()
-        return
-    stop = threading.Event()
+    """A spinner with the time so far on a terminal; elsewhere (CI logs) a line every
+    ``every`` seconds."""
     started = time.monotonic()
+    stop = threading.Event()
+    with console.status(what) if console.is_terminal else nullcontext() as status:
 
-    def beat() -> None:
-        while not stop.wait(every):
-            console.print(f"  ... {what}: {time.monotonic() - started:.0f}s")
+        def tick() -> None:
+            while not stop.wait(1.0 if status is not None else every):
+                elapsed = f"{time.monotonic() - started:.0f}s"
+                if status is not None:
+                    status.update(f"{what}  {elapsed}")
+                else:
+                    console.print(f"  ... {what}: {elapsed}")
 
-    thread = threading.Thread(target=beat, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
+        thread = threading.Thread(target=tick, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
 
 
 def prepare(names: Sequence[str], console: Console) -> list[tuple[str, str]]:
@@ -114,7 +103,7 @@ def prepare(names: Sequence[str], console: Console) -> list[tuple[str, str]]:
     if unknown:
         raise KeyError(f"nothing to prepare called {', '.join(sorted(unknown))}")
     failures: list[tuple[str, str]] = []
-    table = Table("step", "state", "seconds", title="prepared (cached in $CHORUS_CACHE)")
+    table = Table("prepared", "state", "seconds")
     for step in chosen:
         started = time.monotonic()
         cached = _passes(step.check)

@@ -174,9 +174,17 @@ class FlinkEnv:
         logs = Path(self.log_dir) / f"{job}-{time.time_ns()}"
         logs.mkdir(parents=True, exist_ok=True)
         output = logs / "output.log"
-        with output.open("wb") as sink:
-            process = subprocess.Popen(
-                [self.python, "-m", "chorus_flink.run", *args],
+        process = self.spawn_module("chorus_flink.run", args, output=output, logs=logs)
+        return RunningJob(job=job, process=process, output=output)
+
+    def spawn_module(
+        self, module: str, args: list[str], *, output: Path, logs: Path
+    ) -> subprocess.Popen[bytes]:
+        """Starts ``python -m module args`` in the flink environment, in a process group of
+        its own (so that a kill takes its JVM too), its output going to ``output``."""
+        with output.open("ab") as sink:
+            return subprocess.Popen(
+                [self.python, "-m", module, *args],
                 stdout=sink,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -184,7 +192,6 @@ class FlinkEnv:
                 cwd=FLINK,
                 start_new_session=True,
             )
-        return RunningJob(job=job, process=process, output=output)
 
     def run_chorus_job(
         self,
@@ -241,16 +248,7 @@ def job_server(env: FlinkEnv) -> Iterator[FlinkEnv]:
     logs = Path(env.log_dir) / f"jobserver-{time.time_ns()}"
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / "jobserver.log"
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [env.python, "-m", "chorus_flink.jobserver"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env.environment(logs),
-            cwd=FLINK,
-            start_new_session=True,
-        )
+    process = env.spawn_module("chorus_flink.jobserver", [], output=log, logs=logs)
     try:
         wait_until(
             lambda: "listening on" in log.read_text(errors="replace"),
