@@ -151,11 +151,10 @@ def flink() -> Iterator[FlinkEnv]:
 @pytest.fixture(scope="session")
 def helm() -> Helm:
     """helm v3, installed before pytest with `go install` into the cache (a tool)."""
-    from tests.services.helm import HELM_VERSION, Helm, check_helm, helm_dir
+    from tests.services.helm import check_helm
 
     try:
-        check_helm()
-        return Helm(str(helm_dir() / "helm"), HELM_VERSION)
+        return check_helm()
     except ServiceError as exc:
         if in_ci():
             pytest.fail(f"helm is not installed:\n{exc}", pytrace=False)

@@ -82,14 +82,16 @@ def helm_dir(version: str = HELM_VERSION) -> Path:
     return CACHE / "tools" / f"helm-{version}"
 
 
-def check_helm(version: str = HELM_VERSION) -> None:
-    """Raises ServiceError naming the binary and the fix unless helm ``version`` is installed."""
+def check_helm(version: str = HELM_VERSION) -> Helm:
+    """The installed helm ``version``; raises ServiceError naming the binary and the fix
+    unless it is there. Never installs."""
     binary = helm_dir(version) / "helm"
     if not binary.is_file():
         raise ServiceError(
             f"helm: {binary} is missing; install it with "
             "`.venv/bin/python -m tests.services helm prepare` (scripts/test.sh does)"
         )
+    return Helm(str(binary), version)
 
 
 def install_helm(version: str = HELM_VERSION) -> Helm:

@@ -29,8 +29,9 @@ class Step:
     name: str
     what: str
     first_time: str
-    install: Callable[[], None]
-    check: Callable[[], None]
+    install: Callable[[], object]
+    check: Callable[[], object]
+    """Raises ServiceError unless installed; what it returns is not used."""
 
 
 def _service_step(name: str, what: str, first_time: str) -> Step:
@@ -45,13 +46,9 @@ def _helm_step() -> Step:
         "helm",
         f"helm {HELM_VERSION} (go install from the Go module proxy)",
         "about 2 minutes",
-        lambda: _discard(install_helm()),
+        install_helm,
         check_helm,
     )
-
-
-def _discard(_: object) -> None:
-    """Install steps return nothing; install_helm returns the Helm it made."""
 
 
 def steps() -> list[Step]:
@@ -126,7 +123,7 @@ def prepare(names: Sequence[str], console: Console) -> list[tuple[str, str]]:
     return failures
 
 
-def _passes(check: Callable[[], None]) -> bool:
+def _passes(check: Callable[[], object]) -> bool:
     try:
         check()
     except ServiceError:

@@ -454,11 +454,13 @@ def create_topics(
     for name, future in futures.items():
         try:
             future.result(timeout=timeout)
-        except KafkaException as exc:
-            if exist_ok and exc.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS:
-                continue
-            raise ServiceError(f"kafka topic {name}: not created: {exc}") from exc
         except Exception as exc:
+            exists = (
+                isinstance(exc, KafkaException)
+                and exc.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS
+            )
+            if exist_ok and exists:
+                continue
             raise ServiceError(f"kafka topic {name}: not created: {exc}") from exc
 
     def led() -> bool:
