@@ -153,7 +153,7 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-FAST = {"idle_poll": 0.05, "busy_poll": 0.01, "shutdown_grace": 2.0}
+FAST = {"shutdown_grace": 2.0}
 """Loop timings that keep the tests quick."""
 
 

@@ -40,6 +40,7 @@ from chorus_api.topics import consumer_group, transactional_id
 
 from chorus_agents.audit import AuditLog
 from chorus_agents.binding.client import KafkaA2AConnection
+from chorus_agents.binding.pipeline import PipelineSettings
 from chorus_agents.binding.server import AcceptingTaskStore, KafkaA2AServer, ServerSettings
 from chorus_agents.calls import AgentCaller
 from chorus_agents.card import AgentDirectory, build_agent_card, card_record
@@ -307,8 +308,12 @@ class AgentHost:
                     else None
                 ),
                 dead_letter=config.topics.dead_letter if delivery.dead_letter else None,
-                max_batch=delivery.max_batch,
-                max_in_flight=delivery.max_in_flight,
+                pipeline=PipelineSettings(
+                    max_batch=delivery.max_batch,
+                    max_in_flight=delivery.max_in_flight,
+                    commit_interval=delivery.commit_interval_ms / 1000,
+                    handler_timeout=delivery.handler_timeout_seconds,
+                ),
                 max_record_bytes=delivery.max_record_bytes,
                 max_attempts=delivery.max_attempts,
                 subscribe=config.topics.subscribe,

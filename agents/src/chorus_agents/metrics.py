@@ -167,15 +167,20 @@ class _LoopCollector(Collector):
         transactions.add_metric([], float(getattr(stats, "transactions", 0)))
         produced = CounterMetricFamily("chorus_produced_records", "Records written by the loop")
         produced.add_metric([], float(getattr(stats, "produced", 0)))
-        late = CounterMetricFamily(
-            "chorus_late_accepts", "Requests whose offsets committed before they were accepted"
+        buffered = GaugeMetricFamily(
+            "chorus_buffered_records", "Input records taken and not finished yet"
         )
-        late.add_metric([], float(getattr(stats, "late_accepts", 0)))
+        buffered.add_metric([], float(getattr(stats, "buffered", 0)))
+        pauses = CounterMetricFamily(
+            "chorus_pauses",
+            "Times the loop paused its partitions: as many records taken as it may hold",
+        )
+        pauses.add_metric([], float(getattr(stats, "pauses", 0)))
         refused = GaugeMetricFamily(
             "chorus_kafka_authorization_failed", "1 while Kafka refuses the agent access"
         )
         refused.add_metric([], 1.0 if getattr(stats, "authorization_failed", False) else 0.0)
-        return [records, requests, dead, transactions, produced, late, refused]
+        return [records, requests, dead, transactions, produced, buffered, pauses, refused]
 
 
 class LagSampler:

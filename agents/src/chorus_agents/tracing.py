@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -134,6 +134,3 @@ class TracingOutbox(Outbox):
 
     def append(self, record: OutRecord) -> None:
         super().append(stamp(record))
-
-    def extend(self, records: Iterable[OutRecord]) -> None:
-        super().extend(stamp(record) for record in records)

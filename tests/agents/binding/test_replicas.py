@@ -103,8 +103,8 @@ class Caller:
 
 
 def partitions(host: AgentHost, inbox: str) -> set[int]:
-    assert host.server is not None and host.server._consumer is not None
-    return {tp.partition for tp in host.server._consumer.assignment() if tp.topic == inbox}
+    assert host.server is not None
+    return {partition for topic, partition in host.server.pipeline.partitions if topic == inbox}
 
 
 async def split(first: AgentHost, second: AgentHost, inbox: str, count: int = 3) -> tuple[int, int]:

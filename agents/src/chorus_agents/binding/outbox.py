@@ -1,19 +1,48 @@
-"""Records waiting for the agent's next Kafka transaction.
+"""Records waiting for the agent's next Kafka transaction, each held by what caused it.
 
-Anything that writes to Kafka on the agent's behalf while it processes input (answers,
-stream events, task-store updates, audit records, dead letters) appends to the outbox;
-only the server loop drains it, into the transaction that also commits the input
-offsets. So every output is committed exactly when the input that caused it is, and
-no coroutine ever touches the transactional producer between two transactions.
+Anything that writes to Kafka on the agent's behalf (answers, stream events, task-store
+updates, audit records, dead letters) appends to the outbox; only the server loop
+drains it, into a transaction that also commits input offsets. No coroutine ever touches
+the transactional producer itself.
+
+What a handler writes while it processes an input record belongs to that record: the
+server opens a :class:`Scope` for the record (:meth:`Outbox.scope`), and every append
+made in its asyncio context (tasks the handler starts included) is held there until
+the record is finished. Then the server checks the record's outputs and releases them
+into the transaction that marks the record done, or drops them all if one cannot be
+written. A record that is abandoned (its partition revoked, the process stopping) takes
+its outputs with it, and whoever runs it again writes them again, once.
+
+Appends outside a record's scope, or after it closed (a task's later states, the
+HTTP gateway's task writes, the AgentCard), go straight to the next transaction.
 
 Not thread-safe: append from the event loop's thread only (every coroutine does).
 """
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Iterable
 
 from chorus_agents.binding.codec import OutRecord
+
+_SCOPE: contextvars.ContextVar[Scope | None] = contextvars.ContextVar(
+    "chorus_outbox_scope", default=None
+)
+
+
+class Scope:
+    """The outputs of one input record, held until it is finished; see the module docstring."""
+
+    def __init__(self) -> None:
+        self.records: list[OutRecord] = []
+        self.open = True
+
+    def close(self) -> list[OutRecord]:
+        """Ends the scope (later appends go to the outbox itself); returns what it held."""
+        self.open = False
+        records, self.records = self.records, []
+        return records
 
 
 class Outbox:
@@ -22,12 +51,28 @@ class Outbox:
     def __init__(self) -> None:
         self._records: list[OutRecord] = []
 
+    def scope(self) -> Scope:
+        """Holds what the current asyncio context appends from now on (call it first thing
+        in the task that processes a record: the tasks it starts inherit the scope)."""
+        scope = Scope()
+        _SCOPE.set(scope)
+        return scope
+
     def append(self, record: OutRecord) -> None:
-        """Queues ``record`` for the next transaction."""
-        self._records.append(record)
+        """Queues ``record`` with its record's outputs, or for the next transaction."""
+        scope = _SCOPE.get()
+        if scope is not None and scope.open:
+            scope.records.append(record)
+        else:
+            self._records.append(record)
 
     def extend(self, records: Iterable[OutRecord]) -> None:
         """Queues ``records``, in order."""
+        for record in records:
+            self.append(record)
+
+    def release(self, records: Iterable[OutRecord]) -> None:
+        """Queues a finished record's outputs for the next transaction."""
         self._records.extend(records)
 
     def drain(self) -> list[OutRecord]:

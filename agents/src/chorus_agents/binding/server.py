@@ -1,24 +1,20 @@
 """The server side of the binding: the agent's inbox, served by an a2a-sdk ``RequestHandler``.
 
-One loop per replica, in cycles. A cycle polls a batch of records from the inbox
-(the agent's consumer group), decodes each, starts it on the request handler, waits
-until every request of the batch is *accepted*, then commits one Kafka transaction
-holding everything queued in the :class:`Outbox` since the last cycle (answers,
-stream events, task-store writes, dead letters) and the batch's input offsets.
+The loop itself (polling, per-key lanes, the commit cycle, the invariant that a record's
+outputs commit with the mark that it is done) is :mod:`.pipeline`'s; this module says
+what a record needs.
 
-A request is accepted once it is durable without its input record: its task has been
-written to the task store (through :class:`AcceptingTaskStore`), or its first answer
-record is queued, or it finished. Long tasks therefore do not hold a transaction open:
-their later events are committed by later cycles, so a streamed answer reaches the
-caller as it is produced, and a ``CancelTask`` is read while the task still runs.
-
-Ordering: records of one key (a conversation) are started in order, each after the
-one before it was accepted; the SDK then runs the messages of one task one at a time.
-At most ``max_in_flight`` requests run at once; beyond that the loop stops polling.
+An A2A request is finished once it is accepted: durable without its input record (its
+task has been written to the task store, through :class:`AcceptingTaskStore`), or its
+first answer record is queued, or it ended. Long tasks therefore do not hold their
+partition back: their later events are committed by later commits, so a streamed answer
+reaches the caller as it is produced, and a ``CancelTask`` is read while the task runs.
+Records of one key (a conversation) start in order, each after the one before it was
+accepted; the SDK then runs the messages of one task one at a time.
 
 Records of the subscribed domain topics go to ``on_event`` (a code-defined agent's
 :meth:`~chorus_agents.handler.Handler.on_event`), retried with backoff up to
-``max_attempts`` times, then dead-lettered; one is accepted once handled, so what the
+``max_attempts`` times, then dead-lettered; one is finished once handled, so what the
 handler publishes is committed with its offset. The writing itself (transactions, or
 produce-flush-commit for at-least-once) is :class:`~.writer.OutputWriter`'s.
 
@@ -44,6 +40,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 from a2a.extensions.common import get_requested_extensions
@@ -66,12 +63,13 @@ from a2a.utils.errors import A2AError, InternalError, TaskNotFoundError
 from a2a.utils.proto_utils import to_stream_response
 from a2a.utils.task import apply_history_length, validate_history_length
 from chorus_api.topics import REPLIES_PATTERN
-from confluent_kafka import Consumer, KafkaError, KafkaException
+from confluent_kafka import KafkaError, KafkaException
 
 from chorus_agents.binding import codec
-from chorus_agents.binding.codec import A2ARequest, PoisonRecord
+from chorus_agents.binding.codec import A2ARequest, OutRecord, PoisonRecord
 from chorus_agents.binding.dispatch import LeanDispatcher
 from chorus_agents.binding.outbox import Outbox
+from chorus_agents.binding.pipeline import InputRecord, Pipeline, PipelineSettings, Work
 from chorus_agents.binding.writer import AUTHORIZATION_ERRORS, OutputWriter, TransactionFailed
 from chorus_agents.handler import DomainEvent, domain_event
 from chorus_agents.proto import to_dict
@@ -127,15 +125,9 @@ class ServerSettings:
     """This replica's transactional id; ``None`` for at-least-once (no transactions)."""
     dead_letter: str | None
     """Where poison goes; ``None`` logs and drops it."""
-    max_batch: int = 100
-    max_in_flight: int = 64
+    pipeline: PipelineSettings = field(default_factory=PipelineSettings)
+    """The loop's limits and timings: ``maxInFlight``, ``commitInterval``, ``handlerTimeout``."""
     max_record_bytes: int = 1024 * 1024
-    idle_poll: float = 0.5
-    """Seconds a poll waits when nothing is running."""
-    busy_poll: float = 0.02
-    """Seconds a poll waits while requests run: the latency of their streamed events."""
-    accept_timeout: float = 30.0
-    """Seconds a cycle waits for its requests to be accepted before committing anyway."""
     commit_timeout: float = 30.0
     shutdown_grace: float = 10.0
     """Seconds running requests get to finish at shutdown."""
@@ -161,7 +153,10 @@ class ServerStats:
     poison: Counter[str] = field(default_factory=Counter)
     transactions: int = 0
     produced: int = 0
-    late_accepts: int = 0
+    buffered: int = 0
+    """Input records taken and not finished (at the last commit)."""
+    pauses: int = 0
+    """Times the loop paused for lack of room."""
     last_kafka_error: str | None = None
     authorization_failed: bool = False
 
@@ -232,17 +227,29 @@ class KafkaA2AServer:
         self.outbox = outbox
         self.settings = settings
         self.stats = ServerStats()
-        self._kafka_config = dict(kafka_config)
-        self._inflight: set[asyncio.Task[None]] = set()
-        self._chains: dict[tuple[str, bytes], asyncio.Future[None]] = {}
-        self._consumer: Consumer | None = None
         self.writer = OutputWriter(
             kafka_config,
             agent=settings.agent,
             transactional_id=settings.transactional_id,
             max_record_bytes=settings.max_record_bytes,
-            transaction_timeout=max(60.0, 2 * settings.accept_timeout),
             commit_timeout=settings.commit_timeout,
+        )
+        self.pipeline = Pipeline(
+            {
+                **kafka_config,
+                "group.id": settings.group_id,
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "isolation.level": "read_committed",
+                "partition.assignment.strategy": "cooperative-sticky",
+            },
+            [settings.inbox, *settings.subscribe],
+            self.writer,
+            outbox,
+            settings.pipeline,
+            take=self._take,
+            refused=self._refused,
+            kafka_error=self._kafka_error,
         )
         self._started = asyncio.Event()
         self._stopped = False
@@ -258,122 +265,66 @@ class KafkaA2AServer:
     @property
     def assigned(self) -> bool:  # hook: readiness (chorus_agents.health) needs the assignment
         """The consumer holds at least one partition of the inbox or a subscribed topic."""
-        return self._consumer is not None and bool(self._consumer.assignment())
+        return bool(self.pipeline.partitions)
 
     async def wait_started(self) -> None:
         """Returns once the loop polls its inbox."""
         await self._started.wait()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Serves until ``stop`` is set, then lets running requests finish and commits."""
-        await self._open()
+        """Serves until ``stop`` is set, then lets running work finish and commits."""
+        await self.writer.open()
+        self.pipeline.open()
+        committer = asyncio.create_task(self._commit_every(stop), name="commit")
         try:
             self._started.set()
-            while not stop.is_set():
-                await self._cycle(consume=True)
-            await self._drain()
+            while not stop.is_set() and not committer.done():
+                taken = await self.pipeline.poll_once()
+                if taken:
+                    self.stats.authorization_failed = False
+            await committer  # raises what stopped it; returns once stop is set
+            await self.pipeline.finish_all(self.settings.shutdown_grace)
+            if self.lean is not None:
+                await self.lean.aclose()
+            await self._commit()
         finally:
             self._stopped = True
-            await self._close()
+            if not committer.done():
+                await asyncio.wait([committer])
+            await self.pipeline.close()
+            await self.writer.close()
 
-    async def _open(self) -> None:
-        await self.writer.open()
-        self._consumer = Consumer(
-            {
-                **self._kafka_config,
-                "group.id": self.settings.group_id,
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
-                "isolation.level": "read_committed",
-                "partition.assignment.strategy": "cooperative-sticky",
-            }
-        )
-        self._consumer.subscribe([self.settings.inbox, *self.settings.subscribe])
+    async def _commit_every(self, stop: asyncio.Event) -> None:
+        """The commit cycle: never cancelled mid-transaction, it ends when ``stop`` is set."""
+        interval = self.settings.pipeline.commit_interval
+        while not stop.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
+            await self._commit()
 
-    async def _drain(self) -> None:
-        deadline = time.monotonic() + self.settings.shutdown_grace
-        while (self._inflight or len(self.outbox)) and time.monotonic() < deadline:
-            await self._cycle(consume=False)
-        for task in list(self._inflight):
-            task.cancel()
-        if self._inflight:
-            await asyncio.gather(*self._inflight, return_exceptions=True)
-        if self.lean is not None:
-            await self.lean.aclose()
-        await self._cycle(consume=False)
+    async def _commit(self) -> None:
+        try:
+            await self.pipeline.commit()
+        except TransactionFailed as failed:
+            self.stats.authorization_failed |= failed.authorization
+            raise
+        self.stats.transactions = self.writer.transactions
+        self.stats.produced = self.writer.produced
+        self.stats.buffered = self.pipeline.buffered
+        self.stats.pauses = self.pipeline.paused_times
 
-    async def _close(self) -> None:
-        if self._consumer is not None:
-            consumer, self._consumer = self._consumer, None
-            await asyncio.to_thread(consumer.close)
-        await self.writer.close()
+    # --- taking records -------------------------------------------------------------------
 
-    # --- one cycle ------------------------------------------------------------------------
-
-    async def _cycle(self, *, consume: bool) -> None:
-        assert self._consumer is not None
-        busy = bool(self._inflight or len(self.outbox))
-        timeout = self.settings.busy_poll if busy else self.settings.idle_poll
-        capacity = min(self.settings.max_batch, self.settings.max_in_flight - len(self._inflight))
-        if consume and capacity > 0:
-            messages = await asyncio.to_thread(_poll_batch, self._consumer, capacity, timeout)
-        else:
-            messages = []
-            await asyncio.sleep(self.settings.busy_poll)
-        offsets: dict[tuple[str, int], int] = {}
-        waits: list[asyncio.Future[None]] = []
-        for message in messages:
-            error = message.error()
-            if error is not None:
-                await self._kafka_error(error)
-                continue
-            topic, partition, offset = message.topic(), message.partition(), message.offset()
-            assert topic is not None and partition is not None and offset is not None
-            offsets[(topic, partition)] = offset + 1
-            self.stats.records += 1
-            try:
-                accepted = self._take(message, topic, partition, offset)
-            except Exception as exc:  # a bug must cost one record, not the agent
-                log.exception(
-                    "agent %s: cannot take %s[%d]@%d", self.settings.agent, topic, partition, offset
-                )
-                self._dead_letter(message, topic, partition, offset, "internal-error", repr(exc))
-                continue
-            if accepted is not None:
-                waits.append(accepted)
-        if messages and not any(m.error() for m in messages):
-            self.stats.authorization_failed = False
-        if waits:
-            _, pending = await asyncio.wait(waits, timeout=self.settings.accept_timeout)
-            if pending:
-                self.stats.late_accepts += len(pending)
-                log.warning(
-                    "agent %s: %d request(s) not accepted after %.0fs; their offsets commit anyway",
-                    self.settings.agent,
-                    len(pending),
-                    self.settings.accept_timeout,
-                )
-        records = self.outbox.drain()
-        if records or offsets:
-            try:
-                await self.writer.write(records, offsets, self._consumer)
-            except TransactionFailed as failed:
-                self.stats.authorization_failed |= failed.authorization
-                raise
-            self.stats.transactions = self.writer.transactions
-            self.stats.produced = self.writer.produced
-
-    def _take(
-        self, message: Any, topic: str, partition: int, offset: int
-    ) -> asyncio.Future[None] | None:
-        """Decodes one record and starts it; returns its acceptance, or ``None`` for poison."""
-        key, value, headers = message.key(), message.value(), message.headers()
+    def _take(self, record: InputRecord) -> Work | None:
+        """Decodes one record: its work, or ``None`` for poison (dead-lettered here)."""
+        message, topic = record.message, record.topic
+        key, value, headers = record.key, message.value(), message.headers()
+        self.stats.records += 1
         if topic != self.settings.inbox:
-            event = domain_event(topic, key, value, headers, partition=partition, offset=offset)
-            return self._start(
-                (topic, key),
-                lambda accepted: self._handle_event(event, message, accepted),
+            event = domain_event(
+                topic, key, value, headers, partition=record.partition, offset=record.offset
             )
+            return partial(self._handle_event, event)
         try:
             request = codec.decode_request(
                 value, headers, key=key, max_bytes=self.settings.max_record_bytes
@@ -385,55 +336,59 @@ class KafkaA2AServer:
                     "(chorus.<namespace>.a2a.<agent>.replies)"
                 )
         except PoisonRecord as poison:
-            self._poison(poison, topic, partition, offset, key, value, headers)
+            self._poison(poison, topic, record.partition, record.offset, key, value, headers)
             return None
         self.stats.requests[request.method] += 1
-        return self._start((topic, key), lambda accepted: self._serve(request, accepted))
+        return partial(self._serve, request)
 
-    def _start(
-        self,
-        chain: tuple[str, bytes | None],
-        work: Callable[[asyncio.Future[None]], Awaitable[None]],
-    ) -> asyncio.Future[None]:
-        """Runs ``work`` once the previous record of the same topic and key was accepted.
+    def _refused(self, record: InputRecord, reason: str, why: str) -> list[OutRecord]:
+        """What a record that failed as a whole leaves: its dead letter, and for a request
+        that said where to answer, the error its caller gets."""
+        message = record.message
+        self.stats.poison[reason] += 1
+        outputs: list[OutRecord] = []
+        if self.settings.dead_letter is not None:
+            outputs.append(
+                codec.dead_letter_record(
+                    self.settings.dead_letter,
+                    source_topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                    key=record.key,
+                    value=message.value(),
+                    headers=message.headers(),
+                    reason=reason,
+                    message=why,
+                    agent=self.settings.agent,
+                )
+            )
+        if record.topic == self.settings.inbox:
+            with contextlib.suppress(PoisonRecord):
+                request = codec.decode_request(
+                    message.value(),
+                    message.headers(),
+                    key=record.key,
+                    max_bytes=len(message.value() or b""),
+                )
+                outputs.append(
+                    codec.encode_response(
+                        request.route,
+                        sender=self.settings.agent,
+                        seq=0,
+                        end=True,
+                        error=InternalError(message=f"{reason}: {why}"),
+                    )
+                )
+        return outputs
 
-        The wait is bounded by ``accept_timeout``: a request that never gets accepted
-        delays its conversation, it does not stop it.
-        """
-        topic, key = chain
-        accepted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        previous = self._chains.get((topic, key)) if key is not None else None
-        if key is not None:
-            self._chains[(topic, key)] = accepted
-
-        async def run() -> None:
-            try:
-                if previous is not None:
-                    await asyncio.wait([previous], timeout=self.settings.accept_timeout)
-                await work(accepted)
-            finally:
-                if not accepted.done():
-                    accepted.set_result(None)
-                if key is not None and self._chains.get((topic, key)) is accepted:
-                    del self._chains[(topic, key)]
-
-        task = asyncio.create_task(run(), name=f"record:{topic}")
-        self._inflight.add(task)
-        task.add_done_callback(self._inflight.discard)
-        return accepted
-
-    async def _handle_event(
-        self,
-        event: DomainEvent,
-        message: Any,
-        accepted: asyncio.Future[None],
-    ) -> None:
+    async def _handle_event(self, event: DomainEvent, record: InputRecord) -> None:
         """Runs ``on_event``, retrying with backoff; dead-letters the record after the last try.
 
-        The record counts as accepted only once handled, so what the handler publishes
-        is committed with its offset.
+        The record is finished once this returns, so what the handler publishes is
+        committed with it. A failed try's outputs are dropped before the next.
         """
         assert self.on_event is not None
+        assert record.scope is not None
         self.stats.requests[f"event:{event.topic}"] += 1
         delay = self.settings.retry_backoff
         for attempt in range(1, self.settings.max_attempts + 1):
@@ -441,6 +396,7 @@ class KafkaA2AServer:
                 await self.on_event(event)
                 return
             except Exception as exc:
+                record.scope.records.clear()
                 log.warning(
                     "agent %s: event %s[%d]@%d failed (attempt %d of %d): %s",
                     self.settings.agent,
@@ -453,7 +409,7 @@ class KafkaA2AServer:
                 )
                 if attempt == self.settings.max_attempts:
                     self._dead_letter(
-                        message,
+                        record.message,
                         event.topic,
                         event.partition,
                         event.offset,
@@ -533,7 +489,8 @@ class KafkaA2AServer:
 
     # --- serving one request --------------------------------------------------------------
 
-    async def _serve(self, request: A2ARequest, accepted: asyncio.Future[None]) -> None:
+    async def _serve(self, request: A2ARequest, record: InputRecord) -> None:
+        accepted = record.finished
         reply = _Reply(self, request)
         try:
             context = ServerCallContext(
@@ -561,9 +518,10 @@ class KafkaA2AServer:
             else:
                 await self._serve_unary(request, context, reply)
         except asyncio.CancelledError:
-            reply.send(
-                end=True, error=InternalError(message="the agent shut down before answering")
-            )
+            if not record.failed:  # a failed record's caller has its answer
+                reply.send(
+                    end=True, error=InternalError(message="the agent shut down before answering")
+                )
             raise
 
     async def _see(self, request: A2ARequest) -> None:
@@ -766,20 +724,6 @@ class KafkaA2AServer:
                 log.warning("agent %s: Kafka: %s", self.settings.agent, text)
             if error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
                 await asyncio.sleep(1.0)
-
-
-def _poll_batch(consumer: Consumer, capacity: int, timeout: float) -> list[Any]:
-    """Waits up to ``timeout`` for a record, then takes what else is already fetched.
-
-    ``consume(n, timeout)`` alone waits until ``n`` records came or the time is up, so
-    a quiet inbox would delay every request by the whole poll timeout.
-    """
-    first = consumer.poll(timeout)
-    if first is None:
-        return []
-    if capacity == 1:
-        return [first]
-    return [first, *consumer.consume(capacity - 1, 0)]
 
 
 def _is_final(event: Event) -> bool:

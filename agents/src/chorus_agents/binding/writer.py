@@ -1,8 +1,15 @@
-"""Writing a cycle's output: the outbox's records and the input offsets, together.
+"""Writing a commit's output: the outbox's records and the input offsets, together.
 
 Exactly-once (a transactional id is set): one Kafka transaction per :meth:`OutputWriter.write`
 holding the records and, through ``send_offsets_to_transaction``, the consumer group's
-offsets. At-least-once (no transactional id): produce, flush, then commit the offsets.
+offsets with their metadata (:mod:`.ledger`). At-least-once (no transactional id):
+produce, flush, then commit the offsets.
+
+An output that could never be written (larger than a record may be, or to a topic that
+does not exist or that the agent may not see) would fail the whole transaction, and so
+every record in it. :meth:`OutputWriter.refusal` finds it while its record can still fail
+alone; a record from outside any input's scope that is too large is dropped with an error
+in the log, for the same reason.
 
 A write that fails raises :class:`TransactionFailed` after aborting what can be aborted;
 the caller stops (the process restarts and rebuilds its state from Kafka). Retriable
@@ -59,10 +66,20 @@ class OutputWriter:
         agent: str,
         transactional_id: str | None,
         max_record_bytes: int,
-        transaction_timeout: float = 60.0,
+        max_output_bytes: int = 1_000_000,
+        transaction_timeout: float = 10.0,
         commit_timeout: float = 30.0,
     ) -> None:
         self.agent = agent
+        # ``transaction_timeout``: a transaction spans one commit (milliseconds), so this
+        # only bounds how long a killed replica's open transaction holds read_committed
+        # readers back when its replacement has another transactional id.
+        self.max_output_bytes = max_output_bytes
+        """The largest record written: below the broker's default ``message.max.bytes``
+        (1,048,588) with room for the batch's own overhead."""
+        self.dropped = 0
+        """Records from outside an input's scope that could not be written (logged)."""
+        self._writable: set[str] = set()
         self.transactional = transactional_id is not None
         self.transactions = 0
         self.produced = 0
@@ -94,16 +111,69 @@ class OutputWriter:
             producer, self._producer = self._producer, None
             await asyncio.to_thread(producer.flush, 5.0)
 
+    async def refusal(self, records: Sequence[OutRecord]) -> tuple[str, str] | None:
+        """Why ``records`` cannot be written, as ``(reason, message)``; ``None`` if they can.
+
+        Topics are looked up once each (metadata) and remembered when writable.
+        """
+        for record in records:
+            size = record_size(record)
+            if size > self.max_output_bytes:
+                return (
+                    "output-too-large",
+                    f"a record to {record.topic} has {size} bytes, over the "
+                    f"{self.max_output_bytes} a record may have",
+                )
+        for topic in sorted({r.topic for r in records} - self._writable):
+            problem = await asyncio.to_thread(self._topic_problem, topic)
+            if problem is not None:
+                return "output-refused", f"{topic}: {problem}"
+            self._writable.add(topic)
+        return None
+
+    def _topic_problem(self, topic: str) -> str | None:
+        assert self._producer is not None, "not open"
+        try:
+            metadata = self._producer.list_topics(topic, timeout=self._timeout)
+        except KafkaException as exc:
+            return f"no metadata: {exc}"
+        found = metadata.topics.get(topic)
+        if found is None:
+            return "not in the cluster's metadata"
+        if found.error is not None:
+            return str(found.error.str())
+        return None
+
+    def _writable_only(self, records: Sequence[OutRecord]) -> list[OutRecord]:
+        kept = []
+        for record in records:
+            size = record_size(record)
+            if size > self.max_output_bytes:
+                self.dropped += 1
+                log.error(
+                    "agent %s: a record to %s has %d bytes, over the %d a record may have: "
+                    "dropped (the rest of the transaction commits)",
+                    self.agent,
+                    record.topic,
+                    size,
+                    self.max_output_bytes,
+                )
+                continue
+            kept.append(record)
+        return kept
+
     async def write(
         self,
         records: Sequence[OutRecord],
-        offsets: Mapping[tuple[str, int], int],
+        offsets: Mapping[tuple[str, int], tuple[int, str]],
         consumer: Consumer,
     ) -> None:
-        """Writes ``records`` and commits ``offsets`` (next offset per topic and partition)."""
+        """Writes ``records`` and commits ``offsets`` (per topic and partition: the next
+        offset and its metadata)."""
         assert self._producer is not None, "not open"
         producer = self._producer
-        positions = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+        records = self._writable_only(records)
+        positions = [TopicPartition(t, p, o, metadata=m) for (t, p), (o, m) in offsets.items()]
         if not self.transactional:
             self._produce_all(producer, records)
             remaining = await asyncio.to_thread(producer.flush, self._timeout)
@@ -180,3 +250,9 @@ class OutputWriter:
             authorization=self._refused
             or (isinstance(error, KafkaError) and error.code() in AUTHORIZATION_ERRORS),
         ) from exc
+
+
+def record_size(record: OutRecord) -> int:
+    """Bytes of ``record``'s key, value and headers (what counts against a record's limit)."""
+    headers = sum(len(k) + len(v) for k, v in record.headers)
+    return len(record.key or b"") + len(record.value or b"") + headers

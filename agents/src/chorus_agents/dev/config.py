@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from chorus_api.agent import Agent
-from chorus_api.runtime import RuntimeConfig, parse_runtime_config
+from chorus_api.runtime import RuntimeConfig, RuntimeDelivery, parse_runtime_config
 from chorus_api.tool import Tool
 
 
@@ -70,11 +70,9 @@ def runtime_config_for(
             "subscribe": [topic_prefix + s.topic for s in spec.subscribe],
             "publish": [topic_prefix + p.topic for p in spec.publish],
         },
-        "delivery": {
-            "guarantee": spec.delivery.guarantee.value,
-            "maxAttempts": spec.delivery.max_attempts,
-            "deadLetter": spec.delivery.dead_letter,
-        },
+        "delivery": RuntimeDelivery.of(spec.delivery).model_dump(
+            mode="json", by_alias=True, exclude_defaults=True
+        ),
         "tools": tool_entries,
         "skills": [
             skill.model_dump(mode="json", by_alias=True, exclude_none=True) for skill in spec.skills

@@ -19,6 +19,7 @@ from pydantic import (
     StrictBool,
     StrictInt,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
 
@@ -37,6 +38,7 @@ from chorus_api.common import (
     StatusModel,
     TopicName,
     Url,
+    duration_ms,
 )
 from chorus_api.rules import Rule, list_map, list_set, rule_error, unique_by, validations
 from chorus_api.topics import A2A_SEGMENT
@@ -211,6 +213,31 @@ class Delivery(ApiModel):
     dead_letter: StrictBool = True
     """Whether a failed record goes to the agent's dead-letter topic (otherwise it is
     dropped and logged)."""
+    max_in_flight: Annotated[StrictInt, Field(ge=1, le=10_000)] = 64
+    """Most records worked on at once, across keys (records of one key run one at a time,
+    in order). Size it to the model's concurrency: events per second times seconds each."""
+    commit_interval: Duration = "100ms"
+    """How often one transaction commits the outputs of the records finished since the
+    last, with their offsets: the latency it adds, against the transactions' cost
+    (10ms to 1m)."""
+    handler_timeout: Duration = "10m"
+    """How long a record may take until it is finished (an event handled, a request's
+    task stored); then it is cancelled and dead-lettered with the reason ``timeout``
+    (1s to 1d)."""
+
+    @field_validator("commit_interval")
+    @classmethod
+    def _commit_interval_range(cls, value: str) -> str:
+        if not 10 <= duration_ms(value) <= 60_000:
+            raise ValueError(f"commitInterval must be from 10ms to 1m, not {value}")
+        return value
+
+    @field_validator("handler_timeout")
+    @classmethod
+    def _handler_timeout_range(cls, value: str) -> str:
+        if not 1000 <= duration_ms(value) <= 86_400_000:
+            raise ValueError(f"handlerTimeout must be from 1s to 1d, not {value}")
+        return value
 
 
 SCALING_RANGE = Rule(

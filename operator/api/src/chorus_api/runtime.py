@@ -29,7 +29,7 @@ from pydantic import (
     model_validator,
 )
 
-from chorus_api.agent import Guarantee, McpToolName, Provider, Skill
+from chorus_api.agent import Delivery, Guarantee, McpToolName, Provider, Skill
 from chorus_api.common import (
     PYTHON_PATH,
     ApiModel,
@@ -38,6 +38,7 @@ from chorus_api.common import (
     SecretName,
     TopicName,
     Url,
+    duration_ms,
 )
 from chorus_api.rules import describe_errors, list_map, list_set, rule_error, unique_by
 from chorus_api.topics import (
@@ -249,9 +250,26 @@ class RuntimeDelivery(ApiModel):
     dead_letter: StrictBool = True
     """Whether a failed record goes to the dead-letter topic (otherwise: logged and dropped)."""
     max_batch: Annotated[StrictInt, Field(ge=1, le=10_000)] = 100
-    """Most records taken per poll; a batch is processed in one transaction."""
+    """Most records taken per poll."""
     max_in_flight: Annotated[StrictInt, Field(ge=1, le=10_000)] = 64
-    """Most requests processed at once (records of one key are still taken in order)."""
+    """Most records worked on at once (records of one key run one at a time, in order)."""
+    commit_interval_ms: Annotated[StrictInt, Field(ge=10, le=60_000)] = 100
+    """Milliseconds between the loop's transactions."""
+    handler_timeout_seconds: Annotated[float, Field(ge=1, le=86_400)] = 600.0
+    """Seconds a record may take until it is finished; then it is dead-lettered."""
+
+    @classmethod
+    def of(cls, delivery: Delivery) -> RuntimeDelivery:
+        """The runtime's delivery for an Agent's ``delivery`` (the one mapping of it)."""
+        return cls(
+            guarantee=delivery.guarantee,
+            max_attempts=delivery.max_attempts,
+            dead_letter=delivery.dead_letter,
+            max_in_flight=delivery.max_in_flight,
+            commit_interval_ms=duration_ms(delivery.commit_interval),
+            handler_timeout_seconds=duration_ms(delivery.handler_timeout) / 1000,
+        )
+
     max_record_bytes: Annotated[StrictInt, Field(ge=1024, le=100 * 1024 * 1024)] = 1024 * 1024
     """A larger input record is dead-lettered unread."""
 

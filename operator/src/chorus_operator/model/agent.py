@@ -196,11 +196,7 @@ def build_agent(inputs: AgentInputs) -> AgentPlan:
                 "publish": tuple(p.topic for p in spec.publish),
             }
         ),
-        delivery=RuntimeDelivery(
-            guarantee=spec.delivery.guarantee,
-            max_attempts=spec.delivery.max_attempts,
-            dead_letter=spec.delivery.dead_letter,
-        ),
+        delivery=RuntimeDelivery.of(spec.delivery),
         handler=spec.handler,
         instructions=spec.instructions,
         model=runtime_model,
