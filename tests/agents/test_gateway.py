@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import httpx
@@ -9,6 +11,7 @@ import pytest
 from a2a.client import ClientConfig, create_client
 from a2a.types.a2a_pb2 import GetTaskRequest, SendMessageRequest, StreamResponse, TaskState
 from a2a.utils.constants import AGENT_CARD_WELL_KNOWN_PATH, TransportProtocol
+from a2a.utils.errors import A2AError
 from chorus_agents.binding.codec import BINDING_URI
 from chorus_api.topics import inbox_topic
 
@@ -74,6 +77,12 @@ async def test_the_card_lists_both_interfaces_and_health_answers(
     async with httpx.AsyncClient(base_url=risk.http_url, timeout=10) as http:
         card = (await http.get(AGENT_CARD_WELL_KNOWN_PATH)).json()
         health, ready = await http.get("/healthz"), await http.get("/readyz")
+        # Ready once the group has assigned partitions: a moment after the loop starts.
+        for _ in range(100):
+            if ready.status_code == 200:
+                break
+            await asyncio.sleep(0.1)
+            ready = await http.get("/readyz")
 
     interfaces = [(i["protocolBinding"], i["url"]) for i in card["supportedInterfaces"]]
     assert interfaces == [
@@ -83,7 +92,61 @@ async def test_the_card_lists_both_interfaces_and_health_answers(
     assert card["name"] == "risk"
     assert card["capabilities"]["streaming"] is True
     assert [s["id"] for s in card["skills"]] == ["script"]
-    assert (health.status_code, ready.status_code) == (200, 200)
+    assert (health.status_code, ready.status_code) == (200, 200), ready.text
 
     await risk.stop()
     assert not risk.ready
+
+
+async def test_an_http_answer_follows_the_commit_of_its_task_and_a_huge_one_fails_alone(
+    kafka: KafkaBroker, start_agent: StartAgent
+) -> None:
+    """Unary ``SendMessage`` over HTTP: the answer comes once the task is committed (the
+    last stable offset of the task store, read right after the answer, covers it); a
+    message whose task could never be written (1.2 MB) is answered with the reason, and
+    the agent goes on."""
+    from confluent_kafka import Consumer, IsolationLevel, TopicPartition
+    from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
+
+    ns = namespace()
+    config = agent_config(ns, "risk", kafka)
+    risk = await start_agent(config)
+    tasks = config.topics.tasks
+    async with httpx.AsyncClient(timeout=60) as http:
+        client = await create_client(
+            risk.http_url, ClientConfig(httpx_client=http, streaming=False)
+        )
+        with pytest.raises(A2AError, match="output-too-large"):
+            async for _ in client.send_message(
+                SendMessageRequest(message=user_text("echo " + "x" * 1_200_000))
+            ):
+                pass
+        events = [
+            event
+            async for event in client.send_message(SendMessageRequest(message=user_text("echo ok")))
+        ]
+        admin = AdminClient(kafka.client_config())
+        partitions = [TopicPartition(tasks, p) for p in range(3)]
+        latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]
+        stable = admin.list_offsets(
+            dict.fromkeys(partitions, latest), isolation_level=IsolationLevel.READ_COMMITTED
+        )
+        ends = {tp.partition: stable[tp].result().offset for tp in partitions}
+    task = next(e.task for e in events if e.HasField("task"))
+    assert task.status.state == TaskState.TASK_STATE_COMPLETED
+    reader = Consumer(
+        kafka.client_config(**{"group.id": f"read-{ns}", "isolation.level": "read_committed"})
+    )
+    reader.assign([TopicPartition(tasks, p, 0) for p in ends])
+    keys: set[bytes] = set()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # read what was committed when the answer came
+        for message in reader.consume(100, 0.5):
+            if message.error() is None and message.offset() < ends[message.partition()]:
+                keys.add(message.key() or b"")
+        positions = reader.position([TopicPartition(tasks, p) for p in ends])
+        if all(tp.offset >= ends[tp.partition] for tp in positions if ends[tp.partition]):
+            break
+    reader.close()
+    assert task.id.encode() in keys, "the answer came before its task was committed"
+    assert risk.server is not None and risk.server.ready

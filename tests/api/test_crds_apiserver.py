@@ -77,7 +77,14 @@ def test_defaults_fill_in_an_agent_that_omits_everything_optional(
         "  streams: [{name: s, job: chorus_flink.demo}]\n",
     )
     spec = get(kube, namespace, "agent", "bare")["spec"]
-    assert spec["delivery"] == {"guarantee": "exactly-once", "maxAttempts": 3, "deadLetter": True}
+    assert spec["delivery"] == {
+        "guarantee": "exactly-once",
+        "maxAttempts": 3,
+        "deadLetter": True,
+        "maxInFlight": 64,
+        "commitInterval": "100ms",
+        "handlerTimeout": "10m",
+    }
     assert spec["publish"] == [{"topic": "bare.out", "partitions": 3, "retention": "7d"}]
     assert spec["streams"][0]["parallelism"] == 1
     assert spec["streams"][0]["upgradeMode"] == "stateless"

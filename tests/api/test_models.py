@@ -157,6 +157,24 @@ def test_integers_and_booleans_are_strict_as_in_the_apiserver() -> None:
     assert refusal(agent(delivery={"deadLetter": "yes"}))[0].startswith("spec.delivery.deadLetter:")
 
 
+def test_delivery_limits_name_their_field_and_map_to_the_runtime() -> None:
+    from chorus_api.runtime import RuntimeDelivery
+
+    assert refusal(agent(delivery={"commitInterval": "5ms"})) == [
+        "spec.delivery.commitInterval: Value error, commitInterval must be from 10ms to 1m, not 5ms"
+    ]
+    assert refusal(agent(delivery={"handlerTimeout": "2d"})) == [
+        "spec.delivery.handlerTimeout: Value error, handlerTimeout must be from 1s to 1d, not 2d"
+    ]
+    assert refusal(agent(delivery={"maxInFlight": 0}))[0].startswith("spec.delivery.maxInFlight:")
+    delivery = Agent.model_validate(
+        agent(delivery={"maxInFlight": 128, "commitInterval": "250ms", "handlerTimeout": "90s"})
+    ).spec.delivery
+    runtime = RuntimeDelivery.of(delivery)
+    assert (runtime.max_in_flight, runtime.commit_interval_ms) == (128, 250)
+    assert runtime.handler_timeout_seconds == 90.0
+
+
 # --- the rules ---------------------------------------------------------------------------
 
 

@@ -318,8 +318,31 @@ class ObservedExecutor(AgentExecutor):
         self.audit = audit
         self.metrics = metrics
         self.text_limit = text_limit
+        self._running: dict[str, tuple[RequestContext, EventQueue]] = {}
+
+    def running(self, task_id: str) -> bool:
+        """Whether ``task_id`` executes in this process now."""
+        return task_id in self._running
+
+    async def stop(self, task_id: str) -> bool:
+        """Cancels ``task_id``'s execution here as a local ``CancelTask`` would (the
+        executor's ``cancel``); ``False`` when it does not run here."""
+        found = self._running.get(task_id)
+        if found is None:
+            return False
+        await self.cancel(*found)
+        return True
 
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
+        if context.task_id:
+            self._running[context.task_id] = (context, event_queue)
+        try:
+            await self._execute(context, event_queue)
+        finally:
+            if context.task_id:
+                self._running.pop(context.task_id, None)
+
+    async def _execute(self, context: RequestContext, event_queue: EventQueue) -> None:
         state = context.call_context.state
         headers = {str(k).lower(): str(v) for k, v in dict(state.get("headers") or {}).items()}
         task_id, context_id = context.task_id, context.context_id

@@ -44,6 +44,7 @@ from chorus_agents.binding.pipeline import PipelineSettings
 from chorus_agents.binding.server import AcceptingTaskStore, KafkaA2AServer, ServerSettings
 from chorus_agents.calls import AgentCaller
 from chorus_agents.card import AgentDirectory, build_agent_card, card_record
+from chorus_agents.durable import DurableRequestHandler
 from chorus_agents.gateway import HttpServer, bind, gateway_app
 from chorus_agents.handler import (
     Context,
@@ -321,11 +322,18 @@ class AgentHost:
             ),
             self._kafka,
             on_event=self._on_event if config.topics.subscribe else None,
+            card=self.card,
             tasks=self.store,
+            executions=self.executor if isinstance(self.executor, ObservedExecutor) else None,
         )
         self.http = HttpServer(
             gateway_app(
-                self.handler,
+                DurableRequestHandler(
+                    self.handler,
+                    self.outbox,
+                    check=self.server.pipeline.check,
+                    committed=self.server.pipeline.committed,
+                ),
                 self.card,
                 routes=[self.metrics.route(), *self.health.routes()],
             ),

@@ -140,7 +140,7 @@ async def test_follow_ups_and_background_requests_go_to_the_sdk_handler() -> Non
     card = build_agent_card(
         namespace="ns", name="risk", inbox="chorus.ns.risk.inbox", http_url="http://x/"
     )
-    lean = LeanDispatcher.for_handler(DefaultRequestHandler(executor, store, card))
+    lean = LeanDispatcher.for_handler(DefaultRequestHandler(executor, store, card), card)
     assert lean is not None and lean.executor is executor and lean.streaming
 
     assert lean.takes("SendMessage", send("echo"))
@@ -149,4 +149,4 @@ async def test_follow_ups_and_background_requests_go_to_the_sdk_handler() -> Non
     follow_up = send("echo")
     follow_up.message.task_id = "t-1"
     assert not lean.takes("SendMessage", follow_up)
-    assert LeanDispatcher.for_handler(object()) is None
+    assert LeanDispatcher.for_handler(object(), card) is None

@@ -40,6 +40,7 @@ from a2a.server.context import ServerCallContext
 from a2a.server.events import Event, EventQueue
 from a2a.server.tasks import TaskStore
 from a2a.types.a2a_pb2 import (
+    AgentCard,
     Artifact,
     Message,
     SendMessageRequest,
@@ -346,13 +347,14 @@ class LeanDispatcher:
         self.runs: dict[str, LeanRun] = {}
 
     @classmethod
-    def for_handler(cls, handler: Any) -> LeanDispatcher | None:
-        """The dispatcher for an SDK ``DefaultRequestHandler``; ``None`` for other handlers."""
+    def for_handler(cls, handler: Any, card: AgentCard | None) -> LeanDispatcher | None:
+        """The dispatcher for an SDK ``DefaultRequestHandler`` serving ``card`` (the card
+        the handler was given; the SDK keeps its own copy private); ``None`` for other
+        handlers."""
         executor = getattr(handler, "agent_executor", None)
         store = getattr(handler, "task_store", None)
         if not isinstance(executor, AgentExecutor) or not isinstance(store, TaskStore):
             return None
-        card = getattr(handler, "_agent_card", None)  # the SDK keeps it private
         streaming = bool(card is not None and card.capabilities.streaming)
         return cls(executor, store, streaming=streaming)
 

@@ -145,6 +145,7 @@ class Pipeline:
         self._slots = asyncio.Semaphore(settings.max_in_flight)
         self._commit_lock = asyncio.Lock()
         self._paused: set[Partition] = set()
+        self._waiters: list[asyncio.Future[None]] = []
         self._running: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.paused_times = 0
@@ -205,14 +206,24 @@ class Pipeline:
         async with self._commit_lock:
             offsets: dict[Partition, tuple[int, str]] = {}
             records = self.outbox.drain()
+            waiters, self._waiters = self._waiters, []
             for partition, ledger in self.ledgers.items():
                 if ledger.dirty:
                     point = ledger.commit_point()
                     ledger.dirty = False
                     if point is not None:
                         offsets[partition] = point
-            if records or offsets:
-                await self.writer.write(records, offsets, consumer)
+            try:
+                if records or offsets:
+                    await self.writer.write(records, offsets, consumer)
+            except BaseException as exc:
+                for waiter in waiters:
+                    if not waiter.done():
+                        waiter.set_exception(RuntimeError(f"the commit failed: {exc}"))
+                raise
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
             return len(records)
 
     async def finish_all(self, grace: float) -> None:
@@ -318,14 +329,26 @@ class Pipeline:
                 if record.abandoned and not runner.done():
                     runner.cancel()
 
-    async def _finish(self, record: InputRecord) -> None:
-        scope = record.scope
-        assert scope is not None
-        while True:  # what is appended while the check runs is checked too
+    async def check(self, scope: Scope) -> tuple[str, str] | None:
+        """Why ``scope``'s outputs cannot be written, or ``None``; what is appended while
+        the check runs is checked too, so closing the scope right after loses nothing."""
+        while True:
             pending = list(scope.records)
             refusal = await self.writer.refusal(pending)
             if refusal is not None or len(scope.records) == len(pending):
-                break
+                return refusal
+
+    def committed(self) -> asyncio.Future[None]:
+        """Resolved once a commit made after this call succeeded (it holds everything the
+        outbox has now); failed with the commit's error."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        return waiter
+
+    async def _finish(self, record: InputRecord) -> None:
+        scope = record.scope
+        assert scope is not None
+        refusal = await self.check(scope)
         if refusal is not None:
             await self._fail(record, *refusal)
             return

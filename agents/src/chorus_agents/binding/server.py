@@ -50,6 +50,7 @@ from a2a.server.request_handlers.request_handler import RequestHandler
 from a2a.server.routes.common import serialize_list_tasks_response
 from a2a.server.tasks import TaskStore
 from a2a.types.a2a_pb2 import (
+    AgentCard,
     GetTaskRequest,
     ListTasksRequest,
     ListTasksResponse,
@@ -108,6 +109,18 @@ class SharedTasks(Protocol):
 
     async def caught_up(self, timeout: float | None = None) -> bool:
         """Waits until every write committed so far is held; ``False`` after the timeout."""
+        ...
+
+
+class Executions(Protocol):
+    """The executions running in this process, by task id."""
+
+    def running(self, task_id: str) -> bool:
+        """Whether ``task_id`` executes here now."""
+        ...
+
+    async def stop(self, task_id: str) -> bool:
+        """Cancels ``task_id``'s execution here (the executor's ``cancel``)."""
         ...
 
 
@@ -209,18 +222,23 @@ class KafkaA2AServer:
         *,
         on_event: Callable[[DomainEvent], Awaitable[None]] | None = None,
         lean: bool = True,
+        card: AgentCard | None = None,
         tasks: SharedTasks | None = None,
+        executions: Executions | None = None,
     ) -> None:
         if settings.subscribe and on_event is None:
             raise ValueError(
                 f"agent {settings.agent}: subscribes to {settings.subscribe} but has no on_event"
             )
         self.handler = handler
-        self.lean = LeanDispatcher.for_handler(handler) if lean else None
+        self.lean = LeanDispatcher.for_handler(handler, card) if lean else None
         """New messages run here, not through ``handler`` (see :mod:`.dispatch`)."""
         self.on_event = on_event
         self.tasks = tasks
         """The replicas' shared task store: the barrier, and tasks ended elsewhere."""
+        self.executions = executions
+        """What executes here (the host's ``ObservedExecutor``): stopped when another
+        replica ends its task."""
         if tasks is not None:
             tasks.on_ended = self._ended_elsewhere
         self._stopping: set[asyncio.Task[None]] = set()
@@ -548,9 +566,9 @@ class KafkaA2AServer:
     def _ended_elsewhere(self, task: Task, context: ServerCallContext) -> None:
         """Another replica ended ``task`` (it served a ``CancelTask``): stop it if it runs here."""
         run = self.lean.running(task.id) if self.lean is not None else None
-        registry = getattr(self.handler, "_active_task_registry", None)  # the SDK's, private
-        active = getattr(registry, "_active_tasks", {}).get(task.id) if run is None else None
-        if run is None and active is None:
+        executions = self.executions
+        active = run is None and executions is not None and executions.running(task.id)
+        if run is None and not active:
             return
         log.info(
             "agent %s: task %s was ended by another replica (%s); cancelling it here",
@@ -563,8 +581,8 @@ class KafkaA2AServer:
             try:
                 if run is not None:
                     await run.cancel(run.context)
-                elif active is not None:
-                    await active.cancel(context)
+                elif executions is not None:
+                    await executions.stop(task.id)
             except Exception as exc:  # the task has ended anyway; its state stands
                 log.warning("agent %s: cancelling task %s: %s", self.settings.agent, task.id, exc)
 
