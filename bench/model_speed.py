@@ -1,6 +1,6 @@
 """Agents at model speed: a code-defined agent whose handler takes as long as a model call.
 
-    .venv/bin/python -m bench.model_speed main --runs 3 --baseline 46bba02
+    .venv/bin/python -m bench.model_speed --runs 3 --baseline 46bba02
 
 The handler waits a latency drawn like a model's (lognormal, median 2 s, sigma 0.8; the
 same draw for the same event in every run), then publishes one output. 2,000 events are
@@ -13,9 +13,10 @@ exactly-once, ``maxInFlight`` 128, every other setting the default). Two key lay
 
 The ideal is the lower of the two bounds: ``maxInFlight`` divided by the mean latency
 (the sum of the latencies over ``maxInFlight``), and the longest key's sum of latencies.
-A run's figure is events/s (outputs read committed, from the first event to the last
-output) divided by that ideal; p50 and p99 are from an event's production to its output
-being readable, committed, so they include the backlog's wait.
+A run's figure is events/s (outputs read committed, from the moment the agent is ready,
+its partitions assigned, to the last output) divided by that ideal; p50 and p99 are from
+an event's production to its output being readable, committed, so they include the
+backlog's wait.
 
 ``--baseline REV`` runs the same agent from the runtime at commit ``REV`` (a git
 worktree with its own environment, under the cache), alternating with today's, so both
@@ -96,6 +97,23 @@ class Figures:
         return self.rate / self.ideal
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _ready(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
 def ideal_rate(events: int, layout: str) -> float:
     """Events/s no loop can beat: the lower of the concurrency and the keys' bounds."""
     total = sum(latency(n) for n in range(events))
@@ -124,26 +142,27 @@ def baseline_checkout(rev: str) -> Path:
 
 def one(broker: Any, events: int, layout: str, runtime: Path) -> Figures:
     """One measurement: a fresh namespace, the events, the agent from ``runtime``."""
+    from chorus_api.runtime import parse_runtime_config
     from confluent_kafka import Consumer, Producer, TopicPartition
 
     from tests.services.kafka import create_topics
 
     ns = f"b{uuid.uuid4().hex[:8]}"
     source, sink = f"{ns}.events", f"{ns}.outputs"
-    inbox, replies = f"chorus.{ns}.a2a.speed.inbox", f"chorus.{ns}.a2a.speed.replies"
-    create_topics(broker, [source, sink], partitions=6)
-    create_topics(broker, [inbox, replies, f"chorus.{ns}.a2a.speed.dlq", f"chorus.{ns}.audit"])
-    create_topics(broker, [f"chorus.{ns}.tasks"], config={"cleanup.policy": "compact"})
-    document = {
+    document: dict[str, Any] = {
         "agent": {"namespace": ns, "name": "speed"},
         "kafka": {"bootstrapServers": broker.bootstrap_servers},
         "handler": "bench.model_speed:ModelSpeedHandler",
         "topics": {"subscribe": [source], "publish": [sink]},
         "delivery": {"guarantee": "exactly-once", "maxInFlight": MAX_IN_FLIGHT},
-        "http": {"host": "127.0.0.1", "port": 0},
+        "http": {"host": "127.0.0.1", "port": free_port()},
         "skills": [{"id": "speed", "name": "Model speed"}],
         "instance": "bench-0",
     }
+    topics = parse_runtime_config(document).topics
+    create_topics(broker, [source, sink], partitions=6)
+    create_topics(broker, [topics.inbox, topics.replies, topics.dead_letter, topics.audit])
+    create_topics(broker, [topics.tasks], config={"cleanup.policy": "compact"})
     workdir = CACHE / "work" / f"bench-{ns}"
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "runtime.yaml"
@@ -164,7 +183,6 @@ def one(broker: Any, events: int, layout: str, runtime: Path) -> Figures:
     )
     consumer.assign([TopicPartition(sink, p, 0) for p in range(6)])
     log = (workdir / "agent.log").open("wb")
-    started = time.time()
     agent = subprocess.Popen(
         [str(runtime / ".venv" / "bin" / "chorus"), "agent", "run", "--config", str(config)],
         cwd=REPO,
@@ -175,6 +193,14 @@ def one(broker: Any, events: int, layout: str, runtime: Path) -> Figures:
     seen: dict[int, float] = {}
     deadline = time.monotonic() + 1800
     try:
+        # The clock starts when the agent is ready (its partitions assigned): throughput as
+        # deployed, without the process's start.
+        ready = f"http://127.0.0.1:{document['http']['port']}/readyz"
+        while not _ready(ready):
+            if agent.poll() is not None:
+                raise RuntimeError(f"the agent exited ({agent.returncode}): {workdir}")
+            time.sleep(0.05)
+        started = time.time()
         while len(seen) < events:
             if agent.poll() is not None:
                 raise RuntimeError(f"the agent exited ({agent.returncode}): {workdir}")

@@ -3,9 +3,16 @@
 The name is looked up in the AgentCard registry; the call goes through a2a-sdk's
 ``ClientFactory`` with the Kafka binding registered and preferred, so it travels over
 Kafka when the card offers it and over HTTP otherwise.
+
+Inside a handling (a message or an event), a call's ``messageId`` is derived from the
+input and the call's ordinal: a handler run again for the same input (after a crash)
+asks with the same ids, and the peer answers those from the task they made the first
+time (:mod:`.binding.dispatch`) instead of acting again.
 """
 
 from __future__ import annotations
+
+import uuid
 
 from a2a.client import Client, ClientCallContext, ClientConfig, ClientFactory
 from a2a.helpers import new_text_message
@@ -16,6 +23,7 @@ from chorus_agents.audit import CAUSATION_HEADER, AuditSink
 from chorus_agents.binding.client import KafkaA2AConnection
 from chorus_agents.binding.codec import BINDING_URI
 from chorus_agents.card import AgentDirectory
+from chorus_agents.handler import next_ask_key
 
 
 class AgentCaller:
@@ -50,6 +58,12 @@ class AgentCaller:
         """Sends ``text`` to ``name`` and returns its answer: the final task, or its message."""
         client = await self.client(name)
         message = new_text_message(text, context_id=context_id, role=Role.ROLE_USER)
+        key = next_ask_key()
+        if key is not None:
+            # Derived from the input being handled and the call's ordinal: asked again after
+            # a restart, the peer recognises the message and answers without acting again.
+            sender = self.connection.sender
+            message.message_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"chorus:{sender}:{key}"))
         call: ClientCallContext | None = None
         if self.audit is not None:
             cause = self.audit.record("agent.call", target=name, text=text[:4096])

@@ -115,13 +115,26 @@ class _Handling:
     def __init__(self, base: str) -> None:
         self.base = base
         self.calls = 0
+        self.asks = 0
 
     def next_key(self) -> str:
         self.calls += 1
         return f"{self.base}/{self.calls}"
 
+    def next_ask(self) -> str:
+        self.asks += 1
+        return f"{self.base}/ask/{self.asks}"
+
 
 _handling: ContextVar[_Handling | None] = ContextVar("chorus_handling", default=None)
+
+
+def next_ask_key() -> str | None:
+    """The key of the next call to another agent in the current handling: the input's
+    key and the call's ordinal (``None`` outside a handling). The same input handled
+    again (after a crash) makes the same keys in the same order."""
+    handling = _handling.get()
+    return handling.next_ask() if handling is not None else None
 
 
 @contextlib.contextmanager

@@ -150,3 +150,34 @@ async def test_follow_ups_and_background_requests_go_to_the_sdk_handler() -> Non
     follow_up.message.task_id = "t-1"
     assert not lean.takes("SendMessage", follow_up)
     assert LeanDispatcher.for_handler(object(), card) is None
+
+
+async def test_a_message_sent_again_is_answered_from_its_first_task_not_run_again() -> None:
+    """A caller that asks again after a crash sends the same ``messageId``: the second
+    sending (here while the first runs, and once it ended; over both methods) gets the
+    first task, and the executor ran once. Another sender's same id is a new task."""
+    lean, store, _ = dispatcher()
+    caller = ServerCallContext(state={"chorus.sender": "ns/caller"})
+    first = send("stream 3")
+    first.message.message_id = "call-1"
+
+    running = asyncio.create_task(lean.send(first, caller))
+    await asyncio.sleep(0)
+    again = await lean.send(send_copy(first), caller)
+    answer = await running
+    streamed = [event async for event in lean.stream(send_copy(first), caller)]
+    assert isinstance(answer, Task) and isinstance(again, Task)
+    assert again.id == answer.id and answer_text(again) == answer_text(answer)
+    assert [e.id for e in streamed if isinstance(e, Task)] == [answer.id]
+    assert store.saved.count(TaskState.TASK_STATE_COMPLETED) == 1
+
+    other = ServerCallContext(state={"chorus.sender": "ns/other"})
+    theirs = await lean.send(send_copy(first), other)
+    assert isinstance(theirs, Task) and theirs.id != answer.id
+    assert store.saved.count(TaskState.TASK_STATE_COMPLETED) == 2
+
+
+def send_copy(request: SendMessageRequest) -> SendMessageRequest:
+    copied = SendMessageRequest()
+    copied.CopyFrom(request)
+    return copied

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
 from typing import Any
@@ -105,6 +106,20 @@ class RunQueue(EventQueue):
         self._run.apply(event)
 
 
+SENDER_STATE = "chorus.sender"
+"""``ServerCallContext.state`` key of the request's ``chorus-sender`` (set by the server)."""
+
+
+def task_id_for(message: Message, context: ServerCallContext) -> str | None:
+    """The id of the task a new ``message`` makes: derived from its sender and
+    ``messageId``, so the same message sent again names the same task (``None`` without a
+    ``messageId``: the SDK makes one up)."""
+    if not message.message_id:
+        return None
+    sender = str(context.state.get(SENDER_STATE, ""))
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"chorus:{sender}:{message.message_id}"))
+
+
 class LeanRun:
     """One message being executed: its task as the events built it, and who listens."""
 
@@ -116,6 +131,7 @@ class LeanRun:
         self.request = RequestContext(
             call_context=context,
             request=params,
+            task_id=task_id_for(params.message, context),
             context_id=params.message.context_id or None,
         )
         assert self.request.task_id is not None and self.request.context_id is not None
@@ -382,8 +398,30 @@ class LeanDispatcher:
         self.runs[run.task_id] = run
         return run
 
+    async def _sent_before(
+        self, params: SendMessageRequest, context: ServerCallContext
+    ) -> LeanRun | Task | None:
+        """The run or the task this message made when it was sent before (same sender and
+        ``messageId``: a caller that asks again after a restart), or ``None``."""
+        task_id = task_id_for(params.message, context)
+        if task_id is None:
+            return None
+        run = self.running(task_id)
+        if run is not None:
+            return run
+        return await self.store.get(task_id, context)
+
     async def send(self, params: SendMessageRequest, context: ServerCallContext) -> Task | Message:
-        """``SendMessage``: the message, or the task once terminal or interrupted."""
+        """``SendMessage``: the message, or the task once terminal or interrupted.
+
+        A message sent again gets the answer of its first sending, not a second run."""
+        before = await self._sent_before(params, context)
+        if isinstance(before, Task):
+            return apply_history_length(_copy(before), params.configuration)
+        if isinstance(before, LeanRun):
+            await before.answered()
+            if before.task is not None:
+                return apply_history_length(_copy(before.task), params.configuration)
         run = self._begin(params, context)
         run.start()
         try:
@@ -402,7 +440,18 @@ class LeanDispatcher:
     async def stream(
         self, params: SendMessageRequest, context: ServerCallContext
     ) -> AsyncGenerator[Event, None]:
-        """``SendStreamingMessage``: every event, up to the last; then the error, if any."""
+        """``SendStreamingMessage``: every event, up to the last; then the error, if any.
+
+        A message sent again gets its first sending's task (as it is, then its next
+        events while it runs), not a second run."""
+        before = await self._sent_before(params, context)
+        if isinstance(before, Task):
+            yield apply_history_length(_copy(before), params.configuration)
+            return
+        if isinstance(before, LeanRun):
+            async for event in self.subscribe(before):
+                yield event
+            return
         run = self._begin(params, context)
         events = run.listen()
         run.start()

@@ -68,7 +68,7 @@ from confluent_kafka import KafkaError, KafkaException
 
 from chorus_agents.binding import codec
 from chorus_agents.binding.codec import A2ARequest, OutRecord, PoisonRecord
-from chorus_agents.binding.dispatch import LeanDispatcher
+from chorus_agents.binding.dispatch import SENDER_STATE, LeanDispatcher
 from chorus_agents.binding.outbox import Outbox
 from chorus_agents.binding.pipeline import InputRecord, Pipeline, PipelineSettings, Work
 from chorus_agents.binding.writer import AUTHORIZATION_ERRORS, OutputWriter, TransactionFailed
@@ -79,7 +79,7 @@ log = logging.getLogger(__name__)
 
 ACCEPTED = "chorus.accepted"
 """``ServerCallContext.state`` key: a future resolved once the request is accepted."""
-SENDER = "chorus.sender"
+SENDER = SENDER_STATE
 """``ServerCallContext.state`` key: the request's ``chorus-sender``."""
 
 FINAL_STATES = frozenset(
