@@ -374,3 +374,44 @@ def test_control_at_least_once_duplicates_under_the_same_kills(kafka: Any, tmp_p
     lost, duplicated = check_echoes(reader.echoes)
     assert not lost
     assert duplicated, "at-least-once with kills mid-stream must write some echo twice"
+
+
+@pytest.mark.integration
+def test_a_replica_joining_and_leaving_mid_stream_loses_and_repeats_nothing(
+    kafka: Any, tmp_path: Path
+) -> None:
+    """A second replica joins after 200 echoes and leaves (SIGTERM) after 900: partitions
+    move to it and back while slow records run; read committed, every input once, in
+    order per key."""
+    agent = EchoAgent(kafka, tmp_path, "exactly-once")
+    feed(kafka, agent.source)
+    committed = EchoReader(kafka, agent.sink, committed=True)
+    first = agent.start("replica-0")
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        run_until(committed, agent, lambda: len(committed.echoes) >= 200, "200 echoes", 120)
+        agent.document["http"]["port"] = second_port = free_port()
+        second = agent.start("replica-1")
+        agent.process = first
+        run_until(committed, agent, lambda: len(committed.echoes) >= 900, "900 echoes", 120)
+        wait_ready(second_port, second, agent.log)
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(60) == 0, _tail(agent.log)
+        run_until(committed, agent, lambda: committed.poll() >= INPUTS, "every echo", 180)
+        agent.document["http"]["port"] = agent.port
+        agent.stop()
+    finally:
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait(30)
+    committed.settle()
+    committed.close()
+    lost, duplicated = check_echoes(committed.echoes)
+    assert not lost, f"{len(lost)} inputs without an echo, e.g. {lost[:10]}"
+    assert not duplicated, f"{len(duplicated)} inputs echoed twice, e.g. {list(duplicated)[:10]}"
+    by_key: dict[str, list[int]] = defaultdict(list)
+    for key, n in committed.echoes:
+        by_key[key].append(n)
+    for key, ns in by_key.items():
+        assert ns == sorted(ns), f"key {key}: echoes out of input order: {ns}"

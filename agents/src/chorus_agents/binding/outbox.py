@@ -50,6 +50,8 @@ class Outbox:
 
     def __init__(self) -> None:
         self._records: list[OutRecord] = []
+        self._loose: set[int] = set()
+        """Ids of the queued records appended outside any record's scope."""
 
     def scope(self) -> Scope:
         """Holds what the current asyncio context appends from now on (call it first thing
@@ -64,6 +66,7 @@ class Outbox:
         if scope is not None and scope.open:
             scope.records.append(record)
         else:
+            self._loose.add(id(record))
             self._records.append(record)
 
     def extend(self, records: Iterable[OutRecord]) -> None:
@@ -78,7 +81,22 @@ class Outbox:
     def drain(self) -> list[OutRecord]:
         """Every queued record, oldest first; the outbox is empty afterwards."""
         records, self._records = self._records, []
+        self._loose.clear()
         return records
+
+    def drain_loose(self) -> tuple[list[OutRecord], list[OutRecord]]:
+        """:meth:`drain`, and which of those records no input record holds (a task's later
+        states, the card): what must be written again if their transaction is aborted
+        (the other records' inputs run again, and write them again)."""
+        loose = self._loose
+        records = self.drain()
+        return records, [r for r in records if id(r) in loose]
+
+    def requeue(self, records: Iterable[OutRecord]) -> None:
+        """Puts ``records`` (loose ones whose transaction was aborted) first in the queue."""
+        records = list(records)
+        self._loose.update(id(r) for r in records)
+        self._records[:0] = records
 
     def __len__(self) -> int:
         return len(self._records)

@@ -44,12 +44,12 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from chorus_agents.binding.codec import OutRecord
 from chorus_agents.binding.ledger import PartitionLedger, decode
 from chorus_agents.binding.outbox import Outbox, Scope
-from chorus_agents.binding.writer import OutputWriter
+from chorus_agents.binding.writer import OutputWriter, TransactionFailed
 
 log = logging.getLogger(__name__)
 
@@ -146,8 +146,14 @@ class Pipeline:
         self._commit_lock = asyncio.Lock()
         self._paused: set[Partition] = set()
         self._waiters: list[asyncio.Future[None]] = []
+        self._group: Any = None
+        """The consumer's group metadata (generation, member), taken on the poll thread at
+        every rebalance: the event loop's thread never asks the consumer for it."""
         self._running: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._resetting = False
+        self.resets = 0
+        """How often a rebalance aborted a commit and the loop went back to the offsets."""
         self.paused_times = 0
         """How often the loop paused for lack of room (metrics, tests)."""
 
@@ -183,13 +189,16 @@ class Pipeline:
         """One poll (pausing or resuming first); returns how many records it took."""
         consumer = self.consumer
         assert consumer is not None
+        if self._resetting:
+            self._resetting = False
+            await self._assigned(await asyncio.to_thread(self._rewind, consumer))
         self._apply_pauses()
         room = self.settings.buffered_limit - self.buffered
         # Full, every partition is paused and a poll serves rebalances and liveness; a
         # record it still returns (a partition assigned meanwhile) is taken all the same.
         capacity = min(self.settings.max_batch, max(room, 1))
         timeout = self.settings.poll_timeout
-        messages = await asyncio.to_thread(_poll_batch, consumer, capacity, timeout)
+        messages = await asyncio.to_thread(self._poll_batch, consumer, capacity, timeout)
         taken = 0
         for message in messages:
             error = message.error()
@@ -205,7 +214,7 @@ class Pipeline:
         assert consumer is not None
         async with self._commit_lock:
             offsets: dict[Partition, tuple[int, str]] = {}
-            records = self.outbox.drain()
+            records, loose = self.outbox.drain_loose()
             waiters, self._waiters = self._waiters, []
             for partition, ledger in self.ledgers.items():
                 if ledger.dirty:
@@ -215,16 +224,46 @@ class Pipeline:
                         offsets[partition] = point
             try:
                 if records or offsets:
-                    await self.writer.write(records, offsets, consumer)
+                    await self.writer.write(records, offsets, consumer, self._group)
             except BaseException as exc:
                 for waiter in waiters:
                     if not waiter.done():
                         waiter.set_exception(RuntimeError(f"the commit failed: {exc}"))
+                if isinstance(exc, TransactionFailed) and exc.rebalanced:
+                    self._reset(loose, exc)
+                    return 0
                 raise
             for waiter in waiters:
                 if not waiter.done():
                     waiter.set_result(None)
             return len(records)
+
+    def _reset(self, loose: list[OutRecord], failed: TransactionFailed) -> None:
+        """After a transaction aborted by a rebalance: what it marked done is not, so every
+        unfinished record is abandoned and the next poll starts again from the committed
+        offsets and their metadata (as Kafka Streams does when a task migrated). Records
+        no input holds are queued again."""
+        log.warning("%s; running again from the committed offsets", failed)
+        self.outbox.requeue(loose)
+        self._abandon(set(self._taken))
+        self.ledgers.clear()
+        self._paused.clear()
+        self._lanes.clear()
+        self._resetting = True
+        self.resets += 1
+
+    def _rewind(self, consumer: Consumer) -> list[TopicPartition]:
+        """On the poll thread: seeks every assigned partition to its committed offset;
+        returns the committed offsets (with metadata) for new ledgers."""
+        assignment = consumer.assignment()
+        if not assignment:
+            return []
+        committed = consumer.committed(assignment, timeout=30)
+        consumer.resume(assignment)
+        for tp in committed:
+            offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
+            consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
+        return committed
 
     async def finish_all(self, grace: float) -> None:
         """At shutdown: lets running work finish for up to ``grace`` seconds, commits, then
@@ -247,10 +286,24 @@ class Pipeline:
 
     async def close(self) -> None:
         if self.consumer is not None:
-            consumer, self.consumer = self.consumer, None
-            await asyncio.to_thread(consumer.close)
+            # Closing revokes the partitions: the callback commits what finished, with
+            # this consumer, so it stays set until the close returns.
+            await asyncio.to_thread(self.consumer.close)
+            self.consumer = None
 
     # --- taking records ---------------------------------------------------------------------
+
+    def _poll_batch(self, consumer: Consumer, capacity: int, timeout: float) -> list[Any]:
+        """Waits up to ``timeout`` for a record, then takes what else is already fetched
+        (``consume(n, timeout)`` alone would wait for ``n`` records or the whole timeout).
+        On the poll thread: takes the group metadata fresh for the next commit."""
+        first = consumer.poll(timeout)
+        self._group = consumer.consumer_group_metadata()
+        if first is None:
+            return []
+        if capacity == 1:
+            return [first]
+        return [first, *consumer.consume(capacity - 1, 0)]
 
     def _accept(self, message: Any) -> int:
         topic, partition, offset = message.topic(), message.partition(), message.offset()
@@ -407,11 +460,15 @@ class Pipeline:
     # --- rebalances (called on the poll thread, run on the event loop) ------------------------
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._group = consumer.consumer_group_metadata()
         committed = consumer.committed(partitions, timeout=30) if partitions else []
         self._call(self._assigned(committed))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self._call(self._revoked(partitions, commit=True))
+        self._group = consumer.consumer_group_metadata()
+        # At least once, whatever the new owner runs again is allowed: no commit here
+        # (a consumer commit from another thread could wait for this very rebalance).
+        self._call(self._revoked(partitions, commit=self.writer.transactional))
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._call(self._revoked(partitions, commit=False))
@@ -449,7 +506,7 @@ class Pipeline:
             try:
                 await self.commit()
             except Exception as exc:  # the new owner runs what this could not commit
-                log.warning("commit before giving up %d partition(s) failed: %s", len(gone), exc)
+                log.warning("commit before giving up %d partition(s) failed: %r", len(gone), exc)
         self._abandon(gone)
         for partition in gone:
             self.ledgers.pop(partition, None)
@@ -474,17 +531,3 @@ def _failed(task: asyncio.Task[None]) -> str:
         return "cancelled"
     exception = task.exception()
     return repr(exception) if exception is not None else ""
-
-
-def _poll_batch(consumer: Consumer, capacity: int, timeout: float) -> list[Any]:
-    """Waits up to ``timeout`` for a record, then takes what else is already fetched.
-
-    ``consume(n, timeout)`` alone waits until ``n`` records came or the time is up, so
-    a quiet inbox would delay every request by the whole poll timeout.
-    """
-    first = consumer.poll(timeout)
-    if first is None:
-        return []
-    if capacity == 1:
-        return [first]
-    return [first, *consumer.consume(capacity - 1, 0)]

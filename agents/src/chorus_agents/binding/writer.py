@@ -42,6 +42,15 @@ AUTHORIZATION_ERRORS = frozenset(
 )
 """Kafka refusing access: reported clearly, never retried hot."""
 
+REBALANCED = frozenset(
+    {
+        KafkaError.ILLEGAL_GENERATION,
+        KafkaError.UNKNOWN_MEMBER_ID,
+        KafkaError.REBALANCE_IN_PROGRESS,
+    }
+)
+"""The consumer group moved on between taking its metadata and committing offsets."""
+
 
 class TransactionFailed(RuntimeError):
     """A write could not be committed; the loop stops (the process should restart).
@@ -51,9 +60,14 @@ class TransactionFailed(RuntimeError):
     ``authorization`` is set when Kafka refused access.
     """
 
-    def __init__(self, message: str, *, authorization: bool = False) -> None:
+    def __init__(
+        self, message: str, *, authorization: bool = False, rebalanced: bool = False
+    ) -> None:
         super().__init__(message)
         self.authorization = authorization
+        self.rebalanced = rebalanced
+        """The group moved on while the offsets were sent (a rebalance): the transaction
+        was aborted and the producer goes on; the loop resets to the committed offsets."""
 
 
 class OutputWriter:
@@ -167,9 +181,12 @@ class OutputWriter:
         records: Sequence[OutRecord],
         offsets: Mapping[tuple[str, int], tuple[int, str]],
         consumer: Consumer,
+        group: Any = None,
     ) -> None:
         """Writes ``records`` and commits ``offsets`` (per topic and partition: the next
-        offset and its metadata)."""
+        offset and its metadata). ``group`` is the consumer's group metadata, taken on the
+        thread that polls (calling the consumer from here can wait for a rebalance that
+        waits for this write); required with offsets in a transaction."""
         assert self._producer is not None, "not open"
         producer = self._producer
         records = self._writable_only(records)
@@ -190,9 +207,9 @@ class OutputWriter:
             producer.begin_transaction()
             self._produce_all(producer, records)
             if positions:
-                metadata = consumer.consumer_group_metadata()
+                assert group is not None, "offsets in a transaction need the group metadata"
                 await asyncio.to_thread(
-                    producer.send_offsets_to_transaction, positions, metadata, self._timeout
+                    producer.send_offsets_to_transaction, positions, group, self._timeout
                 )
             await self._commit(producer)
         except KafkaException as exc:
@@ -241,14 +258,17 @@ class OutputWriter:
     async def _abort(self, producer: Producer, exc: KafkaException) -> None:
         error = exc.args[0] if exc.args else None
         detail = error.str() if isinstance(error, KafkaError) else str(exc)
+        aborted = False
         if isinstance(error, KafkaError) and error.txn_requires_abort():
             with contextlib.suppress(KafkaException):
                 await asyncio.to_thread(producer.abort_transaction, self._timeout)
+                aborted = True
         raise TransactionFailed(
             f"agent {self.agent}: transaction failed ({detail}); "
             f"delivery errors: {self._errors[:3]}",
             authorization=self._refused
             or (isinstance(error, KafkaError) and error.code() in AUTHORIZATION_ERRORS),
+            rebalanced=aborted and isinstance(error, KafkaError) and error.code() in REBALANCED,
         ) from exc
 
 
