@@ -36,11 +36,11 @@ def group_of(item: pytest.Item) -> str:
 
     A module's tests stay on one worker (its module fixtures run once); every test that runs
     Flink jobs shares one worker, so that mini-clusters never compete for the two cores (they
-    are CPU-bound, and most other tests wait on Kafka or the apiserver); each end-to-end run
-    is a group of its own."""
+    are CPU-bound, and most other tests wait on Kafka or the apiserver); each end-to-end run,
+    and each runtime test (an agent process that mostly waits), is a group of its own."""
     if "flink" in getattr(item, "fixturenames", ()):
         return FLINK_GROUP
-    if item.get_closest_marker("e2e") is not None:
+    if item.get_closest_marker("e2e") is not None or item.get_closest_marker("runtime"):
         return item.nodeid
     return item.nodeid.split("::", 1)[0]
 

@@ -48,9 +48,17 @@ E2E = Tier(
     "e2e", "a whole domain run end to end (`chorus dev up`: Kafka, Flink, MCP servers, agents)", 150
 )
 
+RUNTIME = Tier(
+    "runtime",
+    "the agent loop under SIGKILLs, rebalances, floods and slow handlers (real broker, agent "
+    "processes; mostly waiting, so four at once)",
+    90,
+)
+
 STAGES = (
     Stage((UNIT,)),
     Stage((INTEGRATION,), workers=3, services=("kafka", "kafka-secured", "kube", "flink")),
+    Stage((RUNTIME,), workers=4, services=("kafka",)),
     Stage((E2E,), workers=2, services=("kafka",)),
 )
 """In the order the test command runs them. Integration and e2e run apart: together they
@@ -59,5 +67,8 @@ other (measured: docs/benchmarks.md)."""
 
 TIERS = tuple(tier for stage in STAGES for tier in stage.tiers)
 MARKERS = {tier.name: tier.about for tier in TIERS}
-BUDGET_S = 600
+CORE = (UNIT, INTEGRATION, E2E)
+"""The tiers that must fit in 10 minutes with install and lint; later tiers (the runtime's,
+then a real cluster's, faults', replay's) each bring their own allowance on top."""
+BUDGET_S = 600 + sum(tier.allowance_s for tier in TIERS if tier not in CORE)
 """The whole test command, warm, install and lint included."""

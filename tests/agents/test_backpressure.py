@@ -50,7 +50,7 @@ def pauses(port: int) -> int:
     return int(float(found.group(1))) if found else 0
 
 
-@pytest.mark.integration
+@pytest.mark.runtime
 def test_a_flood_of_events_pauses_the_partitions_and_memory_stays_bounded(
     kafka: Any, tmp_path: Path
 ) -> None:

@@ -284,7 +284,7 @@ def check_echoes(echoes: list[tuple[str, int]]) -> tuple[list[int], dict[int, in
     return lost, {n: c for n, c in seen.items() if c > 1}
 
 
-@pytest.mark.integration
+@pytest.mark.runtime
 def test_every_input_has_exactly_one_output_despite_sigkills_inside_transactions(
     kafka: Any, tmp_path: Path
 ) -> None:
@@ -338,7 +338,7 @@ def test_every_input_has_exactly_one_output_despite_sigkills_inside_transactions
         assert ns == sorted(ns), f"key {key}: echoes out of input order: {ns}"
 
 
-@pytest.mark.integration
+@pytest.mark.runtime
 def test_control_at_least_once_duplicates_under_the_same_kills(kafka: Any, tmp_path: Path) -> None:
     """The same agent at least once: killed once mid-stream, it writes echoes again."""
     agent = EchoAgent(kafka, tmp_path, "at-least-once")
@@ -376,7 +376,7 @@ def test_control_at_least_once_duplicates_under_the_same_kills(kafka: Any, tmp_p
     assert duplicated, "at-least-once with kills mid-stream must write some echo twice"
 
 
-@pytest.mark.integration
+@pytest.mark.runtime
 def test_a_replica_joining_and_leaving_mid_stream_loses_and_repeats_nothing(
     kafka: Any, tmp_path: Path
 ) -> None:

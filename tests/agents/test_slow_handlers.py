@@ -83,7 +83,7 @@ def committed_offset(kafka: Any, group: str, topic: str) -> TopicPartition:
         consumer.close()
 
 
-@pytest.mark.integration
+@pytest.mark.runtime
 def test_other_keys_flow_past_a_stalled_record_and_are_not_run_again_after_a_kill(
     kafka: Any, tmp_path: Path
 ) -> None:
@@ -139,7 +139,7 @@ def test_other_keys_flow_past_a_stalled_record_and_are_not_run_again_after_a_kil
     assert flowing < 60, f"600 echoes of other keys took {flowing:.0f}s behind one stalled key"
 
 
-@pytest.mark.integration
+@pytest.mark.runtime
 def test_an_output_that_cannot_be_written_fails_only_its_own_record(
     kafka: Any, tmp_path: Path
 ) -> None:
