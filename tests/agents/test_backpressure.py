@@ -22,7 +22,7 @@ import pytest
 from chorus_agents.handler import Context, DomainEvent, Handler
 from confluent_kafka import Producer
 
-from tests.agents.test_exactly_once import EchoAgent, EchoReader, wait_ready
+from tests.agents.test_exactly_once import EchoAgent, EchoReader, ensure_stopped, wait_ready
 
 SECONDS = 60
 RATE = 300
@@ -81,9 +81,7 @@ def test_a_flood_of_events_pauses_the_partitions_and_memory_stays_bounded(
         paused = pauses(agent.port)
         agent.stop()
     finally:
-        if agent.process is not None and agent.process.poll() is None:
-            agent.process.kill()
-            agent.process.wait(30)
+        ensure_stopped(agent.process)
     reader.close()
     echoes = outputs_seen[-1]
     assert fed >= SECONDS * RATE * 0.9

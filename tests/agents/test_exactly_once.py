@@ -277,6 +277,23 @@ def run_until(
             raise AssertionError(f"{what}: {len(reader.echoes)} echoes:\n{_tail(agent.log)}")
 
 
+def ensure_stopped(*processes: subprocess.Popen[bytes] | None) -> None:
+    """Kills what still runs (a test that failed half way)."""
+    for process in processes:
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(30)
+
+
+def assert_in_key_order(echoes: list[tuple[str, int]]) -> None:
+    """Per key, the echoes came in input order (inputs of a key were fed in rising ``n``)."""
+    by_key: dict[str, list[int]] = defaultdict(list)
+    for key, n in echoes:
+        by_key[key].append(n)
+    for key, ns in by_key.items():
+        assert ns == sorted(ns), f"key {key}: echoes out of input order: {ns}"
+
+
 def check_echoes(echoes: list[tuple[str, int]]) -> tuple[list[int], dict[int, int]]:
     """The inputs without an echo, and those with more than one."""
     seen = Counter(n for _, n in echoes)
@@ -316,9 +333,7 @@ def test_every_input_has_exactly_one_output_despite_sigkills_inside_transactions
         run_until(committed, agent, lambda: committed.poll() >= INPUTS, "every echo", timeout=180)
         agent.stop()
     finally:
-        if agent.process is not None and agent.process.poll() is None:
-            agent.process.kill()
-            agent.process.wait(30)
+        ensure_stopped(agent.process)
 
     committed.settle()
     uncommitted.settle()
@@ -331,11 +346,7 @@ def test_every_input_has_exactly_one_output_despite_sigkills_inside_transactions
     lost, duplicated = check_echoes(committed.echoes)
     assert not lost, f"{len(lost)} inputs without an echo, e.g. {lost[:10]} (kills at {at_kill})"
     assert not duplicated, f"{len(duplicated)} inputs echoed twice, e.g. {list(duplicated)[:10]}"
-    by_key: dict[str, list[int]] = defaultdict(list)
-    for key, n in committed.echoes:
-        by_key[key].append(n)
-    for key, ns in by_key.items():
-        assert ns == sorted(ns), f"key {key}: echoes out of input order: {ns}"
+    assert_in_key_order(committed.echoes)
 
 
 @pytest.mark.runtime
@@ -366,9 +377,7 @@ def test_control_at_least_once_duplicates_under_the_same_kills(kafka: Any, tmp_p
         )
         agent.stop()
     finally:
-        if agent.process is not None and agent.process.poll() is None:
-            agent.process.kill()
-            agent.process.wait(30)
+        ensure_stopped(agent.process)
     reader.settle()
     reader.close()
     lost, duplicated = check_echoes(reader.echoes)
@@ -401,17 +410,10 @@ def test_a_replica_joining_and_leaving_mid_stream_loses_and_repeats_nothing(
         agent.document["http"]["port"] = agent.port
         agent.stop()
     finally:
-        for process in (first, second):
-            if process is not None and process.poll() is None:
-                process.kill()
-                process.wait(30)
+        ensure_stopped(first, second)
     committed.settle()
     committed.close()
     lost, duplicated = check_echoes(committed.echoes)
     assert not lost, f"{len(lost)} inputs without an echo, e.g. {lost[:10]}"
     assert not duplicated, f"{len(duplicated)} inputs echoed twice, e.g. {list(duplicated)[:10]}"
-    by_key: dict[str, list[int]] = defaultdict(list)
-    for key, n in committed.echoes:
-        by_key[key].append(n)
-    for key, ns in by_key.items():
-        assert ns == sorted(ns), f"key {key}: echoes out of input order: {ns}"
+    assert_in_key_order(committed.echoes)

@@ -32,7 +32,7 @@ from chorus_api.topics import AGENT_CARDS_TOPIC, audit_topic
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from tests.agents.conftest import create_agent_topics, create_missing_topics, namespace
-from tests.agents.test_exactly_once import _tail, free_port, start, wait_ready
+from tests.agents.test_exactly_once import _tail, ensure_stopped, free_port, start, wait_ready
 
 
 class AskingHandler(Handler):
@@ -154,10 +154,7 @@ def ask_killed_after_the_answer(kafka: Any, tmp_path: Path, *, fresh_ids: bool) 
             assert time.monotonic() < deadline, _tail(log)
         assert [a["text"] for a in answers(kafka, outputs)] == ["echo: 7"]
     finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-                process.wait(30)
+        ensure_stopped(*processes)
     return received(kafka, ns, "peer")
 
 

@@ -32,7 +32,7 @@ from chorus_agents.binding.ledger import decode
 from chorus_agents.handler import Context, DomainEvent, Handler
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from tests.agents.test_exactly_once import EchoAgent, EchoReader, run_until
+from tests.agents.test_exactly_once import EchoAgent, EchoReader, ensure_stopped, run_until
 
 OTHERS = 600
 STALL_FLAG = "stall.flag"
@@ -107,9 +107,7 @@ def test_other_keys_flow_past_a_stalled_record_and_are_not_run_again_after_a_kil
         assert 0 not in {n for _, n in reader.echoes}
         agent.kill()
     finally:
-        if agent.process is not None and agent.process.poll() is None:
-            agent.process.kill()
-            agent.process.wait(30)
+        ensure_stopped(agent.process)
 
     # The control: the offset alone would run all 600 again.
     position = committed_offset(kafka, f"chorus.{agent.namespace}.echo", agent.source)
@@ -128,9 +126,7 @@ def test_other_keys_flow_past_a_stalled_record_and_are_not_run_again_after_a_kil
         )
         agent.stop()
     finally:
-        if agent.process is not None and agent.process.poll() is None:
-            agent.process.kill()
-            agent.process.wait(30)
+        ensure_stopped(agent.process)
     reader.settle()
     reader.close()
     seen = Counter(n for _, n in reader.echoes)
@@ -157,9 +153,7 @@ def test_an_output_that_cannot_be_written_fails_only_its_own_record(
         agent.alive()  # the process stays up
         agent.stop()
     finally:
-        if agent.process is not None and agent.process.poll() is None:
-            agent.process.kill()
-            agent.process.wait(30)
+        ensure_stopped(agent.process)
     reader.settle()
     assert sorted(n for _, n in reader.echoes) == [n for n in range(30) if n not in (10, 20)]
     reasons = {

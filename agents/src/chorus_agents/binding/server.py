@@ -69,8 +69,9 @@ from confluent_kafka import KafkaError, KafkaException
 from chorus_agents.binding import codec
 from chorus_agents.binding.codec import A2ARequest, OutRecord, PoisonRecord
 from chorus_agents.binding.dispatch import SENDER_STATE, LeanDispatcher
+from chorus_agents.binding.inputs import InputRecord, PipelineSettings, Work
 from chorus_agents.binding.outbox import Outbox
-from chorus_agents.binding.pipeline import InputRecord, Pipeline, PipelineSettings, Work
+from chorus_agents.binding.pipeline import Pipeline
 from chorus_agents.binding.writer import AUTHORIZATION_ERRORS, OutputWriter, TransactionFailed
 from chorus_agents.handler import DomainEvent, domain_event
 from chorus_agents.proto import to_dict
