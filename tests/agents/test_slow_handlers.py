@@ -14,7 +14,8 @@ every one of them would run twice.
 
 Outputs that cannot be written: a handler that publishes 1.5 MB, or to a declared topic
 that does not exist, fails that record alone (dead letter with the reason), while the
-records around it, in the same commits, are echoed.
+records around it, in the same commits, are echoed; so does one that hangs past
+``handlerTimeout`` (reason ``timeout``).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ STALL_FLAG = "stall.flag"
 class StallingHandler(Handler):
     """Key ``stall`` blocks while the file ``CHORUS_TEST_STALL_FLAG`` names exists; any
     other record is echoed at once. ``big`` publishes 1.5 MB; ``nowhere`` publishes to a
-    declared topic that does not exist."""
+    declared topic that does not exist; ``hang`` never ends."""
 
     async def on_event(self, event: DomainEvent, ctx: Context) -> None:
         n = event.value["n"]
@@ -50,6 +51,8 @@ class StallingHandler(Handler):
         if event.key == "stall":
             while flag is not None and Path(flag).exists():
                 await asyncio.sleep(0.1)
+        if event.key == "hang":
+            await asyncio.sleep(3600)
         if event.key == "big":
             ctx.publish(sink, {"n": n, "pad": "x" * 1_500_000}, key=event.key)
             return
@@ -136,30 +139,32 @@ def test_other_keys_flow_past_a_stalled_record_and_are_not_run_again_after_a_kil
 
 
 @pytest.mark.runtime
-def test_an_output_that_cannot_be_written_fails_only_its_own_record(
+def test_an_unwritable_output_or_a_timeout_fails_only_its_own_record(
     kafka: Any, tmp_path: Path
 ) -> None:
     agent = stalling_agent(kafka, tmp_path)
+    agent.document["delivery"]["handlerTimeoutSeconds"] = 3
     records = [(f"k{n}", n) for n in range(30)]
     records[10] = ("big", 10)
     records[20] = ("nowhere", 20)
+    records[25] = ("hang", 25)
     produce(kafka, agent.source, records)
     reader = EchoReader(kafka, agent.sink, committed=True, partitions=1)
     dead = EchoReader(kafka, agent.dead_letter, committed=True, partitions=3, raw=True)
     agent.start()
     try:
-        run_until(reader, agent, lambda: len(reader.echoes) >= 28, "28 echoes", timeout=90)
-        run_until(dead, agent, lambda: len(dead.records) >= 2, "2 dead letters", timeout=30)
+        run_until(reader, agent, lambda: len(reader.echoes) >= 27, "27 echoes", timeout=90)
+        run_until(dead, agent, lambda: len(dead.records) >= 3, "3 dead letters", timeout=30)
         agent.alive()  # the process stays up
         agent.stop()
     finally:
         ensure_stopped(agent.process)
     reader.settle()
-    assert sorted(n for _, n in reader.echoes) == [n for n in range(30) if n not in (10, 20)]
+    assert sorted(n for _, n in reader.echoes) == [n for n in range(30) if n not in (10, 20, 25)]
     reasons = {
         json.loads(r.value())["n"]: dict(r.headers() or [])["chorus-error-reason"].decode()
         for r in dead.records
     }
-    assert reasons == {10: "output-too-large", 20: "output-refused"}
+    assert reasons == {10: "output-too-large", 20: "output-refused", 25: "timeout"}
     reader.close()
     dead.close()
