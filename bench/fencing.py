@@ -72,7 +72,7 @@ def ends(admin: Any, topic: str, level: Any) -> list[int]:
     return [futures[tp].result().offset for tp in partitions]
 
 
-def one(broker: Any, *, new_name: bool) -> float:
+def one(broker: Any, *, new_name: bool, runtime: Path = REPO) -> float:
     """One kill and restart; the seconds readers stalled."""
     from chorus_api.runtime import parse_runtime_config
     from confluent_kafka import IsolationLevel, Producer
@@ -108,7 +108,7 @@ def one(broker: Any, *, new_name: bool) -> float:
         config = workdir / f"{instance}.yaml"
         config.write_text(yaml.safe_dump(document))
         return subprocess.Popen(
-            [str(REPO / ".venv" / "bin" / "chorus"), "agent", "run", "--config", str(config)],
+            [str(runtime / ".venv" / "bin" / "chorus"), "agent", "run", "--config", str(config)],
             cwd=REPO,
             env={**os.environ, "PYTHONPATH": str(REPO)},
             stdout=log,
@@ -144,16 +144,31 @@ def one(broker: Any, *, new_name: bool) -> float:
 
 
 @app.command()
-def main(runs: Annotated[int, typer.Option(help="kills of each kind")] = 3) -> None:
-    """Kills and restarts the agent ``runs`` times each way, alternating; prints the stalls."""
+def main(
+    runs: Annotated[int, typer.Option(help="kills of each kind")] = 3,
+    baseline: Annotated[
+        str | None, typer.Option(help="a commit whose runtime is measured too (new name only)")
+    ] = None,
+) -> None:
+    """Kills and restarts the agent ``runs`` times each way, alternating; prints the stalls.
+
+    With ``--baseline`` the runtime at that commit (``bench.model_speed``'s worktree) is
+    killed and replaced under a new name too, on the same broker."""
     sys.path.insert(0, str(REPO))
+    from bench.model_speed import baseline_checkout
     from tests.services.kafka import KafkaService
 
-    stalls: dict[str, list[float]] = {"same name": [], "new name (a replaced pod)": []}
+    kinds: list[tuple[str, bool, Path]] = [
+        ("same name", False, REPO),
+        ("new name (a replaced pod)", True, REPO),
+    ]
+    if baseline:
+        kinds.append((f"new name, runtime at {baseline}", True, baseline_checkout(baseline)))
+    stalls: dict[str, list[float]] = {label: [] for label, _, _ in kinds}
     with KafkaService().session() as broker:
         for run in range(runs):
-            for label, new_name in (("same name", False), ("new name (a replaced pod)", True)):
-                seconds = one(broker, new_name=new_name)
+            for label, new_name, runtime in kinds:
+                seconds = one(broker, new_name=new_name, runtime=runtime)
                 stalls[label].append(seconds)
                 console.print(f"run {run + 1}: {label}: readers stalled {seconds:.1f} s")
     table = Table(title="read_committed stall after a SIGKILL inside a transaction")

@@ -64,7 +64,7 @@ def kafka_broker_config(kafka: KafkaConfig) -> dict[str, Any]:
         # Topics come from KafkaTopic resources (the Chorus operator), never from a typo.
         "auto.create.topics.enable": False,
         # An agent's transaction is open for milliseconds (its commit cycle) and times out
-        # after 10 s; checking every second aborts a killed pod's within about 11 s, so its
+        # after 8 s; checking every second aborts a killed pod's within about 9 s, so its
         # replacement (a new transactional id) does not stall read_committed readers longer.
         "transaction.abort.timed.out.transaction.cleanup.interval.ms": 1000,
     }

@@ -81,7 +81,7 @@ class OutputWriter:
         transactional_id: str | None,
         max_record_bytes: int,
         max_output_bytes: int = 1_000_000,
-        transaction_timeout: float = 10.0,
+        transaction_timeout: float = 8.0,
         commit_timeout: float = 30.0,
     ) -> None:
         self.agent = agent

@@ -233,7 +233,7 @@ def server_properties(
         "min.insync.replicas": "1",
         "group.initial.rebalance.delay.ms": "0",
         # As the platform's brokers (infra): a killed agent's transaction is aborted
-        # within about a second of its 10 s timeout.
+        # within about a second of its 8 s timeout.
         "transaction.abort.timed.out.transaction.cleanup.interval.ms": "1000",
     }
     if secured:
