@@ -74,27 +74,16 @@ def ends(admin: Any, topic: str, level: Any) -> list[int]:
 
 def one(broker: Any, *, new_name: bool, runtime: Path = REPO) -> float:
     """One kill and restart; the seconds readers stalled."""
-    from chorus_api.runtime import parse_runtime_config
     from confluent_kafka import IsolationLevel, Producer
     from confluent_kafka.admin import AdminClient
 
-    from tests.services.kafka import create_topics
+    from bench.model_speed import echo_agent
 
     ns = f"f{uuid.uuid4().hex[:8]}"
     source, sink = f"{ns}.numbers", f"{ns}.echoes"
-    document: dict[str, Any] = {
-        "agent": {"namespace": ns, "name": "echo"},
-        "kafka": {"bootstrapServers": broker.bootstrap_servers},
-        "handler": "bench.fencing:EchoHandler",
-        "topics": {"subscribe": [source], "publish": [sink]},
-        "http": {"host": "127.0.0.1", "port": 0},
-        "skills": [{"id": "echo", "name": "Echo"}],
-        "instance": "echo-0",
-    }
-    topics = parse_runtime_config(document).topics
-    create_topics(broker, [source, sink], partitions=PARTITIONS)
-    create_topics(broker, [topics.inbox, topics.replies, topics.dead_letter, topics.audit])
-    create_topics(broker, [topics.tasks], config={"cleanup.policy": "compact"})
+    document = echo_agent(
+        broker, ns, "echo", "bench.fencing:EchoHandler", (source, sink), partitions=PARTITIONS
+    )
     producer = Producer({"bootstrap.servers": broker.bootstrap_servers, "linger.ms": 20})
     for n in range(20_000):
         producer.produce(source, key=str(n % 64), value=json.dumps({"n": n}))

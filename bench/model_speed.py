@@ -97,6 +97,41 @@ class Figures:
         return self.rate / self.ideal
 
 
+def echo_agent(
+    broker: Any,
+    ns: str,
+    name: str,
+    handler: str,
+    topics: tuple[str, str],
+    *,
+    partitions: int,
+    port: int = 0,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The runtime.yaml of an agent reading ``topics[0]`` and writing ``topics[1]``, with
+    every topic it needs made on ``broker`` (as the operator would)."""
+    from chorus_api.runtime import parse_runtime_config
+
+    from tests.services.kafka import create_topics
+
+    source, sink = topics
+    document: dict[str, Any] = {
+        "agent": {"namespace": ns, "name": name},
+        "kafka": {"bootstrapServers": broker.bootstrap_servers},
+        "handler": handler,
+        "topics": {"subscribe": [source], "publish": [sink]},
+        "http": {"host": "127.0.0.1", "port": port},
+        "skills": [{"id": name, "name": name}],
+        "instance": f"{name}-0",
+        **extra,
+    }
+    own = parse_runtime_config(document).topics
+    create_topics(broker, [source, sink], partitions=partitions)
+    create_topics(broker, [own.inbox, own.replies, own.dead_letter, own.audit])
+    create_topics(broker, [own.tasks], config={"cleanup.policy": "compact"})
+    return document
+
+
 def free_port() -> int:
     import socket
 
@@ -142,27 +177,20 @@ def baseline_checkout(rev: str) -> Path:
 
 def one(broker: Any, events: int, layout: str, runtime: Path) -> Figures:
     """One measurement: a fresh namespace, the events, the agent from ``runtime``."""
-    from chorus_api.runtime import parse_runtime_config
     from confluent_kafka import Consumer, Producer, TopicPartition
-
-    from tests.services.kafka import create_topics
 
     ns = f"b{uuid.uuid4().hex[:8]}"
     source, sink = f"{ns}.events", f"{ns}.outputs"
-    document: dict[str, Any] = {
-        "agent": {"namespace": ns, "name": "speed"},
-        "kafka": {"bootstrapServers": broker.bootstrap_servers},
-        "handler": "bench.model_speed:ModelSpeedHandler",
-        "topics": {"subscribe": [source], "publish": [sink]},
-        "delivery": {"guarantee": "exactly-once", "maxInFlight": MAX_IN_FLIGHT},
-        "http": {"host": "127.0.0.1", "port": free_port()},
-        "skills": [{"id": "speed", "name": "Model speed"}],
-        "instance": "bench-0",
-    }
-    topics = parse_runtime_config(document).topics
-    create_topics(broker, [source, sink], partitions=6)
-    create_topics(broker, [topics.inbox, topics.replies, topics.dead_letter, topics.audit])
-    create_topics(broker, [topics.tasks], config={"cleanup.policy": "compact"})
+    document = echo_agent(
+        broker,
+        ns,
+        "speed",
+        "bench.model_speed:ModelSpeedHandler",
+        (source, sink),
+        partitions=6,
+        delivery={"guarantee": "exactly-once", "maxInFlight": MAX_IN_FLIGHT},
+        port=free_port(),
+    )
     workdir = CACHE / "work" / f"bench-{ns}"
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "runtime.yaml"
