@@ -57,6 +57,7 @@ from opentelemetry.trace import SpanKind
 from chorus_agents import tracing
 from chorus_agents.audit import CAUSATION_HEADER, AuditLog, AuditSink
 from chorus_agents.binding.codec import OutRecord, header_map
+from chorus_agents.binding.dispatch import SENDER_STATE
 from chorus_agents.binding.outbox import Outbox
 from chorus_agents.metrics import AgentMetrics
 from chorus_agents.tools import McpToolGateway, ToolGateway, ToolInfo, ToolResult
@@ -281,7 +282,7 @@ class HandlerExecutor(AgentExecutor):
             text=get_message_text(context.message),
             task_id=context.task_id,
             context_id=context.context_id,
-            sender=str(context.call_context.state.get("chorus.sender", "")),
+            sender=str(context.call_context.state.get(SENDER_STATE, "")),
             data=tuple(_data_parts(context.message.parts)),
         )
         try:
@@ -359,7 +360,7 @@ class ObservedExecutor(AgentExecutor):
         state = context.call_context.state
         headers = {str(k).lower(): str(v) for k, v in dict(state.get("headers") or {}).items()}
         task_id, context_id = context.task_id, context.context_id
-        sender = str(state.get("chorus.sender", "") or headers.get("chorus-sender", ""))
+        sender = str(state.get(SENDER_STATE, "") or headers.get("chorus-sender", ""))
         method = str(state.get("method", ""))
         with (
             tracing.span(

@@ -77,12 +77,13 @@ class PartitionLedger:
     high: int | None = None
     """One past the highest offset taken."""
     dirty: bool = False
-    """Something changed since the last :meth:`commit_point` (the owner sets it)."""
+    """A record was taken or finished since the last :meth:`commit_point`."""
     full: bool = False
     """The last commit's metadata was over :data:`METADATA_LIMIT`: take no more records."""
 
     def take(self, offset: int) -> bool:
         """Notes a polled record; ``False`` when a previous owner finished it already."""
+        self.dirty = True
         if self.base is None:
             self.base = offset
         self.high = offset + 1 if self.high is None else max(self.high, offset + 1)
@@ -95,6 +96,7 @@ class PartitionLedger:
 
     def finish(self, offset: int) -> None:
         """Notes that the record at ``offset`` is done (its outputs go in the next commit)."""
+        self.dirty = True
         self.pending.discard(offset)
         self.done.add(offset)
 
@@ -104,6 +106,7 @@ class PartitionLedger:
         Offsets a previous owner finished, not polled again yet, stay in the metadata:
         forgetting them would run them again after the next crash.
         """
+        self.dirty = False
         if self.high is None:
             if self.base is None or not self.skip:
                 return None

@@ -165,7 +165,6 @@ class Pipeline:
             for partition, ledger in self.ledgers.items():
                 if ledger.dirty:
                     point = ledger.commit_point()
-                    ledger.dirty = False
                     if point is not None:
                         offsets[partition] = point
             try:
@@ -256,7 +255,6 @@ class Pipeline:
         ledger = self.ledgers.get((topic, partition))
         if ledger is None:  # from a partition revoked since it was fetched
             return 0
-        ledger.dirty = True
         if not ledger.take(offset):
             log.info(
                 "%s[%d]@%d was finished by the previous owner: skipped", topic, partition, offset
@@ -371,7 +369,6 @@ class Pipeline:
             record.finished.set_result(None)
         self.outbox.release(outputs)
         record.ledger.finish(record.offset)
-        record.ledger.dirty = True
         taken = self._taken.get((record.topic, record.partition), {})
         taken.pop(record.offset, None)
         if record.key is None:

@@ -80,8 +80,6 @@ log = logging.getLogger(__name__)
 
 ACCEPTED = "chorus.accepted"
 """``ServerCallContext.state`` key: a future resolved once the request is accepted."""
-SENDER = SENDER_STATE
-"""``ServerCallContext.state`` key: the request's ``chorus-sender``."""
 
 FINAL_STATES = frozenset(
     {
@@ -355,7 +353,7 @@ class KafkaA2AServer:
                     "(chorus.<namespace>.a2a.<agent>.replies)"
                 )
         except PoisonRecord as poison:
-            self._poison(poison, topic, record.partition, record.offset, key, value, headers)
+            self._poison(poison, record)
             return None
         self.stats.requests[request.method] += 1
         return partial(self._serve, request)
@@ -364,23 +362,7 @@ class KafkaA2AServer:
         """What a record that failed as a whole leaves: its dead letter, and for a request
         that said where to answer, the error its caller gets."""
         message = record.message
-        self.stats.poison[reason] += 1
-        outputs: list[OutRecord] = []
-        if self.settings.dead_letter is not None:
-            outputs.append(
-                codec.dead_letter_record(
-                    self.settings.dead_letter,
-                    source_topic=record.topic,
-                    partition=record.partition,
-                    offset=record.offset,
-                    key=record.key,
-                    value=message.value(),
-                    headers=message.headers(),
-                    reason=reason,
-                    message=why,
-                    agent=self.settings.agent,
-                )
-            )
+        outputs = self._dead_letter(record, reason, why)
         if record.topic == self.settings.inbox:
             with contextlib.suppress(PoisonRecord):
                 request = codec.decode_request(
@@ -427,74 +409,43 @@ class KafkaA2AServer:
                     exc,
                 )
                 if attempt == self.settings.max_attempts:
-                    self._dead_letter(
-                        record.message,
-                        event.topic,
-                        event.partition,
-                        event.offset,
-                        "handler-failed",
-                        f"{self.settings.max_attempts} attempts; last: {exc!r}",
-                    )
+                    why = f"{self.settings.max_attempts} attempts; last: {exc!r}"
+                    self.outbox.extend(self._dead_letter(record, "handler-failed", why))
                     return
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
 
-    def _dead_letter(
-        self, message: Any, topic: str, partition: int, offset: int, reason: str, why: str
-    ) -> None:
+    def _dead_letter(self, record: InputRecord, reason: str, why: str) -> list[OutRecord]:
+        """The record, unchanged, for the dead-letter topic with the reason (none when the
+        agent has no dead-letter topic: it is counted and logged only)."""
         self.stats.poison[reason] += 1
         if self.settings.dead_letter is None:
-            return
-        self.outbox.append(
+            return []
+        message = record.message
+        return [
             codec.dead_letter_record(
                 self.settings.dead_letter,
-                source_topic=topic,
-                partition=partition,
-                offset=offset,
-                key=message.key(),
+                source_topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                key=record.key,
                 value=message.value(),
                 headers=message.headers(),
                 reason=reason,
                 message=why,
                 agent=self.settings.agent,
             )
-        )
+        ]
 
-    def _poison(
-        self,
-        poison: PoisonRecord,
-        topic: str,
-        partition: int,
-        offset: int,
-        key: bytes | None,
-        value: bytes | None,
-        headers: Any,
-    ) -> None:
-        self.stats.poison[poison.reason] += 1
+    def _poison(self, poison: PoisonRecord, record: InputRecord) -> None:
         log.warning(
-            "agent %s: poison record %s[%d]@%d (%s): %s",
+            "agent %s: poison record %s (%s): %s",
             self.settings.agent,
-            topic,
-            partition,
-            offset,
+            record.where,
             poison.reason,
             poison.message,
         )
-        if self.settings.dead_letter is not None:
-            self.outbox.append(
-                codec.dead_letter_record(
-                    self.settings.dead_letter,
-                    source_topic=topic,
-                    partition=partition,
-                    offset=offset,
-                    key=key,
-                    value=value,
-                    headers=headers,
-                    reason=poison.reason,
-                    message=poison.message,
-                    agent=self.settings.agent,
-                )
-            )
+        self.outbox.extend(self._dead_letter(record, poison.reason, poison.message))
         if poison.route is not None:
             self.outbox.append(
                 codec.encode_response(
@@ -524,7 +475,7 @@ class KafkaA2AServer:
                     "method": request.method,
                     "request_id": request.route.request_id,
                     ACCEPTED: accepted,
-                    SENDER: request.sender,
+                    SENDER_STATE: request.sender,
                 },
                 requested_extensions=get_requested_extensions(
                     [request.service_parameters.get("a2a-extensions", "")]

@@ -131,13 +131,9 @@ class OutputWriter:
         Topics are looked up once each (metadata) and remembered when writable.
         """
         for record in records:
-            size = record_size(record)
-            if size > self.max_output_bytes:
-                return (
-                    "output-too-large",
-                    f"a record to {record.topic} has {size} bytes, over the "
-                    f"{self.max_output_bytes} a record may have",
-                )
+            too_large = self._too_large(record)
+            if too_large is not None:
+                return "output-too-large", too_large
         for topic in sorted({r.topic for r in records} - self._writable):
             problem = await asyncio.to_thread(self._topic_problem, topic)
             if problem is not None:
@@ -158,19 +154,26 @@ class OutputWriter:
             return str(found.error.str())
         return None
 
+    def _too_large(self, record: OutRecord) -> str | None:
+        """Why ``record`` is too large to write, or ``None``."""
+        size = record_size(record)
+        if size <= self.max_output_bytes:
+            return None
+        return (
+            f"a record to {record.topic} has {size} bytes, over the "
+            f"{self.max_output_bytes} a record may have"
+        )
+
     def _writable_only(self, records: Sequence[OutRecord]) -> list[OutRecord]:
         kept = []
         for record in records:
-            size = record_size(record)
-            if size > self.max_output_bytes:
+            too_large = self._too_large(record)
+            if too_large is not None:
                 self.dropped += 1
                 log.error(
-                    "agent %s: a record to %s has %d bytes, over the %d a record may have: "
-                    "dropped (the rest of the transaction commits)",
+                    "agent %s: %s: dropped (the rest of the transaction commits)",
                     self.agent,
-                    record.topic,
-                    size,
-                    self.max_output_bytes,
+                    too_large,
                 )
                 continue
             kept.append(record)
