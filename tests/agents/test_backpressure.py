@@ -22,7 +22,7 @@ import pytest
 from chorus_agents.handler import Context, DomainEvent, Handler
 from confluent_kafka import Producer
 
-from tests.agents.test_exactly_once import EchoAgent, EchoReader, ensure_stopped, wait_ready
+from tests.agents.echo_process import EchoAgent, EchoReader, ensure_stopped, wait_ready
 
 SECONDS = 60
 RATE = 300

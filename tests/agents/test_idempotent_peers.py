@@ -32,7 +32,7 @@ from chorus_api.topics import AGENT_CARDS_TOPIC, audit_topic
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from tests.agents.conftest import create_agent_topics, create_missing_topics, namespace
-from tests.agents.test_exactly_once import _tail, ensure_stopped, free_port, start, wait_ready
+from tests.agents.echo_process import ensure_stopped, free_port, start, tail, wait_ready
 
 
 class AskingHandler(Handler):
@@ -142,7 +142,7 @@ def ask_killed_after_the_answer(kafka: Any, tmp_path: Path, *, fresh_ids: bool) 
         processes.append(start(tmp_path / "caller.yaml", log, env))
         deadline = time.monotonic() + 90
         while received(kafka, ns, "peer") < 1:
-            assert time.monotonic() < deadline, _tail(log)
+            assert time.monotonic() < deadline, tail(log)
         time.sleep(1.0)  # the answer reaches the caller, which stalls
         processes[1].kill()
         processes[1].wait(30)
@@ -150,8 +150,8 @@ def ask_killed_after_the_answer(kafka: Any, tmp_path: Path, *, fresh_ids: bool) 
         processes[1] = start(tmp_path / "caller.yaml", log, env)
         deadline = time.monotonic() + 90
         while not answers(kafka, outputs):
-            assert processes[1].poll() is None, _tail(log)
-            assert time.monotonic() < deadline, _tail(log)
+            assert processes[1].poll() is None, tail(log)
+            assert time.monotonic() < deadline, tail(log)
         assert [a["text"] for a in answers(kafka, outputs)] == ["echo: 7"]
     finally:
         ensure_stopped(*processes)

@@ -33,7 +33,7 @@ from chorus_agents.binding.ledger import decode
 from chorus_agents.handler import Context, DomainEvent, Handler
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from tests.agents.test_exactly_once import EchoAgent, EchoReader, ensure_stopped, run_until
+from tests.agents.echo_process import EchoAgent, EchoReader, ensure_stopped, run_until
 
 OTHERS = 600
 STALL_FLAG = "stall.flag"
