@@ -91,6 +91,10 @@ class Pipeline:
         self._slots = asyncio.Semaphore(settings.max_in_flight)
         self._commit_lock = asyncio.Lock()
         self._paused: set[Partition] = set()
+        self._revoking: set[Partition] = set()
+        """Partitions being given up: their last commit is on its way, so a record of
+        theirs that finishes now is abandoned (the new owner runs it), never left with
+        outputs in the outbox and no offset to commit them with."""
         self._waiters: list[asyncio.Future[None]] = []
         self._group: Any = None
         """The consumer's group metadata (generation, member), taken on the poll thread at
@@ -300,7 +304,7 @@ class Pipeline:
         async with self._slots:
             if record.abandoned:
                 return
-            record.scope = self.outbox.scope()
+            record.scope = self.outbox.scope((record.topic, record.partition))
             runner = asyncio.create_task(work(record), name=f"work:{record.where}")
             record.runner = runner
             try:
@@ -364,6 +368,10 @@ class Pipeline:
         """Releases ``outputs`` and marks the record finished, in the same instant (no
         commit can fall between them), then starts the next record of its lane."""
         if record.abandoned:
+            return
+        if (record.topic, record.partition) in self._revoking:
+            self._taken.get((record.topic, record.partition), {}).pop(record.offset, None)
+            self._drop(record)
             return
         if not record.finished.done():
             record.finished.set_result(None)
@@ -445,12 +453,18 @@ class Pipeline:
 
     async def _revoked(self, partitions: list[TopicPartition], *, commit: bool) -> None:
         gone = {(tp.topic, tp.partition) for tp in partitions}
-        if commit:
-            try:
-                await self.commit()
-            except Exception as exc:  # the new owner runs what this could not commit
-                log.warning("commit before giving up %d partition(s) failed: %r", len(gone), exc)
-        self._abandon(gone)
+        self._revoking |= gone
+        try:
+            if commit:
+                try:
+                    await self.commit()
+                except Exception as exc:  # the new owner runs what this could not commit
+                    log.warning(
+                        "commit before giving up %d partition(s) failed: %r", len(gone), exc
+                    )
+            self._abandon(gone)
+        finally:
+            self._revoking -= gone
         for partition in gone:
             self.ledgers.pop(partition, None)
             self._paused.discard(partition)
@@ -459,13 +473,17 @@ class Pipeline:
         """Drops the unfinished records of ``partitions``: cancelled, outputs dropped."""
         for partition in partitions:
             for record in self._taken.pop(partition, {}).values():
-                record.abandoned = True
-                if record.scope is not None:
-                    record.scope.close()
-                if record.task is not None:
-                    record.task.cancel()
-                if record.key is not None:
-                    self._lanes.pop((record.topic, record.key), None)
+                self._drop(record)
+
+    def _drop(self, record: InputRecord) -> None:
+        """Abandons one record: cancelled, its outputs dropped, its lane gone."""
+        record.abandoned = True
+        if record.scope is not None:
+            record.scope.close()
+        if record.task is not None:
+            record.task.cancel()
+        if record.key is not None:
+            self._lanes.pop((record.topic, record.key), None)
 
 
 def _failed(task: asyncio.Task[None]) -> str:
