@@ -174,17 +174,22 @@ async def start_agent(kafka: KafkaBroker, card_topic: str) -> AsyncIterator[Star
     hosts: list[AgentHost] = []
 
     async def start(
-        config: RuntimeConfig, executor: AgentExecutor | None = None, *, topics: bool = True
+        config: RuntimeConfig,
+        executor: AgentExecutor | None = None,
+        *,
+        topics: bool = True,
+        **host: Any,
     ) -> AgentHost:
+        """``host``: more ``AgentHost`` keyword arguments (``lost_interval``)."""
         if topics:
             await asyncio.to_thread(create_agent_topics, kafka, config)
         script = executor or ScriptExecutor()
-        host = AgentHost(config, script, kafka_config=kafka.client_config(), settings=FAST)
+        agent = AgentHost(config, script, kafka_config=kafka.client_config(), settings=FAST, **host)
         if isinstance(script, ScriptExecutor):
-            script.host = host
-        await host.start()
-        hosts.append(host)
-        return host
+            script.host = agent
+        await agent.start()
+        hosts.append(agent)
+        return agent
 
     yield start
     for host in reversed(hosts):

@@ -39,6 +39,7 @@ own key (say, derived from the event's id).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib
 import json
@@ -52,6 +53,7 @@ from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.events import EventQueue
 from a2a.server.tasks import TaskUpdater
 from a2a.types.a2a_pb2 import Part, TaskState
+from a2a.utils.errors import InternalError
 from opentelemetry.trace import SpanKind
 
 from chorus_agents import tracing
@@ -327,11 +329,15 @@ class ObservedExecutor(AgentExecutor):
         audit: AuditLog,
         metrics: AgentMetrics,
         text_limit: int = 4096,
+        timeout: float | None = None,
     ) -> None:
         self.inner = inner
         self.audit = audit
         self.metrics = metrics
         self.text_limit = text_limit
+        self.timeout = timeout
+        """Seconds an execution may run (the Agent's ``handlerTimeout``); then it is
+        cancelled and fails with the reason ``timeout``."""
         self._running: dict[str, tuple[RequestContext, EventQueue]] = {}
 
     def running(self, task_id: str) -> bool:
@@ -389,7 +395,7 @@ class ObservedExecutor(AgentExecutor):
             outcome = "cancelled"
             try:
                 with self.metrics.handling("message"):
-                    await self.inner.execute(context, event_queue)
+                    await self._bounded(context, event_queue)
                 outcome = "ok"
             except Exception as exc:
                 outcome = "error"
@@ -397,6 +403,20 @@ class ObservedExecutor(AgentExecutor):
                 raise
             finally:
                 self.audit.record("reply.sent", outcome=outcome)
+
+    async def _bounded(self, context: RequestContext, event_queue: EventQueue) -> None:
+        """The inner execution, cancelled after ``timeout``: the task then fails with an
+        error that names the reason (its status message, and the caller's error)."""
+        bound = asyncio.timeout(self.timeout)
+        try:
+            async with bound:
+                await self.inner.execute(context, event_queue)
+        except TimeoutError:
+            if not bound.expired():
+                raise  # the logic's own timeout, not ours
+            raise InternalError(
+                message=f"timeout: the task ran past handlerTimeout ({self.timeout:g}s)"
+            ) from None
 
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
         with self.audit.scope(

@@ -28,13 +28,12 @@ import os
 import socket
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
 from a2a.server.agent_execution import AgentExecutor
 from a2a.server.request_handlers import DefaultRequestHandler
-from a2a.types.a2a_pb2 import AgentCard, Role, TaskState
+from a2a.types.a2a_pb2 import AgentCard
 from chorus_api.runtime import RuntimeConfig
 from chorus_api.topics import consumer_group, transactional_id
 
@@ -58,6 +57,7 @@ from chorus_agents.handler import (
 )
 from chorus_agents.health import Health
 from chorus_agents.kafka import SecretReader, client_config
+from chorus_agents.lost import GroupMembers, LostTasks, client_id
 from chorus_agents.metrics import AgentMetrics, LagSampler
 from chorus_agents.secrets import SecretReader as ApiSecretReader
 from chorus_agents.secrets import secret_references
@@ -107,6 +107,7 @@ class AgentHost:
         kafka_config: Mapping[str, Any] | None = None,
         settings: Mapping[str, Any] | None = None,
         lag_interval: float = 15.0,
+        lost_interval: float = 10.0,
         secrets: SecretReader | None = None,
     ) -> None:
         self.config = config
@@ -138,6 +139,7 @@ class AgentHost:
         )
         self.health = Health()
         group = consumer_group(config.agent.namespace, config.agent.name)
+        self._lost_interval = lost_interval
         self.store = KafkaTaskStore(
             config.topics.tasks,
             self.outbox,
@@ -186,6 +188,7 @@ class AgentHost:
             HandlerExecutor(logic, self.context) if isinstance(logic, Handler) else logic,
             audit=self.audit,
             metrics=self.metrics,
+            timeout=config.delivery.handler_timeout_seconds,
         )
         self.health.liveness["kafka-loop"] = self._loop_alive
         self.health.readiness.update(
@@ -320,12 +323,21 @@ class AgentHost:
                 subscribe=config.topics.subscribe,
                 **self._settings,
             ),
-            self._kafka,
+            # the group's members name their replica: see chorus_agents.lost
+            {**self._kafka, "client.id": client_id(instance)},
             on_event=self._on_event if config.topics.subscribe else None,
             card=self.card,
             tasks=self.store,
             executions=self.executor if isinstance(self.executor, ObservedExecutor) else None,
         )
+        server = self.server
+        self.lost = LostTasks(
+            self.store,
+            members=GroupMembers(self._kafka, server.settings.group_id),
+            owns=lambda source: source in server.pipeline.partitions,
+            interval=self._lost_interval,
+        )
+        """Fails the tasks of replicas that are gone (:mod:`.lost`)."""
         self.http = HttpServer(
             gateway_app(
                 DurableRequestHandler(
@@ -356,6 +368,7 @@ class AgentHost:
             tail,
             asyncio.create_task(self.health.beat(self._stop), name="heartbeat"),
             asyncio.create_task(self.lag.run(self._stop), name="consumer-lag"),
+            asyncio.create_task(self.lost.run(self._stop), name="lost-tasks"),
         ]
         await self.lag.sample()
         await self.http.start()
@@ -375,15 +388,14 @@ class AgentHost:
         )
 
     async def _fail_interrupted(self) -> int:
-        tasks = await self.store.unfinished()
-        for context, task in tasks:
-            task.status.state = TaskState.TASK_STATE_FAILED
-            task.status.message.role = Role.ROLE_AGENT
-            task.status.message.message_id = f"{task.id}-interrupted"
-            task.status.message.parts.add().text = "the agent restarted while the task ran"
-            task.status.timestamp.FromDatetime(datetime.now(UTC))
-            await self.store.save(task, context)
-        return len(tasks)
+        """Fails the tasks this replica (its instance name) was running when it stopped:
+        their executions are gone with the process that ran them."""
+        mine = [task for task in self.store.running() if task.writer == self.store.writer]
+        for task in mine:
+            await self.store.fail(
+                task.task_id, "restarted", "the agent restarted while the task ran"
+            )
+        return len(mine)
 
     async def wait(self) -> None:
         """Returns when the Kafka loop ends (after :meth:`stop`, or when it failed)."""

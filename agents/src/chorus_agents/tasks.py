@@ -31,12 +31,13 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from a2a.auth.user import User
 from a2a.server.context import ServerCallContext
 from a2a.server.tasks import InMemoryTaskStore, TaskStore
-from a2a.types.a2a_pb2 import ListTasksRequest, ListTasksResponse, Task, TaskState
+from a2a.types.a2a_pb2 import ListTasksRequest, ListTasksResponse, Role, Task, TaskState
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from chorus_agents.binding.codec import InvalidHeader, OutRecord, header_map
@@ -48,6 +49,7 @@ __all__ = [
     "TERMINAL_STATES",
     "InMemoryTaskStore",
     "KafkaTaskStore",
+    "RunningTask",
     "TaskOwner",
     "TaskStore",
     "supersedes",
@@ -58,6 +60,10 @@ log = logging.getLogger(__name__)
 OWNER = "chorus-task-owner"
 WRITER = "chorus-task-writer"
 VERSION = "chorus-task-version"
+SOURCE = "chorus-task-source"
+"""The input record a write came from: ``<topic>/<partition>`` (absent for HTTP writes)."""
+RUNNING_STATES = frozenset({TaskState.TASK_STATE_SUBMITTED, TaskState.TASK_STATE_WORKING})
+"""States in which a task is executing somewhere (interrupted ones wait for their caller)."""
 TERMINAL_STATES = frozenset(
     {
         TaskState.TASK_STATE_COMPLETED,
@@ -91,10 +97,21 @@ class _Stamp:
     writer: str
     owner: str
     state: int
+    source: tuple[str, int] | None = None
 
     @property
     def terminal(self) -> bool:
         return self.state in TERMINAL_STATES
+
+
+@dataclass(frozen=True)
+class RunningTask:
+    """A task that executes on the replica that wrote it last (see :mod:`chorus_agents.lost`)."""
+
+    task_id: str
+    writer: str
+    source: tuple[str, int] | None
+    """The topic and partition of the input its last write came from."""
 
 
 def supersedes(version: int, writer: str, state: int, current: _Stamp) -> bool:
@@ -184,9 +201,10 @@ class KafkaTaskStore(TaskStore):
             )
             return
         version = (current.version if current is not None else 0) + 1
+        source = Outbox.source() or (current.source if current is not None else None)
         await self._memory.save(task, context)
-        self._stamps[task.id] = _Stamp(version, self._writer, owner, state)
-        self._outbox.append(self._record(task, owner, version))
+        self._stamps[task.id] = _Stamp(version, self._writer, owner, state, source)
+        self._outbox.append(self._record(task, owner, version, source))
 
     async def get(self, task_id: str, context: ServerCallContext) -> Task | None:
         """The task ``task_id`` of the caller's owner, or ``None``."""
@@ -212,16 +230,21 @@ class KafkaTaskStore(TaskStore):
             )
         )
 
-    def _record(self, task: Task, owner: str, version: int) -> OutRecord:
+    def _record(
+        self, task: Task, owner: str, version: int, source: tuple[str, int] | None
+    ) -> OutRecord:
+        headers = [
+            (OWNER, owner.encode("utf-8")),
+            (WRITER, self._writer.encode("utf-8")),
+            (VERSION, str(version).encode("ascii")),
+        ]
+        if source is not None:
+            headers.append((SOURCE, f"{source[0]}/{source[1]}".encode()))
         return OutRecord(
             topic=self.topic,
             key=task.id.encode("utf-8"),
             value=to_json(task).encode("utf-8"),
-            headers=(
-                (OWNER, owner.encode("utf-8")),
-                (WRITER, self._writer.encode("utf-8")),
-                (VERSION, str(version).encode("ascii")),
-            ),
+            headers=tuple(headers),
         )
 
     # --- what the server asks -------------------------------------------------------------
@@ -385,7 +408,7 @@ class KafkaTaskStore(TaskStore):
         if current is not None and current.owner != owner:
             await self._memory.delete(task_id, _context(current.owner))
         await self._memory.save(task, _context(owner))
-        stamp = _Stamp(version, writer, owner, state)
+        stamp = _Stamp(version, writer, owner, state, _source(headers.get(SOURCE, "")))
         self._stamps[task_id] = stamp
         ended = stamp.terminal and (current is None or not current.terminal)
         if live and ended and current is not None and self.on_ended is not None:
@@ -401,8 +424,10 @@ class KafkaTaskStore(TaskStore):
         if task is None:
             return
         version = max(current.version, seen) + 1
-        self._stamps[task_id] = _Stamp(version, self._writer, current.owner, current.state)
-        self._outbox.append(self._record(task, current.owner, version))
+        self._stamps[task_id] = _Stamp(
+            version, self._writer, current.owner, current.state, current.source
+        )
+        self._outbox.append(self._record(task, current.owner, version, current.source))
 
     def _warn(self, text: str) -> None:
         now = time.monotonic()
@@ -410,21 +435,41 @@ class KafkaTaskStore(TaskStore):
             self._logged[text] = now
             log.warning("%s", text)
 
-    async def unfinished(self) -> tuple[tuple[ServerCallContext, Task], ...]:
-        """This replica's unfinished tasks (after :meth:`load`), each with its owner's context.
+    def running(self) -> tuple[RunningTask, ...]:
+        """The tasks held as submitted or working: each executes on its last writer."""
+        return tuple(
+            RunningTask(task_id, stamp.writer, stamp.source)
+            for task_id, stamp in self._stamps.items()
+            if stamp.state in RUNNING_STATES
+        )
 
-        Only those it wrote last (its ``writer`` name): a task another replica wrote
-        last runs there, or is that replica's to fail when it restarts.
-        """
-        out: list[tuple[ServerCallContext, Task]] = []
-        for task_id, stamp in self._stamps.items():
-            if stamp.terminal or stamp.writer != self._writer:
-                continue
-            context = _context(stamp.owner)
-            task = await self._memory.get(task_id, context)
-            if task is not None:
-                out.append((context, task))
-        return tuple(out)
+    async def fail(self, task_id: str, reason: str, why: str) -> bool:
+        """Ends a submitted or working task as failed, its status message
+        ``<reason>: <why>``; ``False`` when it is not running (any more)."""
+        stamp = self._stamps.get(task_id)
+        if stamp is None or stamp.state not in RUNNING_STATES:
+            return False
+        context = _context(stamp.owner)
+        task = await self._memory.get(task_id, context)
+        if task is None:
+            return False
+        if task.status.HasField("message"):
+            task.history.append(task.status.message)
+        task.status.Clear()
+        task.status.state = TaskState.TASK_STATE_FAILED
+        task.status.message.role = Role.ROLE_AGENT
+        task.status.message.message_id = f"{task_id}-{reason}"
+        task.status.message.task_id = task_id
+        task.status.message.context_id = task.context_id
+        task.status.message.parts.add().text = f"{reason}: {why}"
+        task.status.timestamp.FromDatetime(datetime.now(UTC))
+        await self.save(task, context)
+        return True
+
+
+def _source(text: str) -> tuple[str, int] | None:
+    topic, _, partition = text.rpartition("/")
+    return (topic, int(partition)) if topic and partition.isdigit() else None
 
 
 def _end_offsets(consumer: Consumer, topic: str, partitions: list[int]) -> dict[int, int]:

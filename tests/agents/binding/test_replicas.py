@@ -27,13 +27,14 @@ from a2a.types.a2a_pb2 import (
     StreamResponse,
     Task,
     TaskState,
+    TaskStatus,
 )
-from a2a.utils.errors import TaskNotCancelableError
+from a2a.utils.errors import InternalError, TaskNotCancelableError
 from a2a.utils.proto_utils import parse_lenient
 from chorus_agents.binding import codec
 from chorus_agents.binding.client import KafkaA2AConnection
 from chorus_agents.host import AgentHost
-from chorus_agents.proto import ProtoMessage
+from chorus_agents.proto import ProtoMessage, to_json
 from confluent_kafka import Producer
 
 from tests.agents.conftest import (
@@ -312,3 +313,98 @@ async def test_a_restarting_replica_fails_only_its_own_unfinished_tasks(
     assert "restarted" in view[mine].status.message.parts[0].text
     assert view[theirs] is not None and state(view[theirs]) == "TASK_STATE_WORKING"
     assert state(await to.get(theirs, on_first)) == "TASK_STATE_WORKING"
+
+
+def task_record(
+    task: Task, *, writer: str, source: str | None
+) -> tuple[bytes, bytes, list[tuple[str, str | bytes | None]]]:
+    """A task-store record as a replica writes it (key, value, headers)."""
+    headers: list[tuple[str, str | bytes | None]] = [
+        ("chorus-task-owner", b""),
+        ("chorus-task-writer", writer.encode()),
+    ]
+    headers.append(("chorus-task-version", b"1"))
+    if source is not None:
+        headers.append(("chorus-task-source", source.encode()))
+    return task.id.encode(), to_json(task).encode(), headers
+
+
+async def test_the_tasks_of_a_replica_that_is_gone_fail_with_replica_lost(
+    kafka: KafkaBroker, start_agent: StartAgent
+) -> None:
+    """Working tasks last written by ``replica-9`` (never a member: gone) fail, by the
+    replica that consumes their partition; those of ``replica-1`` (a live member) do not."""
+    ns = namespace()
+    first = await start_agent(
+        agent_config(ns, "risk", kafka, instance="replica-0"), lost_interval=0.5
+    )
+    second = await start_agent(
+        agent_config(ns, "risk", kafka, instance="replica-1"), topics=False, lost_interval=0.5
+    )
+    inbox = first.config.topics.inbox
+    on_first, on_second = await split(first, second, inbox)
+    producer = Producer(kafka.client_config())
+    tasks = {
+        name: Task(
+            id=f"{name}-{uuid.uuid4().hex[:6]}",
+            context_id="c",
+            status=TaskStatus(state=TaskState.TASK_STATE_WORKING),
+        )
+        for name in ("gone-first", "gone-second", "gone-http", "live")
+    }
+    writers = {
+        "gone-first": ("replica-9", f"{inbox}/{on_first}"),
+        "gone-second": ("replica-9", f"{inbox}/{on_second}"),
+        "gone-http": ("replica-9", None),
+        "live": ("replica-1", f"{inbox}/{on_first}"),
+    }
+    for name, task in tasks.items():
+        writer, source = writers[name]
+        key, value, headers = task_record(task, writer=writer, source=source)
+        producer.produce(first.config.topics.tasks, key=key, value=value, headers=headers)
+    assert producer.flush(10) == 0
+
+    async def ended(host: AgentHost, name: str) -> Task:
+        while True:
+            held = await host.store.get(tasks[name].id, ServerCallContext())
+            if held is not None and held.status.state == TaskState.TASK_STATE_FAILED:
+                return held
+            await asyncio.sleep(0.1)
+
+    for name in ("gone-first", "gone-second", "gone-http"):
+        failed = await asyncio.wait_for(ended(first, name), 30)
+        assert failed.status.message.parts[0].text.startswith("replica-lost: replica replica-9")
+    # by the replica that consumes the partition (the HTTP one: the lowest name), once
+    assert (first.lost.failed, second.lost.failed) == (2, 1)
+    await asyncio.sleep(2)  # four scans more
+    live = await first.store.get(tasks["live"].id, ServerCallContext())
+    assert live is not None and live.status.state == TaskState.TASK_STATE_WORKING
+
+
+async def test_handler_timeout_fails_a_task_with_the_reason(
+    kafka: KafkaBroker, start_agent: StartAgent, caller: Connect
+) -> None:
+    """A task that runs past ``handlerTimeout`` is cancelled and fails with ``timeout``,
+    on the lean path (a new message) and on the SDK's (``returnImmediately``)."""
+    ns = namespace()
+    config = agent_config(ns, "risk", kafka, delivery={"handlerTimeoutSeconds": 1})
+    host = await start_agent(config)
+    to = Caller(kafka, await caller(ns), host.config.topics.inbox)
+    with pytest.raises(InternalError, match="timeout: the task ran past handlerTimeout"):
+        await to.call(
+            "SendMessage", SendMessageRequest(message=user_text("wait")), 0, SendMessageResponse()
+        )
+    started = await to.call(
+        "SendMessage",
+        SendMessageRequest(
+            message=user_text("wait"),
+            configuration=SendMessageConfiguration(return_immediately=True),
+        ),
+        1,
+        SendMessageResponse(),
+    )
+    assert await reaches(to, started.task.id, 1, "TASK_STATE_FAILED") == "TASK_STATE_FAILED"
+    listed = await to.call("ListTasks", ListTasksRequest(), 0, ListTasksResponse())
+    assert len(listed.tasks) == 2
+    for task in listed.tasks:
+        assert state(task) == "TASK_STATE_FAILED"

@@ -44,6 +44,8 @@ from a2a.types.a2a_pb2 import (
     AgentCard,
     Artifact,
     Message,
+    Part,
+    Role,
     SendMessageRequest,
     Task,
     TaskArtifactUpdateEvent,
@@ -286,7 +288,17 @@ class LeanRun:
         if self.task is None:
             self.task = Task(id=self.task_id, context_id=self.context_id, history=[self.message])
         if self.task.status.state not in TERMINAL:
-            self.task.status.CopyFrom(TaskStatus(state=TaskState.TASK_STATE_FAILED))
+            if self.task.status.HasField("message"):
+                self.task.history.append(self.task.status.message)
+            # the reason stays with the task: a caller that reads it later sees why
+            reason = Message(
+                message_id=f"{self.task_id}-failed",
+                role=Role.ROLE_AGENT,
+                task_id=self.task_id,
+                context_id=self.context_id,
+                parts=[Part(text=error.message)],
+            )
+            self.task.status.CopyFrom(TaskStatus(state=TaskState.TASK_STATE_FAILED, message=reason))
             self.task.status.timestamp.FromDatetime(datetime.now(UTC))
             self._dirty = True  # saved by _close
         self.error = error

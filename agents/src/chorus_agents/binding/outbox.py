@@ -34,9 +34,11 @@ _SCOPE: contextvars.ContextVar[Scope | None] = contextvars.ContextVar(
 class Scope:
     """The outputs of one input record, held until it is finished; see the module docstring."""
 
-    def __init__(self) -> None:
+    def __init__(self, source: tuple[str, int] | None = None) -> None:
         self.records: list[OutRecord] = []
         self.open = True
+        self.source = source
+        """The input record's topic and partition (what a task it starts came from)."""
 
     def close(self) -> list[OutRecord]:
         """Ends the scope (later appends go to the outbox itself); returns what it held."""
@@ -53,12 +55,20 @@ class Outbox:
         self._loose: set[int] = set()
         """Ids of the queued records appended outside any record's scope."""
 
-    def scope(self) -> Scope:
+    def scope(self, source: tuple[str, int] | None = None) -> Scope:
         """Holds what the current asyncio context appends from now on (call it first thing
-        in the task that processes a record: the tasks it starts inherit the scope)."""
-        scope = Scope()
+        in the task that processes a record from ``source``, its topic and partition: the
+        tasks it starts inherit the scope)."""
+        scope = Scope(source)
         _SCOPE.set(scope)
         return scope
+
+    @staticmethod
+    def source() -> tuple[str, int] | None:
+        """The topic and partition of the input record the current context works for
+        (also after the record is finished: a task's later states), or ``None``."""
+        scope = _SCOPE.get()
+        return scope.source if scope is not None else None
 
     def append(self, record: OutRecord) -> None:
         """Queues ``record`` with its record's outputs, or for the next transaction."""
