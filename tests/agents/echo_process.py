@@ -21,7 +21,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import yaml
@@ -61,6 +61,33 @@ class SlowEchoHandler(Handler):
         )
 
 
+class Reader(Protocol):
+    count: int
+
+    def poll(self) -> int: ...
+
+
+def settle(reader: Reader, quiet: float = 1.0) -> int:
+    """Polls ``reader`` until its ``count`` stayed the same for ``quiet`` seconds (a
+    loaded machine can be slow to answer a fetch: a few empty polls prove nothing)."""
+    count, since = reader.count, time.monotonic()
+    while time.monotonic() - since < quiet:
+        reader.poll()
+        if reader.count != count:
+            count, since = reader.count, time.monotonic()
+    return count
+
+
+def read_beyond(reader: Reader, count: int, timeout: float = 30) -> int:
+    """Polls ``reader`` until it has read more than ``count`` records (or the time is
+    up); returns its count. The aborted records' proof: read uncommitted, more than a
+    committed reader holds."""
+    deadline = time.monotonic() + timeout
+    while reader.count <= count and time.monotonic() < deadline:
+        reader.poll()
+    return reader.count
+
+
 class EchoReader:
     """Reads the echo topic on from where it stopped, committed or not."""
 
@@ -87,10 +114,14 @@ class EchoReader:
         self.raw = raw
         self.records: list[Any] = []
         """With ``raw``: the records themselves (dead letters), not echoes."""
+        self.count = 0
+        """Records read."""
 
     def poll(self) -> int:
         for message in self.consumer.consume(500, 0.05):
             error = message.error()
+            if error is None:
+                self.count += 1
             if error is None and self.raw:
                 self.records.append(message)
             elif error is None:
@@ -100,13 +131,9 @@ class EchoReader:
                 raise RuntimeError(error.str())
         return len(self.echoes)
 
-    def settle(self) -> int:
-        """Reads until a poll brings nothing new; returns the count."""
-        before = -1
-        while before != len(self.echoes):
-            before = len(self.echoes)
-            for _ in range(5):
-                self.poll()
+    def settle(self, quiet: float = 1.0) -> int:
+        """Reads until nothing new came for ``quiet`` seconds; returns the echo count."""
+        settle(self, quiet)
         return len(self.echoes)
 
     def close(self) -> None:
@@ -133,10 +160,42 @@ class OpenTransactions:
 
     def open_beyond(self, stable: list[int]) -> bool:
         """A transaction with records is open, on a partition whose stable offset moved
-        past ``stable`` (so not the one an earlier kill left behind)."""
-        committed = self.stable()
+        past ``stable`` (so not the one an earlier kill left behind). The high watermark
+        is read first: a stable offset read after it and still below it is a transaction
+        open at the later read, the moment closest to the kill that follows."""
         high = self._ends(IsolationLevel.READ_UNCOMMITTED)
+        committed = self.stable()
         return any(h > c and c > s for h, c, s in zip(high, committed, stable, strict=True))
+
+
+def kill_inside_transaction(
+    agent: EchoAgent,
+    transactions: OpenTransactions,
+    stable: list[int],
+    between: Callable[[], object],
+    timeout: float = 90,
+) -> None:
+    """SIGKILLs the agent while a transaction with records is open (beyond ``stable``).
+
+    The process is stopped (SIGSTOP) before each look, so what the look sees is still
+    so at the kill: records written (below the high watermark) and not committed (above
+    the last stable offset) by a process that never commits again. A look that finds no
+    open transaction lets it go on (SIGCONT), calls ``between`` (the test keeps work
+    coming) and looks again.
+    """
+    process = agent.process
+    assert process is not None
+    deadline = time.monotonic() + timeout
+    while True:
+        agent.alive()
+        process.send_signal(signal.SIGSTOP)
+        if transactions.open_beyond(stable):
+            agent.kill()
+            return
+        process.send_signal(signal.SIGCONT)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no open transaction seen in {timeout:g}s:\n{tail(agent.log)}")
+        between()
 
 
 def tail(log: Path) -> str:
@@ -217,6 +276,7 @@ class EchoAgent:
         create_missing_topics(kafka, [self.source, self.sink], partitions=partitions)
         runtime = parse_runtime_config(self.document)
         create_agent_topics(kafka, runtime)
+        self.topics = runtime.topics
         self.dead_letter = runtime.topics.dead_letter
         self.tmp_path = tmp_path
         self.log = tmp_path / "agent.log"

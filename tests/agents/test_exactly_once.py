@@ -7,8 +7,9 @@ echo is committed in the transaction that marks its record done, by the offset o
 records finished beyond a running one, by the offset's metadata.
 
 The process is SIGKILLed three times *while a transaction with records is open*: the
-test watches the echo topic's high watermark pass its last stable offset (records
-written, not committed) and kills at that moment. A ``read_uncommitted`` reader then
+test stops it (SIGSTOP), looks whether the echo topic's high watermark is past its last
+stable offset (records written, not committed), and kills it if so (else lets it go on
+and looks again). A ``read_uncommitted`` reader then
 sees more echoes than there are inputs: the aborted ones, proof that the kills landed
 inside transactions. The last restart takes a new instance name (a new transactional id,
 as a replaced pod has). Read committed, every input has exactly one echo, and per key the
@@ -37,15 +38,14 @@ from tests.agents.echo_process import (
     ensure_stopped,
     feed,
     free_port,
+    kill_inside_transaction,
+    read_beyond,
     run_until,
     tail,
     wait_ready,
 )
 
 KILLS = 3
-ATTEMPTS = 12
-"""Kills at most, to land three inside transactions: an open transaction can commit
-between the moment the test sees it and the SIGKILL, and such a kill does not count."""
 STRIDE = 150
 """Echoes committed between kills."""
 AHEAD = 600
@@ -63,43 +63,30 @@ def test_every_input_has_exactly_one_output_despite_sigkills_inside_transactions
     committed = EchoReader(kafka, agent.sink, committed=True)
     uncommitted = EchoReader(kafka, agent.sink, committed=False)
     transactions = OpenTransactions(kafka, agent.sink)
-    hits: list[int] = []
-    """Committed echoes at each kill that landed inside a transaction."""
-    misses = 0
-    pending = 0
-    """Echoes written and not committed (open, or aborted) at the last kill."""
+    at_kill: list[int] = []
+
+    def keep_busy() -> None:
+        inputs.feed_to(len(committed.echoes) + AHEAD)
+        committed.poll()
+
     agent.start()
     try:
-        while len(hits) < KILLS:
-            assert len(hits) + misses < ATTEMPTS, (
-                f"{misses} kills found no open transaction; hits at {hits}"
-            )
+        for kill in range(KILLS):
             stable = transactions.stable()
             point = len(committed.echoes) + STRIDE
             run_until(
                 committed,
                 agent,
-                lambda p=point, s=stable: (
-                    len(committed.echoes) >= p  # type: ignore[misc]
-                    and transactions.open_beyond(s)
-                ),
-                f"a transaction open after {point} echoes",
+                lambda p=point: len(committed.echoes) >= p,  # type: ignore[misc]
+                f"{point} echoes",
                 timeout=120,
             )
-            agent.kill()
-            # The agent is dead and its open transactions not yet aborted: what the
-            # uncommitted reader sees beyond the committed one was written in them.
-            at_kill = committed.settle()
-            written = uncommitted.settle() - at_kill
-            if written > pending:
-                hits.append(at_kill)
-            else:
-                misses += 1
-            pending = written
-            inputs.feed_to(at_kill + AHEAD)
+            kill_inside_transaction(agent, transactions, stable, keep_busy)
+            at_kill.append(len(committed.echoes))
+            keep_busy()
             # the last restart is a replaced pod: a new name, so a new transactional id
             # (the killed transaction then holds readers back until it times out)
-            agent.start("replica-1" if len(hits) == KILLS else "replica-0")
+            agent.start("replica-1" if kill == KILLS - 1 else "replica-0")
         inputs.feed_to(INPUTS)
         run_until(committed, agent, lambda: committed.poll() >= INPUTS, "every echo", timeout=180)
         agent.stop()
@@ -107,14 +94,13 @@ def test_every_input_has_exactly_one_output_despite_sigkills_inside_transactions
         ensure_stopped(agent.process)
 
     committed.settle()
-    uncommitted.settle()
     committed.close()
-    uncommitted.close()
     # The kills landed inside transactions: their records were written, then aborted.
-    aborted = len(uncommitted.echoes) - len(committed.echoes)
-    assert aborted >= pending > 0, f"aborted {aborted}, pending at the last kill {pending}"
+    aborted = read_beyond(uncommitted, committed.count) - committed.count
+    uncommitted.close()
+    assert aborted > 0, f"no aborted echo: no kill hit an open transaction ({at_kill})"
     lost, duplicated = check_echoes(committed.echoes)
-    assert not lost, f"{len(lost)} inputs without an echo, e.g. {lost[:10]} (kills at {hits})"
+    assert not lost, f"{len(lost)} inputs without an echo, e.g. {lost[:10]} (kills at {at_kill})"
     assert not duplicated, f"{len(duplicated)} inputs echoed twice, e.g. {list(duplicated)[:10]}"
     assert_in_key_order(committed.echoes)
 
