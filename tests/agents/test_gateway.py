@@ -103,7 +103,7 @@ async def test_an_http_answer_follows_the_commit_of_its_task_and_a_huge_one_fail
 ) -> None:
     """Unary ``SendMessage`` over HTTP: the answer comes once the task is committed (the
     last stable offset of the task store, read right after the answer, covers it); a
-    message whose task could never be written (1.2 MB) is answered with the reason, and
+    message whose task could never be written (1.2 MB, 10 MiB) is answered with the reason, and
     the agent goes on."""
     from confluent_kafka import Consumer, IsolationLevel, TopicPartition
     from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
@@ -116,11 +116,12 @@ async def test_an_http_answer_follows_the_commit_of_its_task_and_a_huge_one_fail
         client = await create_client(
             risk.http_url, ClientConfig(httpx_client=http, streaming=False)
         )
-        with pytest.raises(A2AError, match="output-too-large"):
-            async for _ in client.send_message(
-                SendMessageRequest(message=user_text("echo " + "x" * 1_200_000))
-            ):
-                pass
+        for size in (1_200_000, 10 << 20):  # over the record limit, and over 10 MiB
+            with pytest.raises(A2AError, match="output-too-large"):
+                async for _ in client.send_message(
+                    SendMessageRequest(message=user_text("echo " + "x" * size))
+                ):
+                    pass
         events = [
             event
             async for event in client.send_message(SendMessageRequest(message=user_text("echo ok")))

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 from a2a.client import ClientCallContext
+from a2a.client.errors import A2AClientError
 from a2a.types.a2a_pb2 import (
     CancelTaskRequest,
     GetTaskRequest,
@@ -283,3 +284,41 @@ async def test_tasks_survive_a_restart_and_unfinished_ones_fail(
     assert answer_text(kept) == "echo: kept"
     assert interrupted.status.state == TaskState.TASK_STATE_FAILED
     assert "restarted" in interrupted.status.message.parts[0].text
+
+
+async def test_an_answer_too_large_to_write_fails_its_request_alone_and_a_huge_request_is_refused(
+    kafka: KafkaBroker, start_agent: StartAgent, caller: Connect
+) -> None:
+    """Over Kafka: a 600 kB message fits the inbox, but its task (the message in its
+    history, the echo in its artifact) could never be written: that request alone fails
+    with ``output-too-large`` (dead letter too), while a request in the same commit
+    completes. A 1 MiB and a 10 MiB request are refused by the caller's client with
+    their size, before they reach Kafka. The agent serves on."""
+    ns = namespace()
+    config = agent_config(ns, "risk", kafka)
+    risk = await start_agent(config)
+    to_risk = transport(await caller(ns), risk)
+
+    big, ok = await asyncio.gather(
+        to_risk.send_message(SendMessageRequest(message=user_text("echo " + "x" * 600_000))),
+        to_risk.send_message(SendMessageRequest(message=user_text("echo ok"))),
+        return_exceptions=True,
+    )
+
+    assert isinstance(big, InternalError) and "output-too-large" in big.message, big
+    assert not isinstance(ok, BaseException) and ok.task.status.state in TERMINAL
+    assert answer_text(ok.task) == "echo: ok"
+    for size in (1 << 20, 10 << 20):
+        with pytest.raises(A2AClientError, match=r"bytes\) not sent: .*too large"):
+            await to_risk.send_message(SendMessageRequest(message=user_text("echo " + "x" * size)))
+    after = await to_risk.send_message(SendMessageRequest(message=user_text("echo still here")))
+    assert answer_text(after.task) == "echo: still here"
+
+    async def dead_letters() -> list[str]:
+        while True:
+            found = await asyncio.to_thread(read_topic, kafka, config.topics.dead_letter)
+            if found:
+                return [codec.header_map(record.headers())[codec.ERROR_REASON] for record in found]
+            await asyncio.sleep(0.2)
+
+    assert await asyncio.wait_for(dead_letters(), 30) == ["output-too-large"]

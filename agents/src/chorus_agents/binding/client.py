@@ -221,13 +221,19 @@ class RequestSender:
         def report(error: KafkaError | None, _message: Any) -> None:
             loop.call_soon_threadsafe(_settle, delivered, error)
 
-        producer.produce(
-            record.topic,
-            value=record.value,
-            key=record.key,
-            headers=list(record.headers),
-            on_delivery=report,
-        )
+        try:
+            producer.produce(
+                record.topic,
+                value=record.value,
+                key=record.key,
+                headers=list(record.headers),
+                on_delivery=report,
+            )
+        except KafkaException as exc:  # refused before it left: too large, unknown topic
+            size = len(record.value or b"")
+            raise A2AClientError(
+                f"request to {record.topic} ({size:,} bytes) not sent: {exc.args[0].str()}"
+            ) from None
         await asyncio.to_thread(producer.flush, self._timeout)
         try:
             await asyncio.wait_for(delivered, self._timeout)
