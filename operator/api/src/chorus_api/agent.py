@@ -222,7 +222,8 @@ class Delivery(ApiModel):
     (10ms to 1m)."""
     handler_timeout: Duration = "10m"
     """How long a record may take until it is finished (an event handled, a request's
-    task stored); then it is cancelled and dead-lettered with the reason ``timeout``
+    task stored); then it is cancelled and dead-lettered with the reason ``timeout``. An
+    A2A task's execution gets the same bound, then fails with the reason ``timeout``
     (1s to 1d)."""
 
     @field_validator("commit_interval")
