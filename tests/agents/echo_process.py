@@ -158,6 +158,9 @@ class OpenTransactions:
     def stable(self) -> list[int]:
         return self._ends(IsolationLevel.READ_COMMITTED)
 
+    def high(self) -> list[int]:
+        return self._ends(IsolationLevel.READ_UNCOMMITTED)
+
     def open_beyond(self, stable: list[int]) -> bool:
         """A transaction with records is open, on a partition whose stable offset moved
         past ``stable`` (so not the one an earlier kill left behind). The high watermark
@@ -168,20 +171,17 @@ class OpenTransactions:
         return any(h > c and c > s for h, c, s in zip(high, committed, stable, strict=True))
 
 
-def kill_inside_transaction(
+def kill_when(
     agent: EchoAgent,
-    transactions: OpenTransactions,
-    stable: list[int],
+    now: Callable[[], bool],
     between: Callable[[], object],
     timeout: float = 90,
 ) -> None:
-    """SIGKILLs the agent while a transaction with records is open (beyond ``stable``).
+    """SIGKILLs the agent at a moment when ``now()`` holds.
 
     The process is stopped (SIGSTOP) before each look, so what the look sees is still
-    so at the kill: records written (below the high watermark) and not committed (above
-    the last stable offset) by a process that never commits again. A look that finds no
-    open transaction lets it go on (SIGCONT), calls ``between`` (the test keeps work
-    coming) and looks again.
+    so at the kill. A look that finds ``now()`` false lets it go on (SIGCONT), calls
+    ``between`` (the test keeps work coming) and looks again.
     """
     process = agent.process
     assert process is not None
@@ -189,13 +189,25 @@ def kill_inside_transaction(
     while True:
         agent.alive()
         process.send_signal(signal.SIGSTOP)
-        if transactions.open_beyond(stable):
+        if now():
             agent.kill()
             return
         process.send_signal(signal.SIGCONT)
         if time.monotonic() > deadline:
-            raise AssertionError(f"no open transaction seen in {timeout:g}s:\n{tail(agent.log)}")
+            raise AssertionError(f"the moment never came in {timeout:g}s:\n{tail(agent.log)}")
         between()
+
+
+def kill_inside_transaction(
+    agent: EchoAgent,
+    transactions: OpenTransactions,
+    stable: list[int],
+    between: Callable[[], object],
+) -> None:
+    """SIGKILLs the agent while a transaction with records is open (beyond ``stable``):
+    records written (below the high watermark) and not committed (above the last stable
+    offset) by a process that never commits again."""
+    kill_when(agent, lambda: transactions.open_beyond(stable), between)
 
 
 def tail(log: Path) -> str:

@@ -26,9 +26,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from chorus_agents.binding.ledger import decode
+from chorus_api.topics import consumer_group
+from confluent_kafka import Consumer, TopicPartition
 
 from tests.agents.echo_process import (
     INPUTS,
+    PARTITIONS,
     EchoAgent,
     EchoReader,
     Feeder,
@@ -39,6 +43,7 @@ from tests.agents.echo_process import (
     feed,
     free_port,
     kill_inside_transaction,
+    kill_when,
     read_beyond,
     run_until,
     tail,
@@ -107,22 +112,27 @@ def test_every_input_has_exactly_one_output_despite_sigkills_inside_transactions
 
 @pytest.mark.runtime
 def test_control_at_least_once_duplicates_under_the_same_kills(kafka: Any, tmp_path: Path) -> None:
-    """The same agent at least once: killed once mid-stream, it writes echoes again."""
+    """The same agent at least once: killed (stopped, then killed) while echoes are written
+    whose inputs its committed offsets do not cover yet, it writes those echoes again."""
     agent = EchoAgent(kafka, tmp_path, "at-least-once")
     feed(kafka, agent.source)
     reader = EchoReader(kafka, agent.sink, committed=True)
+    marks = Consumer(kafka.client_config(**{"group.id": consumer_group(agent.namespace, "echo")}))
+    echoes = OpenTransactions(kafka, agent.sink)
+
+    def unmarked() -> bool:
+        """More echoes written than inputs marked done (offsets and their metadata)."""
+        done = 0
+        for tp in marks.committed([TopicPartition(agent.source, p) for p in range(PARTITIONS)]):
+            if tp.offset >= 0:
+                done += tp.offset + len(decode(tp.offset, tp.metadata))
+        return sum(echoes.high()) > done
+
     agent.start()
     try:
-        for point in (500,):
-            run_until(
-                reader,
-                agent,
-                lambda p=point: len(reader.echoes) >= p,  # type: ignore[misc]
-                f"{point} echoes",
-                timeout=120,
-            )
-            agent.kill()
-            agent.start()
+        run_until(reader, agent, lambda: len(reader.echoes) >= 500, "500 echoes", timeout=120)
+        kill_when(agent, unmarked, between=reader.poll)
+        agent.start()
         run_until(reader, agent, lambda: reader.poll() >= INPUTS, "every echo", timeout=180)
         run_until(
             reader,
@@ -136,6 +146,7 @@ def test_control_at_least_once_duplicates_under_the_same_kills(kafka: Any, tmp_p
         ensure_stopped(agent.process)
     reader.settle()
     reader.close()
+    marks.close()
     lost, duplicated = check_echoes(reader.echoes)
     assert not lost
     assert duplicated, "at-least-once with kills mid-stream must write some echo twice"

@@ -17,9 +17,11 @@ from typing import Any
 
 import pytest
 from a2a.types.a2a_pb2 import SendMessageRequest, TaskState
+from chorus_agents.binding import codec
 from chorus_agents.binding.client import KafkaA2AConnection
 from chorus_agents.binding.codec import OutRecord
 from chorus_agents.binding.writer import OutputWriter, TransactionFailed
+from chorus_agents.handler import Context, DomainEvent
 from chorus_agents.host import AgentHost
 from chorus_agents.kafka import read_to_end
 from chorus_api.runtime import RuntimeConfig
@@ -46,7 +48,7 @@ from tests.agents.conftest import (
 )
 from tests.agents.test_handler import RiskHandler
 from tests.services.acls import user_with_acls
-from tests.services.kafka import KafkaBroker, read_topic
+from tests.services.kafka import KafkaBroker, admin, read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -266,3 +268,105 @@ async def test_an_agent_writes_its_peers_a2a_topics_and_none_of_their_own(
     for topic in private + foreign:
         error = await asyncio.to_thread(produce_one, risk, topic)
         assert error == "TOPIC_AUTHORIZATION_FAILED", (topic, error)
+
+
+class OrderingHandler(RiskHandler):
+    """Publishes a decision; for ``"to": <topic>`` also an order, to that topic."""
+
+    async def on_event(self, event: DomainEvent, ctx: Context) -> None:
+        await super().on_event(event, ctx)
+        if event.value.get("to"):
+            ctx.publish(event.value["to"], {"symbol": event.value["symbol"]}, key=event.key)
+
+
+async def test_a_publish_kafka_refuses_fails_its_event_alone_and_the_agent_goes_on(
+    kafka_secured: KafkaBroker, hosts: list[AgentHost]
+) -> None:
+    """The agent declares ``orders`` and ``fills``. Its KafkaUser may only describe
+    ``orders`` (an ACL left out): the event that publishes there fails before its
+    transaction (the broker says what the agent may do with the topic). It may write
+    ``fills``, until that right is revoked while the agent runs: the broker then refuses
+    the transaction, and the event that published there fails when it runs again. Each
+    is dead-lettered (``output-refused``, naming the topic); the events around it, in the
+    same transactions, are decided; the agent stays up and ready."""
+    from confluent_kafka.admin import (  # type: ignore[attr-defined]  # documented, not re-exported
+        AclBindingFilter,
+        AclOperation,
+        AclPermissionType,
+    )
+    from confluent_kafka.admin._resource import ResourcePatternType, ResourceType
+
+    ns = namespace()
+    signals, decisions = f"{ns}.signals", f"{ns}.decisions"
+    orders, fills = f"{ns}.orders", f"{ns}.fills"
+    topics = [signals, decisions, orders, fills]
+    await asyncio.to_thread(create_missing_topics, kafka_secured, topics)
+    await asyncio.to_thread(
+        create_missing_topics,
+        kafka_secured,
+        [AGENT_CARDS_TOPIC],
+        config={"cleanup.policy": "compact"},
+    )
+    config = agent_config(
+        ns,
+        "risk",
+        kafka_secured,
+        handler="tests.agents.test_handler:RiskHandler",
+        topics={"subscribe": [signals], "publish": [decisions, orders, fills]},
+    )
+    await asyncio.to_thread(create_agent_topics, kafka_secured, config)
+    rules = agent_acls(ns, "risk", subscribe=[signals], publish=[decisions, fills])
+    describe_only = {"resource": {"type": "topic", "name": orders}, "operations": ["Describe"]}
+    user = await asyncio.to_thread(
+        user_with_acls, kafka_secured, f"{ns}-risk", [*(a.strimzi() for a in rules), describe_only]
+    )
+    host = await start(hosts, config, user, OrderingHandler(decisions))
+    producer = Producer(kafka_secured.client_config())
+
+    async def run(events: list[tuple[str, str | None]], decided: int) -> list[str]:
+        for symbol, to in events:
+            value = {"symbol": symbol, "qty": 1, "to": to}
+            producer.produce(signals, key="all", value=json.dumps(value))
+        assert producer.flush(10) == 0
+        while True:
+            records = await asyncio.to_thread(read_topic, kafka_secured, decisions)
+            if len(records) >= decided:
+                return [json.loads(r.value() or b"")["symbol"] for r in records]
+            await asyncio.sleep(0.2)
+
+    first = [("AAPL", fills), ("MSFT", None), ("BAD", orders), ("NVDA", None)]
+    assert await asyncio.wait_for(run(first, 3), 60) == ["AAPL", "MSFT", "NVDA"]
+
+    write_fills = AclBindingFilter(
+        ResourceType.TOPIC,
+        fills,
+        ResourcePatternType.LITERAL,
+        f"User:{ns}-risk",
+        "*",
+        AclOperation.WRITE,
+        AclPermissionType.ALLOW,
+    )
+    client = admin(kafka_secured)
+    for future in client.delete_acls([write_fills]).values():
+        assert len(future.result(timeout=30)) == 1
+    await asyncio.sleep(1)  # the broker's authorizer applies it
+    second = [("AMZN", None), ("LATE", fills), ("TSLA", None)]
+    assert await asyncio.wait_for(run(second, 5), 60) == ["AAPL", "MSFT", "NVDA", "AMZN", "TSLA"]
+
+    letters = await asyncio.to_thread(read_topic, kafka_secured, config.topics.dead_letter)
+    refused = {
+        json.loads(letter.value() or b"")["symbol"]: codec.header_map(letter.headers())
+        for letter in letters
+    }
+    assert sorted(refused) == ["BAD", "LATE"]
+    for symbol, topic in (("BAD", orders), ("LATE", fills)):
+        assert refused[symbol][codec.ERROR_REASON] == "output-refused"
+        assert topic in refused[symbol][codec.ERROR_MESSAGE]
+    assert await asyncio.to_thread(read_topic, kafka_secured, orders) == []
+    assert [json.loads(r.value() or b"")["symbol"] for r in read_topic(kafka_secured, fills)] == [
+        "AAPL"
+    ]
+    assert host.ready, host.health.ready()
+    # LATE went the second way: its transaction refused, then the loop went back to the
+    # committed offsets, once
+    assert host.server is not None and host.server.pipeline.resets == 1

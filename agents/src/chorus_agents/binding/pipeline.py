@@ -178,7 +178,7 @@ class Pipeline:
                 for waiter in waiters:
                     if not waiter.done():
                         waiter.set_exception(RuntimeError(f"the commit failed: {exc}"))
-                if isinstance(exc, TransactionFailed) and exc.rebalanced:
+                if isinstance(exc, TransactionFailed) and exc.recoverable:
                     self._reset(loose, exc)
                     return 0
                 raise
@@ -188,7 +188,8 @@ class Pipeline:
             return len(records)
 
     def _reset(self, loose: list[OutRecord], failed: TransactionFailed) -> None:
-        """After a transaction aborted by a rebalance: what it marked done is not, so every
+        """After a transaction aborted by a rebalance, or by a topic Kafka refused (whose
+        records fail alone when they run again): what it marked done is not, so every
         unfinished record is abandoned and the next poll starts again from the committed
         offsets and their metadata (as Kafka Streams does when a task migrated). Records
         no input holds are queued again."""

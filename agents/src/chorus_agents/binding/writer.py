@@ -24,11 +24,27 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicCollection,
+    TopicPartition,
+)
+from confluent_kafka.admin import (  # type: ignore[attr-defined]  # documented, not re-exported
+    AclOperation,
+    AdminClient,
+)
 
 from chorus_agents.binding.codec import OutRecord
 
 log = logging.getLogger(__name__)
+
+PRODUCER_ONLY = frozenset(
+    {"enable.idempotence", "linger.ms", "transactional.id", "transaction.timeout.ms"}
+)
+"""Settings of the writer's producer that its admin client (ACL checks) does not take."""
 
 AUTHORIZATION_ERRORS = frozenset(
     {
@@ -61,13 +77,27 @@ class TransactionFailed(RuntimeError):
     """
 
     def __init__(
-        self, message: str, *, authorization: bool = False, rebalanced: bool = False
+        self,
+        message: str,
+        *,
+        authorization: bool = False,
+        rebalanced: bool = False,
+        refused: frozenset[str] = frozenset(),
     ) -> None:
         super().__init__(message)
         self.authorization = authorization
         self.rebalanced = rebalanced
         """The group moved on while the offsets were sent (a rebalance): the transaction
         was aborted and the producer goes on; the loop resets to the committed offsets."""
+        self.refused = refused
+        """Topics Kafka refused this agent's writes to, when the transaction was aborted
+        and the producer goes on: the loop resets, and a record that writes to one of
+        them fails alone (``output-refused``) when it runs again."""
+
+    @property
+    def recoverable(self) -> bool:
+        """Aborted cleanly: the loop resets to the committed offsets and goes on."""
+        return self.rebalanced or bool(self.refused)
 
 
 class OutputWriter:
@@ -94,6 +124,9 @@ class OutputWriter:
         self.dropped = 0
         """Records from outside an input's scope that could not be written (logged)."""
         self._writable: set[str] = set()
+        self._refused_topics: dict[str, str] = {}
+        """Topics Kafka refused a write to (described, but not writable by this agent):
+        what it said."""
         self.transactional = transactional_id is not None
         self.transactions = 0
         self.produced = 0
@@ -101,6 +134,10 @@ class OutputWriter:
         self._errors: list[str] = []
         self._refused = False
         """A delivery of the current write failed because Kafka refused access."""
+        self._refused_now: set[str] = set()
+        """The topics whose deliveries in the current write Kafka refused."""
+        self._topics_now: set[str] = set()
+        """The topics of the current write."""
         self._config: dict[str, Any] = {
             **kafka_config,
             "enable.idempotence": True,
@@ -112,6 +149,7 @@ class OutputWriter:
             self._config["transactional.id"] = transactional_id
             self._config["transaction.timeout.ms"] = int(transaction_timeout * 1000)
         self._producer: Producer | None = None
+        self._admin: AdminClient | None = None
 
     async def open(self) -> None:
         """Creates the producer; with a transactional id, fences its previous incarnation."""
@@ -134,6 +172,8 @@ class OutputWriter:
             too_large = self._too_large(record)
             if too_large is not None:
                 return "output-too-large", too_large
+        for topic in sorted({r.topic for r in records} & set(self._refused_topics)):
+            return "output-refused", f"{topic}: {self._refused_topics[topic]}"
         for topic in sorted({r.topic for r in records} - self._writable):
             problem = await asyncio.to_thread(self._topic_problem, topic)
             if problem is not None:
@@ -152,7 +192,29 @@ class OutputWriter:
             return "not in the cluster's metadata"
         if found.error is not None:
             return str(found.error.str())
-        return None
+        return self._write_refused(topic)
+
+    def _write_refused(self, topic: str) -> str | None:
+        """Why Kafka would refuse this agent's writes to ``topic`` (its ACLs let it
+        describe the topic, not write it), or ``None``; blocking. A broker without an
+        authorizer, or one that does not say, lets it write."""
+        if self._admin is None:
+            self._admin = AdminClient(
+                {k: v for k, v in self._config.items() if k not in PRODUCER_ONLY}
+            )
+        futures = self._admin.describe_topics(
+            TopicCollection([topic]),
+            include_authorized_operations=True,
+            request_timeout=self._timeout,
+        )
+        try:
+            operations = futures[topic].result().authorized_operations
+        except KafkaException as exc:
+            return f"not described: {exc}"
+        if operations is None or {AclOperation.WRITE, AclOperation.ALL} & set(operations):
+            return None
+        allowed = ", ".join(sorted(op.name for op in operations)) or "nothing"
+        return f"this agent may not write it (its ACLs allow: {allowed})"
 
     def _too_large(self, record: OutRecord) -> str | None:
         """Why ``record`` is too large to write, or ``None``."""
@@ -168,6 +230,8 @@ class OutputWriter:
         kept = []
         for record in records:
             too_large = self._too_large(record)
+            if too_large is None and record.topic in self._refused_topics:
+                too_large = f"{record.topic}: {self._refused_topics[record.topic]}"
             if too_large is not None:
                 self.dropped += 1
                 log.error(
@@ -198,9 +262,11 @@ class OutputWriter:
             self._produce_all(producer, records)
             remaining = await asyncio.to_thread(producer.flush, self._timeout)
             if remaining or self._errors:
+                refused = self._remember_refused() if not remaining else frozenset()
                 raise TransactionFailed(
                     f"agent {self.agent}: not delivered: {self._errors[:3]}",
                     authorization=self._refused,
+                    refused=refused,
                 )
             if positions:
                 await asyncio.to_thread(consumer.commit, offsets=positions, asynchronous=False)
@@ -223,6 +289,8 @@ class OutputWriter:
     def _produce_all(self, producer: Producer, records: Sequence[OutRecord]) -> None:
         self._errors.clear()
         self._refused = False
+        self._refused_now = set()
+        self._topics_now = {record.topic for record in records}
         for record in records:
             while True:
                 try:
@@ -241,6 +309,8 @@ class OutputWriter:
         if error is not None:
             self._errors.append(f"{message.topic()}: {error.str()}")
             self._refused |= error.code() in AUTHORIZATION_ERRORS
+            if error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:
+                self._refused_now.add(message.topic())
 
     async def _commit(self, producer: Producer) -> None:
         while True:
@@ -266,13 +336,39 @@ class OutputWriter:
             with contextlib.suppress(KafkaException):
                 await asyncio.to_thread(producer.abort_transaction, self._timeout)
                 aborted = True
+        if (
+            aborted
+            and isinstance(error, KafkaError)
+            and error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+            and not self._refused_now
+        ):
+            # refused when adding a partition to the transaction: Kafka does not say
+            # which topic, so ask it which of this write's topics this agent may write
+            for topic in sorted(self._topics_now):
+                if await asyncio.to_thread(self._write_refused, topic) is not None:
+                    self._refused_now.add(topic)
+        refused = self._remember_refused() if aborted else frozenset()
         raise TransactionFailed(
             f"agent {self.agent}: transaction failed ({detail}); "
             f"delivery errors: {self._errors[:3]}",
             authorization=self._refused
             or (isinstance(error, KafkaError) and error.code() in AUTHORIZATION_ERRORS),
             rebalanced=aborted and isinstance(error, KafkaError) and error.code() in REBALANCED,
+            refused=refused,
         ) from exc
+
+    def _remember_refused(self) -> frozenset[str]:
+        """The topics refused in this write, remembered: records to them fail from now on."""
+        for topic in self._refused_now:
+            self._refused_topics[topic] = "Kafka refused this agent's write (not authorized)"
+            self._writable.discard(topic)
+            log.error(
+                "agent %s: Kafka refused a write to %s: records that write to it fail "
+                "(output-refused); check the KafkaUser's ACLs",
+                self.agent,
+                topic,
+            )
+        return frozenset(self._refused_now)
 
 
 def record_size(record: OutRecord) -> int:
