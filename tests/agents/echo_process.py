@@ -367,8 +367,10 @@ def assert_in_key_order(echoes: list[tuple[str, int]]) -> None:
         assert ns == sorted(ns), f"key {key}: echoes out of input order: {ns}"
 
 
-def check_echoes(echoes: list[tuple[str, int]]) -> tuple[list[int], dict[int, int]]:
-    """The inputs without an echo, and those with more than one."""
+def check_echoes(
+    echoes: list[tuple[str, int]], fed: int = INPUTS
+) -> tuple[list[int], dict[int, int]]:
+    """The inputs (of the first ``fed``) without an echo, and those with more than one."""
     seen = Counter(n for _, n in echoes)
-    lost = [n for n in range(INPUTS) if seen[n] == 0]
+    lost = [n for n in range(fed) if seen[n] == 0]
     return lost, {n: c for n, c in seen.items() if c > 1}

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from a2a.client import ClientConfig, create_client
-from a2a.types.a2a_pb2 import GetTaskRequest, SendMessageRequest, StreamResponse, TaskState
+from a2a.types.a2a_pb2 import GetTaskRequest, SendMessageRequest, StreamResponse, Task, TaskState
 from a2a.utils.constants import AGENT_CARD_WELL_KNOWN_PATH, TransportProtocol
 from a2a.utils.errors import A2AError
 from chorus_agents.binding.codec import BINDING_URI
@@ -151,3 +151,42 @@ async def test_an_http_answer_follows_the_commit_of_its_task_and_a_huge_one_fail
     reader.close()
     assert task.id.encode() in keys, "the answer came before its task was committed"
     assert risk.server is not None and risk.server.ready
+
+
+async def test_an_http_stream_sends_each_event_after_the_commit_that_stores_it(
+    kafka: KafkaBroker, start_agent: StartAgent
+) -> None:
+    """``SendStreamingMessage`` over HTTP: when an event arrives, the task state it
+    reports is already committed in the task store (read committed, right then). Commits
+    are 2 s apart, so an event sent before its commit would be seen before it."""
+    from chorus_agents.proto import from_json
+    from chorus_agents.tasks import TERMINAL_STATES
+
+    from tests.services.kafka import read_topic
+
+    ns = namespace()
+    config = agent_config(ns, "risk", kafka, delivery={"commitIntervalMs": 2000})
+    risk = await start_agent(config)
+
+    def committed_states(task_id: str) -> list[int]:
+        return [
+            from_json(r.value() or b"", Task()).status.state
+            for r in read_topic(kafka, config.topics.tasks)
+            if r.key() == task_id.encode()
+        ]
+
+    seen: list[tuple[int, list[int]]] = []
+    async with httpx.AsyncClient(timeout=60) as http:
+        client = await create_client(risk.http_url, ClientConfig(httpx_client=http, streaming=True))
+        async for event in client.send_message(SendMessageRequest(message=user_text("stream 3"))):
+            if event.HasField("task"):
+                task_id, state = event.task.id, event.task.status.state
+            elif event.HasField("status_update"):
+                task_id, state = event.status_update.task_id, event.status_update.status.state
+            else:
+                continue
+            seen.append((state, await asyncio.to_thread(committed_states, task_id)))
+    assert seen[-1][0] == TaskState.TASK_STATE_COMPLETED
+    assert seen[-1][0] in TERMINAL_STATES
+    for sent, committed in seen:
+        assert sent in committed, f"{TaskState.Name(sent)} was sent before its commit: {seen}"

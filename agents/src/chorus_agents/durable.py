@@ -9,9 +9,11 @@ returns, its records are checked (one that could never be written, say a task ho
 1 MiB message, fails the request with a JSON-RPC error naming the reason, and nothing of
 it is written), released, and the answer waits for the commit that holds them.
 
-Reads (``GetTask``, ``ListTasks``, the card) pass through. So do streams
-(``SendStreamingMessage``, ``SubscribeToTask``): their events are sent as they come, and
-their records committed by the next commit (docs/runtime.md).
+Streams (``SendStreamingMessage``, ``SubscribeToTask``) send each event once the commit
+after it was made has succeeded: the task-store writes behind it are durable, so a
+caller never sees a state that a crash then loses. That costs an event at most one
+commit interval (``delivery.commitInterval``, 100 ms). Reads (``GetTask``,
+``ListTasks``, the card) pass through.
 """
 
 from __future__ import annotations
@@ -79,7 +81,27 @@ class DurableRequestHandler(RequestHandler):
             self.inner.on_delete_task_push_notification_config(params, context)
         )
 
-    # --- reads and streams: passed through --------------------------------------------------
+    async def _durable_stream(
+        self, events: AsyncGenerator[Event, None]
+    ) -> AsyncGenerator[Event, None]:
+        try:
+            async for event in events:
+                await self._committed()
+                yield event
+        finally:
+            await events.aclose()
+
+    def on_message_send_stream(
+        self, params: Any, context: ServerCallContext
+    ) -> AsyncGenerator[Event, None]:
+        return self._durable_stream(self.inner.on_message_send_stream(params, context))
+
+    def on_subscribe_to_task(
+        self, params: Any, context: ServerCallContext
+    ) -> AsyncGenerator[Event, None]:
+        return self._durable_stream(self.inner.on_subscribe_to_task(params, context))
+
+    # --- reads: passed through --------------------------------------------------------------
 
     async def on_get_task(self, params: Any, context: ServerCallContext) -> Any:
         return await self.inner.on_get_task(params, context)
@@ -99,13 +121,3 @@ class DurableRequestHandler(RequestHandler):
 
     async def on_get_extended_agent_card(self, params: Any, context: ServerCallContext) -> Any:
         return await self.inner.on_get_extended_agent_card(params, context)
-
-    def on_message_send_stream(
-        self, params: Any, context: ServerCallContext
-    ) -> AsyncGenerator[Event, None]:
-        return self.inner.on_message_send_stream(params, context)
-
-    def on_subscribe_to_task(
-        self, params: Any, context: ServerCallContext
-    ) -> AsyncGenerator[Event, None]:
-        return self.inner.on_subscribe_to_task(params, context)

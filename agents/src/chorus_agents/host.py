@@ -40,7 +40,8 @@ from chorus_api.topics import consumer_group, transactional_id
 from chorus_agents.audit import AuditLog
 from chorus_agents.binding.client import KafkaA2AConnection
 from chorus_agents.binding.inputs import PipelineSettings
-from chorus_agents.binding.server import AcceptingTaskStore, KafkaA2AServer, ServerSettings
+from chorus_agents.binding.requests import AcceptingTaskStore
+from chorus_agents.binding.server import KafkaA2AServer, ServerSettings
 from chorus_agents.calls import AgentCaller
 from chorus_agents.card import AgentDirectory, build_agent_card, card_record
 from chorus_agents.durable import DurableRequestHandler

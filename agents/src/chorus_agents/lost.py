@@ -131,12 +131,16 @@ class GroupMembers:
     an ``AdminClient`` (the group's Describe right, which its Read grants)."""
 
     def __init__(self, kafka_config: Mapping[str, Any], group: str) -> None:
-        self.admin = AdminClient(dict(kafka_config))
+        self.kafka_config = dict(kafka_config)
         self.group = group
+        self._admin: AdminClient | None = None
+        """Made at the first scan that needs it: most scans find no task to judge."""
 
     async def __call__(self) -> frozenset[str] | None:
         """The members now; ``None`` when the group is not stable or cannot be described."""
-        futures = self.admin.describe_consumer_groups([self.group], request_timeout=10)
+        if self._admin is None:
+            self._admin = AdminClient(self.kafka_config)
+        futures = self._admin.describe_consumer_groups([self.group], request_timeout=10)
         try:
             description = await asyncio.to_thread(futures[self.group].result)
         except Exception as exc:

@@ -363,7 +363,7 @@ class LeanDispatcher:
     """Runs new messages on ``executor`` directly; see the module docstring.
 
     ``store`` is the task store the SDK handler reads (wrapped in an
-    :class:`~chorus_agents.binding.server.AcceptingTaskStore`, its saves accept the
+    :class:`~chorus_agents.binding.requests.AcceptingTaskStore`, its saves accept the
     request). ``streaming`` is the AgentCard's streaming capability: without it,
     streaming requests go to the SDK handler, which refuses them.
     """
