@@ -1,27 +1,45 @@
 """The agent runtime's hot path: a no-op agent over the Kafka binding, against its ceilings.
 
-    .venv/bin/python -m bench.runtime main --runs 3
+    .venv/bin/python -m bench.runtime main --runs 3       # about 7 minutes, a private broker
+    python3 -m venv /tmp/spy && /tmp/spy/bin/pip install py-spy    # for --profile
+    .venv/bin/python -m bench.runtime main --runs 3 --profile /tmp/hotpath \
+        --py-spy /tmp/spy/bin/py-spy                      # and where the agent's CPU goes
 
-In one run, side by side, each server pinned to one core (``os.sched_setaffinity`` in
-its own process) and driven by one client with many requests in flight (the client
-pinned to the other core):
+In one run, side by side (every other run in the reverse order), each server pinned to
+core 0 (``os.sched_setaffinity`` in its own process) and driven by one client with
+``--inflight`` requests in flight, pinned to core 1; the broker (one node, private to the
+bench unless one was started with ``python -m tests.services kafka up``) is not pinned:
 
-- ``kafka eos`` / ``kafka alo``: an ``AgentHost`` with a no-op executor (it answers
-  every message with a message), exactly-once (one transaction per polled batch) and
-  at-least-once; the client writes pre-encoded ``SendMessage`` records to its inbox and
-  times each until its answer is readable (read_committed) on the client's replies topic;
-- ``raw txn`` / ``raw plain``: the ceiling, a bare confluent-kafka loop on the same
-  broker (poll a batch, produce one answer per record; with a transaction per batch
-  holding the offsets, or without);
-- ``http``: the same agent through a2a-sdk's standard JSON-RPC HTTP server (the
-  gateway's ``DefaultRequestHandler``), driven by httpx.
+- ``agent eos`` / ``agent alo``: an ``AgentHost`` with a no-op executor (it answers every
+  message with a message), its delivery settings the defaults (as deployed; ``--delivery``
+  changes them), audit and tracing on, exactly-once / at-least-once. The client writes
+  pre-encoded ``SendMessage`` records to its inbox and times each until its answer is
+  readable (read_committed) on the client's replies topic;
+- ``agent eos wide``: the same with ``maxInFlight`` as large as the client's in-flight
+  count, so the loop's buffer (four times ``maxInFlight``) never fills and never pauses;
+- ``raw plain`` / ``raw txn``: a bare confluent-kafka loop on the same broker (poll a
+  batch, produce one answer per record; without transactions, committing offsets
+  asynchronously, or with a transaction per batch holding the offsets);
+- ``http bare``: a2a-sdk's standard JSON-RPC app with the same no-op executor, in its own
+  process (:mod:`bench.runtime_http`), with as many requests in flight;
+- ``http agent``: the exactly-once agent's own HTTP gateway (an answer waits for the
+  commit that stores its audit records);
+- ``http bare untraced``: the bare app without a ``TracerProvider`` (the SDK's own
+  spans are then the OpenTelemetry API's no-ops), not run unless named in ``--paths``.
 
-Figures are medians over ``--runs``; the RSS is VmRSS of one idle agent process.
+For each path: messages/s, latency (request sent to answer read: with this many in
+flight, mostly queueing), CPU seconds of the server process, of the broker and of the
+client during the timed part (:class:`~bench.profile_hotpath.Meter`), and, for paths that
+write to Kafka, the records written per input, per topic: counted by reading each topic
+(read_committed) between its end offsets before and after (the offsets also advance by
+one per transaction marker). Issue 16's figure is ``agent eos`` / ``raw plain`` per run,
+and the median of those ratios. ``--profile``: :mod:`bench.profile_hotpath`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import json
 import os
 import statistics
@@ -29,6 +47,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -36,10 +56,24 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from bench.profile_hotpath import Meter
+
 app = typer.Typer(add_completion=False, no_args_is_help=True)
-console = Console()
+console = Console(width=150)  # wide tables also in a log
 REPO = Path(__file__).resolve().parents[1]
 SERVER_CORE, CLIENT_CORE = 0, 1
+PATHS = (
+    "agent eos",
+    "raw plain",
+    "http bare",
+    "agent eos wide",
+    "raw txn",
+    "agent alo",
+    "http agent",
+)
+EXTRA_PATHS = ("http bare untraced",)
+"""Run only when named in ``--paths``."""
+PR_SET_PTRACER, PR_SET_PTRACER_ANY = 0x59616D61, -1
 
 
 def vmrss_kib(pid: int) -> int:
@@ -57,7 +91,11 @@ def pin(core: int) -> None:
 # --- the servers (child processes) ---------------------------------------------------------
 
 
-def agent_document(bootstrap: str, ns: str, guarantee: str) -> dict[str, Any]:
+def agent_document(
+    bootstrap: str, ns: str, guarantee: str, delivery: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The no-op agent's runtime config: every delivery setting the default (as deployed)
+    but the guarantee and what ``delivery`` sets (``--delivery`` of ``main``)."""
     return {
         "agent": {"namespace": ns, "name": "noop"},
         "kafka": {"bootstrapServers": bootstrap},
@@ -65,11 +103,11 @@ def agent_document(bootstrap: str, ns: str, guarantee: str) -> dict[str, Any]:
         "http": {"host": "127.0.0.1", "port": 0},
         "instance": "bench-0",
         "skills": [{"id": "noop", "name": "No-op", "tags": ["bench"]}],
-        "delivery": {"guarantee": guarantee, "maxBatch": 500, "maxInFlight": 1000},
+        "delivery": {**(delivery or {}), "guarantee": guarantee},
     }
 
 
-def _noop_executor() -> Any:
+def noop_executor() -> Any:
     from a2a.helpers import new_text_message
     from a2a.server.agent_execution import AgentExecutor, RequestContext
     from a2a.server.events import EventQueue
@@ -90,17 +128,25 @@ def _noop_executor() -> Any:
 
 def __getattr__(name: str) -> Any:  # the handler path names NoOpExecutor lazily
     if name == "NoOpExecutor":
-        return _noop_executor()
+        return noop_executor()
     raise AttributeError(name)
 
 
-async def _serve_agent(bootstrap: str, ns: str, guarantee: str) -> None:
+def allow_profiler() -> None:
+    """Lets any process of this user attach (Yama's ptrace_scope 1 allows only ancestors)."""
+    if os.environ.get("CHORUS_BENCH_PROFILE") and sys.platform == "linux":
+        ctypes.CDLL(None).prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0)
+
+
+async def _serve_agent(bootstrap: str, ns: str, guarantee: str, delivery: str, kafka: str) -> None:
     from chorus_agents.host import AgentHost
     from chorus_api.runtime import parse_runtime_config
 
     pin(SERVER_CORE)
-    config = parse_runtime_config(agent_document(bootstrap, ns, guarantee))
-    host = AgentHost(config, _noop_executor()(), kafka_config={"bootstrap.servers": bootstrap})
+    allow_profiler()
+    config = parse_runtime_config(agent_document(bootstrap, ns, guarantee, json.loads(delivery)))
+    settings = {**json.loads(kafka), "bootstrap.servers": bootstrap}
+    host = AgentHost(config, noop_executor()(), kafka_config=settings)
     await host.start()
     await asyncio.sleep(2.0)  # idle: what one waiting agent costs
     print(json.dumps({"http": host.http_url, "rss_kib": vmrss_kib(os.getpid())}), flush=True)
@@ -109,9 +155,9 @@ async def _serve_agent(bootstrap: str, ns: str, guarantee: str) -> None:
 
 
 @app.command(hidden=True)
-def agent(bootstrap: str, ns: str, guarantee: str) -> None:
+def agent(bootstrap: str, ns: str, guarantee: str, delivery: str = "{}", kafka: str = "{}") -> None:
     """A pinned no-op agent (run by ``main``); prints its URL and idle RSS, stops on stdin."""
-    asyncio.run(_serve_agent(bootstrap, ns, guarantee))
+    asyncio.run(_serve_agent(bootstrap, ns, guarantee, delivery, kafka))
 
 
 @app.command(hidden=True)
@@ -174,21 +220,26 @@ def raw(bootstrap: str, inbox: str, transactions: bool = False) -> None:
 
 
 class Child:
-    """A server process; :meth:`stop` closes its stdin and waits."""
+    """A server process (``python -m module *args``); :meth:`stop` closes its stdin and waits."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, module: str, *args: str, env: dict[str, str] | None = None) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench.runtime", *args],
+            [sys.executable, "-m", module, *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             cwd=REPO,
             text=True,
+            env={**os.environ, **(env or {})},
         )
         assert self.process.stdout is not None
         line = self.process.stdout.readline()
         if not line:
-            raise RuntimeError(f"bench.runtime {args[0]}: exited with {self.process.wait()}")
+            raise RuntimeError(f"{module} {args[:1]}: exited with {self.process.wait()}")
         self.info: dict[str, Any] = json.loads(line)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
 
     def stop(self) -> None:
         assert self.process.stdin is not None
@@ -201,13 +252,29 @@ class Child:
             self.process.wait()
 
 
-# --- the clients -----------------------------------------------------------------------------
+# --- the Kafka client, and what a run wrote --------------------------------------------------
+
+Offsets = dict[tuple[str, int], int]
 
 
 def drive_kafka(
-    bootstrap: str, inbox: str, replies: str, requests: int, inflight: int
+    bootstrap: str,
+    inbox: str,
+    replies: str,
+    requests: int,
+    inflight: int,
+    *,
+    start: Offsets | None = None,
+    tag: str = "r",
+    on_start: Callable[[], None] = lambda: None,
+    on_end: Callable[[], None] = lambda: None,
 ) -> dict[str, float]:
-    """Sends ``requests`` SendMessage records, at most ``inflight`` unanswered; times each."""
+    """Sends ``requests`` SendMessage records, at most ``inflight`` unanswered; times each.
+
+    Answers are read from ``start`` (the replies topic's offsets; default its beginning);
+    ``tag`` prefixes the request ids, so drives that share a replies topic tell their
+    answers apart. ``on_start`` and ``on_end`` bracket the timed part (the records are
+    encoded before)."""
     from a2a.helpers import new_text_message
     from a2a.types.a2a_pb2 import Role, SendMessageRequest
     from chorus_agents.binding import codec
@@ -221,7 +288,7 @@ def drive_kafka(
                 "SendMessage",
                 SendMessageRequest(message=text),
                 topic=inbox,
-                request_id=f"r{i}",
+                request_id=f"{tag}{i}",
                 reply_to=replies,
                 sender="bench/client",
             )
@@ -236,10 +303,12 @@ def drive_kafka(
         }
     )
     partitions = consumer.list_topics(replies, timeout=10).topics[replies].partitions
-    consumer.assign([TopicPartition(replies, p, 0) for p in partitions])
+    offsets = start or {}
+    consumer.assign([TopicPartition(replies, p, offsets.get((replies, p), 0)) for p in partitions])
     sent: dict[bytes, float] = {}
     latencies: list[float] = []
     index = 0
+    on_start()
     started = time.perf_counter()
     deadline = time.monotonic() + 180
     while len(latencies) < requests:
@@ -250,7 +319,7 @@ def drive_kafka(
             producer.produce(
                 record.topic, value=record.value, key=record.key, headers=list(record.headers)
             )
-            sent[f"r{index}".encode()] = time.perf_counter()
+            sent[f"{tag}{index}".encode()] = time.perf_counter()
             index += 1
         producer.poll(0)
         for message in consumer.consume(1000, 0.002):
@@ -262,52 +331,8 @@ def drive_kafka(
             if begun is not None:
                 latencies.append(time.perf_counter() - begun)
     elapsed = time.perf_counter() - started
+    on_end()
     consumer.close()
-    return summary(requests / elapsed, latencies)
-
-
-async def drive_http(url: str, requests: int, inflight: int) -> dict[str, float]:
-    import httpx
-
-    latencies: list[float] = []
-    limits = httpx.Limits(max_connections=inflight, max_keepalive_connections=inflight)
-    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
-
-        async def one(i: int) -> None:
-            body = {
-                "jsonrpc": "2.0",
-                "id": i,
-                "method": "SendMessage",
-                "params": {
-                    "message": {
-                        "messageId": f"m{i}",
-                        "role": "ROLE_USER",
-                        "parts": [{"text": f"hello {i}"}],
-                    }
-                },
-            }
-            begun = time.perf_counter()
-            for attempt in range(3):  # a kept-alive connection the server just closed
-                try:
-                    response = await client.post(url, json=body, headers={"A2A-Version": "1.0"})
-                    break
-                except httpx.TransportError:
-                    if attempt == 2:
-                        raise
-            answer = response.json()
-            if "result" not in answer:
-                raise RuntimeError(f"http: {answer}")
-            latencies.append(time.perf_counter() - begun)
-
-        queue = iter(range(requests))
-
-        async def worker() -> None:
-            for i in queue:
-                await one(i)
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(inflight)))
-        elapsed = time.perf_counter() - started
     return summary(requests / elapsed, latencies)
 
 
@@ -320,99 +345,394 @@ def summary(rate: float, latencies: list[float]) -> dict[str, float]:
     }
 
 
-# --- one run ---------------------------------------------------------------------------------
+def end_offsets(bootstrap: str, topics: list[str]) -> Offsets:
+    """Each partition's end offset (high watermark) now."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-offsets"})
+    found: Offsets = {}
+    try:
+        for topic in topics:
+            metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+            for partition in metadata.partitions:
+                _, high = consumer.get_watermark_offsets(
+                    TopicPartition(topic, partition), timeout=10
+                )
+                found[(topic, partition)] = high
+    finally:
+        consumer.close()
+    return found
 
 
-def one_run(broker: Any, requests: int, http_requests: int, inflight: int) -> dict[str, Any]:
-    from chorus_api.topics import AGENT_CARDS_TOPIC
+def count_records(bootstrap: str, before: Offsets, after: Offsets) -> Counter[str]:
+    """Records per topic between ``before`` and ``after``, read_committed (transaction
+    markers and aborted records are not records)."""
+    from confluent_kafka import Consumer, KafkaError, TopicPartition
 
-    from tests.agents.conftest import create_agent_topics, create_missing_topics
-    from tests.services.kafka import create_topics
+    todo = {tp for tp, end in after.items() if end > before.get(tp, 0)}
+    counts: Counter[str] = Counter()
+    if not todo:
+        return counts
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"bench-count-{uuid.uuid4().hex[:8]}",
+            "isolation.level": "read_committed",
+            "enable.partition.eof": True,
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.assign([TopicPartition(t, p, before.get((t, p), 0)) for t, p in todo])
+    deadline = time.monotonic() + 60
+    try:
+        while todo and time.monotonic() < deadline:
+            for message in consumer.consume(10_000, 0.5):
+                where = (str(message.topic()), int(message.partition() or 0))
+                error = message.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        todo.discard(where)
+                elif int(message.offset() or 0) < after[where]:
+                    counts[where[0]] += 1
+    finally:
+        consumer.close()
+    if todo:
+        raise RuntimeError(f"counting records: {sorted(todo)} not read to their end in 60 s")
+    return counts
 
-    bootstrap = broker.bootstrap_servers
-    create_missing_topics(broker, [AGENT_CARDS_TOPIC], config={"cleanup.policy": "compact"})
-    results: dict[str, Any] = {}
 
-    def client_replies() -> str:
+def writes(
+    bootstrap: str, before: Offsets, after: Offsets, roles: dict[str, str], inputs: int
+) -> dict[str, float]:
+    """Records per input under each role (``roles``: topic -> role), and the offsets the
+    topics advanced per input (records plus transaction markers)."""
+    counted = count_records(bootstrap, before, after)
+    found = {f"{role}/input": counted[topic] / inputs for topic, role in roles.items()}
+    advanced = sum(end - before.get(tp, 0) for tp, end in after.items())
+    found["records/input"] = sum(counted.values()) / inputs
+    found["offsets/input"] = advanced / inputs
+    return found
+
+
+# --- the paths -------------------------------------------------------------------------------
+
+
+class Bench:
+    """One broker's measurements; every method measures one path once."""
+
+    def __init__(
+        self,
+        broker: Any,
+        *,
+        requests: int,
+        raw_requests: int,
+        http_requests: int,
+        inflight: int,
+        profile: Path | None,
+        py_spy: str,
+        profile_requests: int,
+        delivery: dict[str, Any] | None = None,
+        kafka: dict[str, str] | None = None,
+    ) -> None:
+        self.broker = broker
+        self.delivery, self.kafka = delivery or {}, kafka or {}
+        self.bootstrap: str = broker.bootstrap_servers
+        self.requests, self.raw_requests = requests, raw_requests
+        self.http_requests, self.inflight = http_requests, inflight
+        self.profile, self.py_spy, self.profile_requests = profile, py_spy, profile_requests
+        self.run = 0
+
+    def replies(self) -> str:
+        """A fresh replies topic of the client (what agents answer to)."""
         from chorus_api.topics import replies_topic
 
-        name = replies_topic(f"b{uuid.uuid4().hex[:8]}", "client")  # what agents answer to
-        create_topics(broker, [name], partitions=3)
+        from tests.services.kafka import create_topics
+
+        name = replies_topic(f"b{uuid.uuid4().hex[:8]}", "client")
+        create_topics(self.broker, [name], partitions=3)
         return name
 
-    for label, guarantee in (("kafka eos", "exactly-once"), ("kafka alo", "at-least-once")):
+    def timed_kafka(
+        self,
+        child: Child,
+        inbox: str,
+        requests: int,
+        roles: dict[str, str],
+        *,
+        warm: int,
+        threads: dict[int, tuple[str, float]] | None = None,
+    ) -> dict[str, Any]:
+        """A warm-up of ``warm`` requests, then the timed drive; ``roles`` names the
+        server's topics to count (the answers are counted too); ``threads`` receives the
+        server's CPU seconds per thread in the timed drive."""
+        replies = self.replies()
+        roles = {replies: "answer", **roles}
+        # the warm-up answers to the same topic: the server's first answer to a new topic
+        # waits for its metadata, which a long-lived replies topic never does again
+        drive_kafka(self.bootstrap, inbox, replies, warm, self.inflight, tag="w")
+        pids = {"server": child.pid, "broker": self.broker.pid, "client": os.getpid()}
+        meter = Meter(child.pid if threads is not None else None, **pids)
+        before = end_offsets(self.bootstrap, list(roles))
+        figures: dict[str, Any] = drive_kafka(
+            self.bootstrap,
+            inbox,
+            replies,
+            requests,
+            self.inflight,
+            start=before,
+            on_start=meter.start,
+            on_end=meter.stop,
+        )
+        time.sleep(0.5)  # anything committed after the last answer (none expected)
+        after = end_offsets(self.bootstrap, list(roles))
+        figures |= meter.figures | {"requests": requests}
+        figures |= writes(self.bootstrap, before, after, roles, requests)
+        if threads is not None:
+            threads.update(meter.threads)
+        return figures
+
+    def agent(self, guarantee: str, *, http: bool = False, wide: bool = False) -> dict[str, Any]:
+        """The no-op agent; ``wide``: ``maxInFlight`` as many as the client keeps in
+        flight, so the loop's buffer (four times that) never fills and never pauses."""
         from chorus_api.runtime import parse_runtime_config
 
+        from tests.agents.conftest import create_agent_topics
+
         ns = f"b{uuid.uuid4().hex[:8]}"
-        config = parse_runtime_config(agent_document(bootstrap, ns, guarantee))
-        create_agent_topics(broker, config)
-        child = Child("agent", bootstrap, ns, guarantee)
+        delivery = {**self.delivery, **({"maxInFlight": self.inflight} if wide else {})}
+        config = parse_runtime_config(agent_document(self.bootstrap, ns, guarantee, delivery))
+        create_agent_topics(self.broker, config)
+        profiling = (
+            self.profile is not None and guarantee == "exactly-once" and not http and not wide
+        )
+        env = {"CHORUS_BENCH_PROFILE": "1"} if profiling else {}
+        kafka = json.dumps(self.kafka)
+        args = (
+            *("agent", self.bootstrap, ns, guarantee),
+            *("--delivery", json.dumps(delivery), "--kafka", kafka),
+        )
+        child = Child("bench.runtime", *args, env=env)
+        topics = config.topics
+        roles = {topics.tasks: "task", topics.audit: "audit", topics.dead_letter: "dead letter"}
+        threads: dict[int, tuple[str, float]] = {}
         try:
-            warm = client_replies()
-            drive_kafka(bootstrap, config.topics.inbox, warm, 500, inflight)
-            results[label] = drive_kafka(
-                bootstrap, config.topics.inbox, client_replies(), requests, inflight
-            )
-            results[label]["rss_mib"] = child.info["rss_kib"] / 1024
-            if guarantee == "exactly-once":
-                asyncio.run(drive_http(child.info["http"], 100, 8))  # warm up
-                results["http"] = asyncio.run(
-                    drive_http(child.info["http"], http_requests, min(inflight, 32))
+            if http:
+                from bench.runtime_http import timed_http
+
+                figures = timed_http(self, child, roles)
+            else:
+                figures = self.timed_kafka(
+                    child, topics.inbox, self.requests, roles, warm=1000, threads=threads
                 )
+            figures["rss_mib"] = child.info["rss_kib"] / 1024
+            if profiling:
+                figures["profile"] = self.profiled(child, topics.inbox, threads)
+        finally:
+            child.stop()
+        return figures
+
+    def profiled(
+        self, child: Child, inbox: str, threads: dict[int, tuple[str, float]]
+    ) -> dict[str, object]:
+        """One more drive under py-spy; with the timed drive's CPU per thread, the profile
+        (:mod:`bench.profile_hotpath`)."""
+        from bench.profile_hotpath import Profile, Sampler
+
+        assert self.profile is not None
+        output = self.profile / f"run{self.run}.txt"
+        replies = self.replies()
+        with Sampler(child.pid, output, py_spy=self.py_spy) as sampler:
+            drive_kafka(self.bootstrap, inbox, replies, self.profile_requests, self.inflight)
+        result = Profile(child.pid, self.requests, threads, sampler.samples).to_json()
+        output.with_suffix(".json").write_text(json.dumps(result, indent=2))
+        return result
+
+    def raw(self, transactions: bool) -> dict[str, Any]:
+        from tests.services.kafka import create_topics
+
+        inbox = f"bench.raw.{uuid.uuid4().hex[:8]}"
+        create_topics(self.broker, [inbox], partitions=3)
+        flag = ["--transactions"] if transactions else []
+        child = Child("bench.runtime", "raw", self.bootstrap, inbox, *flag)
+        try:
+            requests = self.requests if transactions else self.raw_requests
+            return self.timed_kafka(child, inbox, requests, {}, warm=2000)
         finally:
             child.stop()
 
-    for label, transactions in (("raw txn", True), ("raw plain", False)):
-        inbox = f"bench.raw.{uuid.uuid4().hex[:8]}"
-        create_topics(broker, [inbox], partitions=3)
-        child = Child("raw", bootstrap, inbox, *(["--transactions"] if transactions else []))
-        try:
-            drive_kafka(bootstrap, inbox, client_replies(), 500, inflight)
-            results[label] = drive_kafka(bootstrap, inbox, client_replies(), requests, inflight)
-        finally:
-            child.stop()
-    return results
+    def warm_up(self) -> None:
+        """A fresh broker's JIT and transaction coordinator warmed, nothing measured."""
+        from tests.services.kafka import create_topics
+
+        for transactions, requests in ((False, 20_000), (True, 3_000)):
+            inbox = f"bench.raw.{uuid.uuid4().hex[:8]}"
+            create_topics(self.broker, [inbox], partitions=3)
+            flag = ["--transactions"] if transactions else []
+            child = Child("bench.runtime", "raw", self.bootstrap, inbox, *flag)
+            try:
+                drive_kafka(self.bootstrap, inbox, self.replies(), requests, self.inflight)
+            finally:
+                child.stop()
+
+    def measure(self, path: str) -> dict[str, Any]:
+        if path == "agent eos":
+            return self.agent("exactly-once")
+        if path == "agent eos wide":
+            return self.agent("exactly-once", wide=True)
+        if path == "agent alo":
+            return self.agent("at-least-once")
+        if path == "http agent":
+            return self.agent("exactly-once", http=True)
+        if path == "raw plain":
+            return self.raw(transactions=False)
+        if path == "raw txn":
+            return self.raw(transactions=True)
+        if path in ("http bare", "http bare untraced"):
+            from bench.runtime_http import bare
+
+            return bare(self, tracing=path == "http bare")
+        raise ValueError(f"unknown path {path!r}")
+
+
+# --- the report ------------------------------------------------------------------------------
+
+
+def figure(figures: dict[str, Any], name: str) -> float:
+    """A figure of one path in one run: a measured one, or CPU ms per message of
+    ``cpu:<process>+<process>``."""
+    if name.startswith("cpu:"):
+        spent = sum(float(figures[f"{part}_cpu_s"]) for part in name[4:].split("+"))
+        return 1000 * spent / float(figures["requests"])
+    return float(figures.get(name, 0.0))
+
+
+def report(all_runs: list[dict[str, dict[str, Any]]], paths: list[str], inflight: int) -> None:
+    """Per path, each run's figures; then the per-run ratios of issue 16 and their medians."""
+    table = Table(title=f"one core, {inflight} in flight; each run's figure")
+    columns = {
+        "msgs/s": ("rate", ",.0f"),
+        "p50 ms": ("p50_ms", ".0f"),
+        "p99 ms": ("p99_ms", ".0f"),
+        "server CPU ms/msg": ("cpu:server", ".3f"),
+        "broker": ("cpu:broker", ".3f"),
+        "client": ("cpu:client", ".3f"),
+        "records/input": ("records/input", ".2f"),
+    }
+    table.add_column("path")
+    for column in columns:
+        table.add_column(column, justify="right")
+    for path in paths:
+        cells = [
+            ", ".join(format(figure(run[path], name), form) for run in all_runs)
+            for name, form in columns.values()
+        ]
+        table.add_row(path, *cells)
+    console.print(table)
+    for path in paths:
+        roles = sorted({k for run in all_runs for k in run[path] if k.endswith("/input")})
+        if roles:
+            medians = [
+                f"{role} {statistics.median(figure(run[path], role) for run in all_runs):.2f}"
+                for role in roles
+            ]
+            console.print(f"{path}, medians: {', '.join(medians)}")
+
+    def ratios(top: str, bottom: str, name: str, below: str | None = None) -> None:
+        if top not in paths or bottom not in paths:
+            return
+        per_run = [figure(run[top], name) / figure(run[bottom], below or name) for run in all_runs]
+        console.print(
+            f"{name} {top} / {bottom}: {', '.join(f'{r:.3f}' for r in per_run)} "
+            f"(median {statistics.median(per_run):.3f})"
+        )
+
+    ratios("agent eos", "raw plain", "rate")
+    ratios("agent eos wide", "raw plain", "rate")
+    ratios("agent eos", "raw txn", "rate")
+    ratios("agent alo", "raw plain", "rate")
+    ratios("agent eos", "http bare", "rate")
+    ratios("agent eos", "http bare untraced", "rate")
+    ratios("agent eos", "raw plain", "cpu:server+broker")
+    ratios("agent eos wide", "raw plain", "cpu:server+broker")
+    ratios("http bare", "agent eos", "cpu:server", "cpu:server+broker")
+    ratios("http bare untraced", "agent eos", "cpu:server", "cpu:server+broker")
 
 
 @app.command()
 def main(
-    runs: Annotated[int, typer.Option(help="runs; figures are medians")] = 3,
-    requests: Annotated[int, typer.Option(help="requests per Kafka measurement")] = 5000,
-    http_requests: Annotated[int, typer.Option(help="requests per HTTP measurement")] = 1500,
-    inflight: Annotated[int, typer.Option(help="requests in flight")] = 256,
+    runs: Annotated[int, typer.Option(help="runs; ratios are per run, then their median")] = 3,
+    requests: Annotated[
+        int, typer.Option(help="requests per agent and raw txn measurement")
+    ] = 6000,
+    raw_requests: Annotated[int, typer.Option(help="requests per raw plain measurement")] = 30000,
+    http_requests: Annotated[int, typer.Option(help="requests per HTTP measurement")] = 3000,
+    inflight: Annotated[int, typer.Option(help="requests in flight, every path")] = 256,
+    paths: Annotated[str, typer.Option(help="comma-separated paths")] = ",".join(PATHS),
+    profile: Annotated[
+        Path | None, typer.Option(help="py-spy the eos agent in one more drive; files here")
+    ] = None,
+    py_spy: Annotated[
+        str, typer.Option(help="the py-spy executable (pip install py-spy)")
+    ] = "py-spy",
+    profile_requests: Annotated[int, typer.Option(help="requests of the profiled drive")] = 8000,
+    output: Annotated[Path | None, typer.Option(help="every figure as JSON")] = None,
+    delivery: Annotated[
+        list[str] | None,
+        typer.Option(help="an agent delivery setting, KEY=JSON (maxInFlight=1000); repeatable"),
+    ] = None,
+    kafka: Annotated[
+        list[str] | None,
+        typer.Option("--kafka", "-X", help="an extra librdkafka setting of the agent, KEY=VALUE"),
+    ] = None,
 ) -> None:
-    """Runs every measurement ``runs`` times, side by side, and prints the medians."""
+    """Runs every path ``runs`` times, side by side, alternating the order; prints per run."""
     sys.path.insert(0, str(REPO))
+    from chorus_api.topics import AGENT_CARDS_TOPIC
+
+    from tests.agents.conftest import create_missing_topics
     from tests.services.kafka import KafkaService
 
+    chosen = [p.strip() for p in paths.split(",") if p.strip()]
+    known = (*PATHS, *EXTRA_PATHS)
+    unknown = set(chosen) - set(known)
+    if unknown:
+        raise typer.BadParameter(f"unknown path(s) {sorted(unknown)}; known: {', '.join(known)}")
     pin(CLIENT_CORE)
+    all_runs: list[dict[str, dict[str, Any]]] = []
     with KafkaService().session() as broker:
-        all_runs = []
+        create_missing_topics(broker, [AGENT_CARDS_TOPIC], config={"cleanup.policy": "compact"})
+        bench = Bench(
+            broker,
+            requests=requests,
+            raw_requests=raw_requests,
+            http_requests=http_requests,
+            inflight=inflight,
+            profile=profile,
+            py_spy=py_spy,
+            profile_requests=profile_requests,
+            delivery={k: json.loads(v) for k, v in (d.split("=", 1) for d in delivery or [])},
+            kafka=dict(setting.split("=", 1) for setting in kafka or []),
+        )
+        bench.warm_up()
         for run in range(runs):
-            console.print(f"run {run + 1} of {runs}")
-            all_runs.append(one_run(broker, requests, http_requests, inflight))
-    labels = ["kafka eos", "kafka alo", "raw txn", "raw plain", "http"]
-    median = {
-        label: {
-            key: statistics.median(r[label][key] for r in all_runs) for key in all_runs[0][label]
-        }
-        for label in labels
-    }
-    table = Table(title=f"agent runtime, one core, {inflight} in flight (medians of {runs})")
-    for column in ("path", "msgs/s", "p50 ms", "p99 ms"):
-        table.add_column(column, justify="right" if column != "path" else "left")
-    for label in labels:
-        m = median[label]
-        table.add_row(label, f"{m['rate']:,.0f}", f"{m['p50_ms']:.1f}", f"{m['p99_ms']:.1f}")
-    console.print(table)
-    eos, alo = median["kafka eos"]["rate"], median["kafka alo"]["rate"]
-    console.print(
-        f"eos / raw txn = {eos / median['raw txn']['rate']:.2f}, "
-        f"alo / raw plain = {alo / median['raw plain']['rate']:.2f}, "
-        f"eos / http = {eos / median['http']['rate']:.1f}x, "
-        f"idle agent RSS = {median['kafka eos']['rss_mib']:.0f} MiB"
-    )
-    console.print_json(json.dumps({"runs": all_runs}))
+            bench.run = run + 1
+            order = chosen if run % 2 == 0 else chosen[::-1]
+            console.print(f"run {run + 1} of {runs}: {', '.join(order)}")
+            results: dict[str, dict[str, Any]] = {}
+            for path in order:
+                results[path] = bench.measure(path)
+                console.print(f"  {path}: {results[path]['rate']:,.0f} msgs/s")
+            all_runs.append(results)
+    report(all_runs, chosen, inflight)
+    if profile is not None and "agent eos" in chosen:
+        from bench.profile_hotpath import Profile, table
+
+        found = [Profile.from_json(r["agent eos"]["profile"]) for r in all_runs]
+        console.print(table(found, "agent eos, where the CPU goes"))
+    document = json.dumps({"runs": all_runs}, indent=1)
+    if output is not None:
+        output.write_text(document)
+    console.print_json(document)
 
 
 if __name__ == "__main__":
