@@ -31,7 +31,6 @@ from chorus_api.topics import consumer_group
 from confluent_kafka import Consumer, TopicPartition
 
 from tests.agents.echo_process import (
-    INPUTS,
     PARTITIONS,
     EchoAgent,
     EchoReader,
@@ -40,7 +39,6 @@ from tests.agents.echo_process import (
     assert_in_key_order,
     check_echoes,
     ensure_stopped,
-    feed,
     free_port,
     kill_inside_transaction,
     kill_when,
@@ -51,6 +49,8 @@ from tests.agents.echo_process import (
 )
 
 KILLS = 3
+CONTROL_INPUTS = 800
+REBALANCE_INPUTS = 1_200
 STRIDE = 150
 """Echoes committed between kills."""
 AHEAD = 600
@@ -117,7 +117,7 @@ def test_control_at_least_once_duplicates_under_the_same_kills(kafka: Any, tmp_p
     """The same agent at least once: killed (stopped, then killed) while echoes are written
     whose inputs its committed offsets do not cover yet, it writes those echoes again."""
     agent = EchoAgent(kafka, tmp_path, "at-least-once")
-    feed(kafka, agent.source)
+    Feeder(kafka, agent.source).feed_to(CONTROL_INPUTS)
     reader = EchoReader(kafka, agent.sink, committed=True)
     marks = Consumer(kafka.client_config(**{"group.id": consumer_group(agent.namespace, "echo")}))
     echoes = OpenTransactions(kafka, agent.sink)
@@ -132,14 +132,14 @@ def test_control_at_least_once_duplicates_under_the_same_kills(kafka: Any, tmp_p
 
     agent.start()
     try:
-        run_until(reader, agent, lambda: len(reader.echoes) >= 500, "500 echoes", timeout=120)
+        run_until(reader, agent, lambda: len(reader.echoes) >= 300, "300 echoes", timeout=120)
         kill_when(agent, unmarked, between=reader.poll)
         agent.start()
-        run_until(reader, agent, lambda: reader.poll() >= INPUTS, "every echo", timeout=180)
+        run_until(reader, agent, lambda: reader.poll() >= CONTROL_INPUTS, "every echo", timeout=180)
         run_until(
             reader,
             agent,
-            lambda: not check_echoes(reader.echoes)[0],
+            lambda: not check_echoes(reader.echoes, CONTROL_INPUTS)[0],
             "an echo of every input",
             timeout=180,
         )
@@ -149,7 +149,7 @@ def test_control_at_least_once_duplicates_under_the_same_kills(kafka: Any, tmp_p
     reader.settle()
     reader.close()
     marks.close()
-    lost, duplicated = check_echoes(reader.echoes)
+    lost, duplicated = check_echoes(reader.echoes, CONTROL_INPUTS)
     assert not lost
     assert duplicated, "at-least-once with kills mid-stream must write some echo twice"
 
@@ -162,7 +162,7 @@ def test_a_replica_joining_and_leaving_mid_stream_loses_and_repeats_nothing(
     move to it and back while slow records run; read committed, every input once, in
     order per key."""
     agent = EchoAgent(kafka, tmp_path, "exactly-once")
-    feed(kafka, agent.source)
+    Feeder(kafka, agent.source).feed_to(REBALANCE_INPUTS)
     committed = EchoReader(kafka, agent.sink, committed=True)
     first = agent.start("replica-0")
     second: subprocess.Popen[bytes] | None = None
@@ -175,14 +175,14 @@ def test_a_replica_joining_and_leaving_mid_stream_loses_and_repeats_nothing(
         wait_ready(second_port, second, agent.log)
         second.send_signal(signal.SIGTERM)
         assert second.wait(60) == 0, tail(agent.log)
-        run_until(committed, agent, lambda: committed.poll() >= INPUTS, "every echo", 180)
+        run_until(committed, agent, lambda: committed.poll() >= REBALANCE_INPUTS, "every echo", 180)
         agent.document["http"]["port"] = agent.port
         agent.stop()
     finally:
         ensure_stopped(first, second)
     committed.settle()
     committed.close()
-    lost, duplicated = check_echoes(committed.echoes)
+    lost, duplicated = check_echoes(committed.echoes, REBALANCE_INPUTS)
     assert not lost, f"{len(lost)} inputs without an echo, e.g. {lost[:10]}"
     assert not duplicated, f"{len(duplicated)} inputs echoed twice, e.g. {list(duplicated)[:10]}"
     assert_in_key_order(committed.echoes)
