@@ -88,6 +88,13 @@ def read_beyond(reader: Reader, count: int, timeout: float = 30) -> int:
     return reader.count
 
 
+def aborted(committed: Reader, uncommitted: Reader) -> int:
+    """Records the uncommitted reader reads that the committed one (read to its end) does
+    not: those written in transactions that were aborted. Closes neither."""
+    settle(committed)
+    return read_beyond(uncommitted, committed.count) - committed.count
+
+
 class EchoReader:
     """Reads the echo topic on from where it stopped, committed or not."""
 

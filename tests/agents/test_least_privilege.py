@@ -176,6 +176,25 @@ async def test_an_agent_logs_in_with_the_settings_of_its_runtime_config(
     assert host.ready
 
 
+async def handler_agent(
+    secured: KafkaBroker, ns: str, subscribe: str, publish: list[str]
+) -> RuntimeConfig:
+    """Agent ``risk`` running ``RiskHandler`` on ``subscribe``, its topics and the cards
+    topic made."""
+    await asyncio.to_thread(
+        create_missing_topics, secured, [AGENT_CARDS_TOPIC], config={"cleanup.policy": "compact"}
+    )
+    config = agent_config(
+        ns,
+        "risk",
+        secured,
+        handler="tests.agents.test_handler:RiskHandler",
+        topics={"subscribe": [subscribe], "publish": publish},
+    )
+    await asyncio.to_thread(create_agent_topics, secured, config)
+    return config
+
+
 async def test_a_handler_consumes_and_publishes_only_what_it_declared(
     kafka_secured: KafkaBroker, hosts: list[AgentHost]
 ) -> None:
@@ -184,20 +203,7 @@ async def test_a_handler_consumes_and_publishes_only_what_it_declared(
     await asyncio.to_thread(
         create_missing_topics, kafka_secured, [signals, decisions, elsewhere], partitions=2
     )
-    await asyncio.to_thread(
-        create_missing_topics,
-        kafka_secured,
-        [AGENT_CARDS_TOPIC],
-        config={"cleanup.policy": "compact"},
-    )
-    config = agent_config(
-        ns,
-        "risk",
-        kafka_secured,
-        handler="tests.agents.test_handler:RiskHandler",
-        topics={"subscribe": [signals], "publish": [decisions]},
-    )
-    await asyncio.to_thread(create_agent_topics, kafka_secured, config)
+    config = await handler_agent(kafka_secured, ns, signals, [decisions])
     user = await asyncio.to_thread(
         agent_user, kafka_secured, ns, "risk", subscribe=[signals], publish=[decisions]
     )
@@ -301,20 +307,7 @@ async def test_a_publish_kafka_refuses_fails_its_event_alone_and_the_agent_goes_
     orders, fills = f"{ns}.orders", f"{ns}.fills"
     topics = [signals, decisions, orders, fills]
     await asyncio.to_thread(create_missing_topics, kafka_secured, topics)
-    await asyncio.to_thread(
-        create_missing_topics,
-        kafka_secured,
-        [AGENT_CARDS_TOPIC],
-        config={"cleanup.policy": "compact"},
-    )
-    config = agent_config(
-        ns,
-        "risk",
-        kafka_secured,
-        handler="tests.agents.test_handler:RiskHandler",
-        topics={"subscribe": [signals], "publish": [decisions, orders, fills]},
-    )
-    await asyncio.to_thread(create_agent_topics, kafka_secured, config)
+    config = await handler_agent(kafka_secured, ns, signals, [decisions, orders, fills])
     rules = agent_acls(ns, "risk", subscribe=[signals], publish=[decisions, fills])
     describe_only = {"resource": {"type": "topic", "name": orders}, "operations": ["Describe"]}
     user = await asyncio.to_thread(
