@@ -19,7 +19,8 @@ bench unless one was started with ``python -m tests.services kafka up``) is not 
   count, so the loop's buffer (four times ``maxInFlight``) never fills and never pauses;
 - ``raw plain`` / ``raw txn``: a bare confluent-kafka loop on the same broker (poll a
   batch, produce one answer per record; without transactions, committing offsets
-  asynchronously, or with a transaction per batch holding the offsets);
+  asynchronously, or with a transaction per batch holding the offsets;
+  :func:`bench.runtime_kafka.serve_raw`);
 - ``http bare``: a2a-sdk's standard JSON-RPC app with the same no-op executor, in its own
   process (:mod:`bench.runtime_http`), with as many requests in flight;
 - ``http agent``: the exactly-once agent's own HTTP gateway (an answer waits for the
@@ -34,6 +35,13 @@ write to Kafka, the records written per input, per topic: counted by reading eac
 (read_committed) between its end offsets before and after (the offsets also advance by
 one per transaction marker). Issue 16's figure is ``agent eos`` / ``raw plain`` per run,
 and the median of those ratios. ``--profile``: :mod:`bench.profile_hotpath`.
+
+This module holds the orchestration: the servers' commands (``agent``, ``raw``), the
+paths (:class:`Bench`), the runs, the tables and the per-run ratios (``main``).
+:mod:`bench.runtime_kafka` holds the Kafka side: the raw loop, the client that drives
+requests and reads the answers, and the records per input counted by end offsets;
+:mod:`bench.runtime_http` the bare HTTP app and the HTTP client; :mod:`bench.profile_hotpath`
+the CPU meter and the profile.
 """
 
 from __future__ import annotations
@@ -45,10 +53,7 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 import uuid
-from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -56,7 +61,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bench.profile_hotpath import Meter
+from bench.runtime_kafka import KafkaClient, drive_kafka, serve_raw
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
 console = Console(width=150)  # wide tables also in a log
@@ -163,60 +168,8 @@ def agent(bootstrap: str, ns: str, guarantee: str, delivery: str = "{}", kafka: 
 @app.command(hidden=True)
 def raw(bootstrap: str, inbox: str, transactions: bool = False) -> None:
     """The ceiling (run by ``main``): a bare consume -> produce loop, pinned to one core."""
-    import select
-
-    from confluent_kafka import Consumer, Producer
-
     pin(SERVER_CORE)
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"bench-raw-{uuid.uuid4().hex[:8]}",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "isolation.level": "read_committed",
-        }
-    )
-    settings: dict[str, Any] = {
-        "bootstrap.servers": bootstrap,
-        "enable.idempotence": True,
-        "linger.ms": 2,
-    }
-    if transactions:
-        settings["transactional.id"] = f"bench-raw-{uuid.uuid4().hex[:8]}"
-    producer = Producer(settings)
-    if transactions:
-        producer.init_transactions(30)
-    consumer.subscribe([inbox])
-    print(json.dumps({"ready": True}), flush=True)
-    answer = b'{"jsonrpc":"2.0","id":"x","result":{"message":{"parts":[{"text":"ok"}]}}}'
-    while not select.select([sys.stdin], [], [], 0)[0]:
-        first = consumer.poll(0.1)
-        if first is None:
-            continue
-        batch = [first, *consumer.consume(499, 0)]
-        if transactions:
-            producer.begin_transaction()
-        for message in batch:
-            if message.error() is not None:
-                continue
-            headers: dict[str, Any] = dict(message.headers() or [])
-            producer.produce(
-                bytes(headers["chorus-reply-to"]).decode(),
-                key=message.key(),
-                value=answer,
-                headers=[("chorus-correlation-id", headers["chorus-correlation-id"])],
-            )
-        if transactions:
-            producer.send_offsets_to_transaction(
-                consumer.position(consumer.assignment()), consumer.consumer_group_metadata(), 30
-            )
-            producer.commit_transaction(30)
-        else:
-            producer.poll(0)
-            consumer.commit(asynchronous=True)
-    producer.flush(10)
-    consumer.close()
+    serve_raw(bootstrap, inbox, transactions=transactions)
 
 
 class Child:
@@ -252,168 +205,6 @@ class Child:
             self.process.wait()
 
 
-# --- the Kafka client, and what a run wrote --------------------------------------------------
-
-Offsets = dict[tuple[str, int], int]
-
-
-def drive_kafka(
-    bootstrap: str,
-    inbox: str,
-    replies: str,
-    requests: int,
-    inflight: int,
-    *,
-    start: Offsets | None = None,
-    tag: str = "r",
-    on_start: Callable[[], None] = lambda: None,
-    on_end: Callable[[], None] = lambda: None,
-) -> dict[str, float]:
-    """Sends ``requests`` SendMessage records, at most ``inflight`` unanswered; times each.
-
-    Answers are read from ``start`` (the replies topic's offsets; default its beginning);
-    ``tag`` prefixes the request ids, so drives that share a replies topic tell their
-    answers apart. ``on_start`` and ``on_end`` bracket the timed part (the records are
-    encoded before)."""
-    from a2a.helpers import new_text_message
-    from a2a.types.a2a_pb2 import Role, SendMessageRequest
-    from chorus_agents.binding import codec
-    from confluent_kafka import Consumer, Producer, TopicPartition
-
-    records = []
-    for i in range(requests):
-        text = new_text_message(f"hello {i}", role=Role.ROLE_USER, context_id=f"c{i % 64}")
-        records.append(
-            codec.encode_request(
-                "SendMessage",
-                SendMessageRequest(message=text),
-                topic=inbox,
-                request_id=f"{tag}{i}",
-                reply_to=replies,
-                sender="bench/client",
-            )
-        )
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 1})
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"bench-client-{uuid.uuid4().hex[:8]}",
-            "isolation.level": "read_committed",
-            "fetch.wait.max.ms": 5,
-        }
-    )
-    partitions = consumer.list_topics(replies, timeout=10).topics[replies].partitions
-    offsets = start or {}
-    consumer.assign([TopicPartition(replies, p, offsets.get((replies, p), 0)) for p in partitions])
-    sent: dict[bytes, float] = {}
-    latencies: list[float] = []
-    index = 0
-    on_start()
-    started = time.perf_counter()
-    deadline = time.monotonic() + 180
-    while len(latencies) < requests:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{inbox}: {len(latencies)} of {requests} answered in 180 s")
-        while index < requests and len(sent) < inflight:
-            record = records[index]
-            producer.produce(
-                record.topic, value=record.value, key=record.key, headers=list(record.headers)
-            )
-            sent[f"{tag}{index}".encode()] = time.perf_counter()
-            index += 1
-        producer.poll(0)
-        for message in consumer.consume(1000, 0.002):
-            if message.error() is not None:
-                continue
-            found: dict[str, Any] = dict(message.headers() or [])
-            correlation = found.get("chorus-correlation-id")
-            begun = sent.pop(bytes(correlation), None) if correlation is not None else None
-            if begun is not None:
-                latencies.append(time.perf_counter() - begun)
-    elapsed = time.perf_counter() - started
-    on_end()
-    consumer.close()
-    return summary(requests / elapsed, latencies)
-
-
-def summary(rate: float, latencies: list[float]) -> dict[str, float]:
-    ordered = sorted(latencies)
-    return {
-        "rate": rate,
-        "p50_ms": 1000 * ordered[len(ordered) // 2],
-        "p99_ms": 1000 * ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
-    }
-
-
-def end_offsets(bootstrap: str, topics: list[str]) -> Offsets:
-    """Each partition's end offset (high watermark) now."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-offsets"})
-    found: Offsets = {}
-    try:
-        for topic in topics:
-            metadata = consumer.list_topics(topic, timeout=10).topics[topic]
-            for partition in metadata.partitions:
-                _, high = consumer.get_watermark_offsets(
-                    TopicPartition(topic, partition), timeout=10
-                )
-                found[(topic, partition)] = high
-    finally:
-        consumer.close()
-    return found
-
-
-def count_records(bootstrap: str, before: Offsets, after: Offsets) -> Counter[str]:
-    """Records per topic between ``before`` and ``after``, read_committed (transaction
-    markers and aborted records are not records)."""
-    from confluent_kafka import Consumer, KafkaError, TopicPartition
-
-    todo = {tp for tp, end in after.items() if end > before.get(tp, 0)}
-    counts: Counter[str] = Counter()
-    if not todo:
-        return counts
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"bench-count-{uuid.uuid4().hex[:8]}",
-            "isolation.level": "read_committed",
-            "enable.partition.eof": True,
-            "enable.auto.commit": False,
-        }
-    )
-    consumer.assign([TopicPartition(t, p, before.get((t, p), 0)) for t, p in todo])
-    deadline = time.monotonic() + 60
-    try:
-        while todo and time.monotonic() < deadline:
-            for message in consumer.consume(10_000, 0.5):
-                where = (str(message.topic()), int(message.partition() or 0))
-                error = message.error()
-                if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
-                        todo.discard(where)
-                elif int(message.offset() or 0) < after[where]:
-                    counts[where[0]] += 1
-    finally:
-        consumer.close()
-    if todo:
-        raise RuntimeError(f"counting records: {sorted(todo)} not read to their end in 60 s")
-    return counts
-
-
-def writes(
-    bootstrap: str, before: Offsets, after: Offsets, roles: dict[str, str], inputs: int
-) -> dict[str, float]:
-    """Records per input under each role (``roles``: topic -> role), and the offsets the
-    topics advanced per input (records plus transaction markers)."""
-    counted = count_records(bootstrap, before, after)
-    found = {f"{role}/input": counted[topic] / inputs for topic, role in roles.items()}
-    advanced = sum(end - before.get(tp, 0) for tp, end in after.items())
-    found["records/input"] = sum(counted.values()) / inputs
-    found["offsets/input"] = advanced / inputs
-    return found
-
-
 # --- the paths -------------------------------------------------------------------------------
 
 
@@ -441,55 +232,7 @@ class Bench:
         self.http_requests, self.inflight = http_requests, inflight
         self.profile, self.py_spy, self.profile_requests = profile, py_spy, profile_requests
         self.run = 0
-
-    def replies(self) -> str:
-        """A fresh replies topic of the client (what agents answer to)."""
-        from chorus_api.topics import replies_topic
-
-        from tests.services.kafka import create_topics
-
-        name = replies_topic(f"b{uuid.uuid4().hex[:8]}", "client")
-        create_topics(self.broker, [name], partitions=3)
-        return name
-
-    def timed_kafka(
-        self,
-        child: Child,
-        inbox: str,
-        requests: int,
-        roles: dict[str, str],
-        *,
-        warm: int,
-        threads: dict[int, tuple[str, float]] | None = None,
-    ) -> dict[str, Any]:
-        """A warm-up of ``warm`` requests, then the timed drive; ``roles`` names the
-        server's topics to count (the answers are counted too); ``threads`` receives the
-        server's CPU seconds per thread in the timed drive."""
-        replies = self.replies()
-        roles = {replies: "answer", **roles}
-        # the warm-up answers to the same topic: the server's first answer to a new topic
-        # waits for its metadata, which a long-lived replies topic never does again
-        drive_kafka(self.bootstrap, inbox, replies, warm, self.inflight, tag="w")
-        pids = {"server": child.pid, "broker": self.broker.pid, "client": os.getpid()}
-        meter = Meter(child.pid if threads is not None else None, **pids)
-        before = end_offsets(self.bootstrap, list(roles))
-        figures: dict[str, Any] = drive_kafka(
-            self.bootstrap,
-            inbox,
-            replies,
-            requests,
-            self.inflight,
-            start=before,
-            on_start=meter.start,
-            on_end=meter.stop,
-        )
-        time.sleep(0.5)  # anything committed after the last answer (none expected)
-        after = end_offsets(self.bootstrap, list(roles))
-        figures |= meter.figures | {"requests": requests}
-        figures |= writes(self.bootstrap, before, after, roles, requests)
-        if threads is not None:
-            threads.update(meter.threads)
-        return figures
+        self.client = KafkaClient(broker, inflight)
 
     def agent(self, guarantee: str, *, http: bool = False, wide: bool = False) -> dict[str, Any]:
         """The no-op agent; ``wide``: ``maxInFlight`` as many as the client keeps in
@@ -521,8 +264,8 @@ class Bench:
 
                 figures = timed_http(self, child, roles)
             else:
-                figures = self.timed_kafka(
-                    child, topics.inbox, self.requests, roles, warm=1000, threads=threads
+                figures = self.client.timed(
+                    child.pid, topics.inbox, self.requests, roles, warm=1000, threads=threads
                 )
             figures["rss_mib"] = child.info["rss_kib"] / 1024
             if profiling:
@@ -540,7 +283,7 @@ class Bench:
 
         assert self.profile is not None
         output = self.profile / f"run{self.run}.txt"
-        replies = self.replies()
+        replies = self.client.replies()
         with Sampler(child.pid, output, py_spy=self.py_spy) as sampler:
             drive_kafka(self.bootstrap, inbox, replies, self.profile_requests, self.inflight)
         result = Profile(child.pid, self.requests, threads, sampler.samples).to_json()
@@ -556,7 +299,7 @@ class Bench:
         child = Child("bench.runtime", "raw", self.bootstrap, inbox, *flag)
         try:
             requests = self.requests if transactions else self.raw_requests
-            return self.timed_kafka(child, inbox, requests, {}, warm=2000)
+            return self.client.timed(child.pid, inbox, requests, {}, warm=2000)
         finally:
             child.stop()
 
@@ -570,7 +313,7 @@ class Bench:
             flag = ["--transactions"] if transactions else []
             child = Child("bench.runtime", "raw", self.bootstrap, inbox, *flag)
             try:
-                drive_kafka(self.bootstrap, inbox, self.replies(), requests, self.inflight)
+                drive_kafka(self.bootstrap, inbox, self.client.replies(), requests, self.inflight)
             finally:
                 child.stop()
 

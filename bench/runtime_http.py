@@ -28,17 +28,8 @@ from urllib.parse import urlsplit
 import typer
 
 from bench.profile_hotpath import Meter
-from bench.runtime import (
-    SERVER_CORE,
-    Bench,
-    Child,
-    end_offsets,
-    noop_executor,
-    pin,
-    summary,
-    vmrss_kib,
-    writes,
-)
+from bench.runtime import SERVER_CORE, Bench, Child, noop_executor, pin, vmrss_kib
+from bench.runtime_kafka import end_offsets, summary, writes
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length: *(\d+)", re.IGNORECASE)
