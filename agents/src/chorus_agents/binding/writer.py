@@ -332,18 +332,16 @@ class OutputWriter:
         error = exc.args[0] if exc.args else None
         detail = error.str() if isinstance(error, KafkaError) else str(exc)
         aborted = False
-        if isinstance(error, KafkaError) and error.txn_requires_abort():
-            with contextlib.suppress(KafkaException):
-                await asyncio.to_thread(producer.abort_transaction, self._timeout)
-                aborted = True
-        if (
-            aborted
-            and isinstance(error, KafkaError)
-            and error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
-            and not self._refused_now
-        ):
-            # refused when adding a partition to the transaction: Kafka does not say
-            # which topic, so ask it which of this write's topics this agent may write
+        # Abortable or not, try: the error that surfaces can be a later call's (sending
+        # the offsets: "erroneous state") after the one that made the transaction
+        # abortable; a fatal one (fenced) refuses the abort, and the write fails.
+        with contextlib.suppress(KafkaException):
+            await asyncio.to_thread(producer.abort_transaction, self._timeout)
+            aborted = True
+        rebalanced = isinstance(error, KafkaError) and error.code() in REBALANCED
+        if aborted and not rebalanced and not self._refused_now:
+            # a partition refused when added to the transaction: Kafka does not say which
+            # topic, so ask it which of this write's topics this agent may not write
             for topic in sorted(self._topics_now):
                 if await asyncio.to_thread(self._write_refused, topic) is not None:
                     self._refused_now.add(topic)
@@ -353,7 +351,7 @@ class OutputWriter:
             f"delivery errors: {self._errors[:3]}",
             authorization=self._refused
             or (isinstance(error, KafkaError) and error.code() in AUTHORIZATION_ERRORS),
-            rebalanced=aborted and isinstance(error, KafkaError) and error.code() in REBALANCED,
+            rebalanced=aborted and rebalanced,
             refused=refused,
         ) from exc
 
