@@ -1,7 +1,7 @@
 """Exactly-once under SIGKILL, with handlers as slow and as uneven as model calls.
 
 The agent (``chorus agent run``, a real subprocess) handles every record of a subscribed
-topic by waiting its latency (most instant, some up to 1.5 s, a few 8 s: far beyond the
+topic by waiting its latency (most instant, some up to 1.5 s, one 31 s: far beyond the
 rest, so later records of their partitions finish first) and publishing an echo. The
 echo is committed in the transaction that marks its record done, by the offset or, for
 records finished beyond a running one, by the offset's metadata.
@@ -31,6 +31,7 @@ from chorus_api.topics import consumer_group
 from confluent_kafka import Consumer, TopicPartition
 
 from tests.agents.echo_process import (
+    LONG_S,
     PARTITIONS,
     EchoAgent,
     EchoReader,
@@ -63,6 +64,7 @@ def test_every_input_has_exactly_one_output_despite_sigkills_inside_transactions
     kafka: Any, tmp_path: Path
 ) -> None:
     agent = EchoAgent(kafka, tmp_path, "exactly-once")
+    agent.env[LONG_S] = "31"  # past the old loop's 30 s limits
     inputs = Feeder(kafka, agent.source)
     inputs.feed_to(AHEAD)
     committed = EchoReader(kafka, agent.sink, committed=True)

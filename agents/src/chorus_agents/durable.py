@@ -55,7 +55,7 @@ class DurableRequestHandler(RequestHandler):
         if refusal is not None:
             reason, why = refusal
             raise InternalError(message=f"{reason}: {why}")
-        self.outbox.release(records)
+        self.outbox.release(records, loose=True)  # no input record runs it again
         await self._committed()
         return result
 

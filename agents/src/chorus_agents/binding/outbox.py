@@ -84,14 +84,19 @@ class Outbox:
         for record in records:
             self.append(record)
 
-    def release(self, records: Iterable[OutRecord]) -> None:
-        """Queues a finished record's outputs for the next transaction."""
+    def release(self, records: Iterable[OutRecord], *, loose: bool = False) -> None:
+        """Queues a finished record's outputs for the next transaction; with ``loose``,
+        outputs no input record holds (an HTTP request's): written again if their
+        transaction is aborted, never dropped."""
+        records = list(records)
+        if loose:
+            self._loose.update(id(r) for r in records)
         self._records.extend(records)
 
     def drain(self) -> list[OutRecord]:
         """Every queued record, oldest first; the outbox is empty afterwards."""
         records, self._records = self._records, []
-        self._loose.clear()
+        self._loose = set()  # a new set: drain_loose still reads the old one
         return records
 
     def drain_loose(self) -> tuple[list[OutRecord], list[OutRecord]]:
@@ -101,6 +106,15 @@ class Outbox:
         loose = self._loose
         records = self.drain()
         return records, [r for r in records if id(r) in loose]
+
+    def drop_held(self) -> int:
+        """Drops the queued records that finished input records released, keeping the
+        loose ones; returns how many it dropped. After an aborted transaction the loop
+        runs those inputs again: their outputs must not be written meanwhile."""
+        kept = [record for record in self._records if id(record) in self._loose]
+        dropped = len(self._records) - len(kept)
+        self._records = kept
+        return dropped
 
     def requeue(self, records: Iterable[OutRecord]) -> None:
         """Puts ``records`` (loose ones whose transaction was aborted) first in the queue."""

@@ -194,6 +194,9 @@ class Pipeline:
         offsets and their metadata (as Kafka Streams does when a task migrated). Records
         no input holds are queued again."""
         log.warning("%s; running again from the committed offsets", failed)
+        # Records that finished while the transaction failed released their outputs
+        # after it was drained: their inputs run again too, so those go.
+        self.outbox.drop_held()
         self.outbox.requeue(loose)
         self._abandon(set(self._taken))
         self.ledgers.clear()
