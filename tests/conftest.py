@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.services.base import Service, ServiceError, in_ci
-from tests.tiers import MARKERS
+from tests.tiers import MARKERS, RUNTIME, STAGES
 
 if TYPE_CHECKING:
     from tests.services.flink import FlinkEnv
@@ -26,9 +26,13 @@ if TYPE_CHECKING:
 def pytest_configure(config: pytest.Config) -> None:
     for name, about in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {about}")
+    config.addinivalue_line(
+        "markers", "seconds(n): about how long a runtime test takes (orders the runtime tier)"
+    )
 
 
 FLINK_GROUP = "flink"
+RUNTIME_WORKERS = next(stage.workers for stage in STAGES if RUNTIME in stage.tiers)
 
 
 def group_of(item: pytest.Item) -> str:
@@ -72,7 +76,25 @@ def arrange(items: list[pytest.Item]) -> None:
         raise pytest.UsageError(
             f"each test needs exactly one tier marker ({', '.join(MARKERS)}):\n" + "\n".join(wrong)
         )
-    items[:] = first + then + rest
+    items[:] = first + then + paired(rest, RUNTIME_WORKERS)
+
+
+def seconds(item: pytest.Item) -> float:
+    marker = item.get_closest_marker("seconds")
+    return float(marker.args[0]) if marker is not None else 0.0
+
+
+def paired(items: list[pytest.Item], workers: int) -> list[pytest.Item]:
+    """The runtime tier's tests (``seconds`` markers) ordered for xdist: it hands each
+    worker the groups ``i`` and ``i + workers`` first, so the longest ``workers`` tests
+    come first, then the next ones shortest first (the longest paired with the shortest),
+    then the rest, longest first. Other tests keep their order, before them."""
+    timed = sorted((i for i in items if seconds(i)), key=seconds, reverse=True)
+    if not timed:
+        return items
+    untimed = [i for i in items if not seconds(i)]
+    head, second, rest = timed[:workers], timed[workers : 2 * workers], timed[2 * workers :]
+    return untimed + head + second[::-1] + rest
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

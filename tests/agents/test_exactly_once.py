@@ -60,6 +60,7 @@ before the test has its kills."""
 
 
 @pytest.mark.runtime
+@pytest.mark.seconds(75)
 def test_every_input_has_exactly_one_output_despite_sigkills_inside_transactions(
     kafka: Any, tmp_path: Path
 ) -> None:
@@ -114,6 +115,7 @@ def test_every_input_has_exactly_one_output_despite_sigkills_inside_transactions
 
 
 @pytest.mark.runtime
+@pytest.mark.seconds(30)
 def test_control_at_least_once_duplicates_under_the_same_kills(kafka: Any, tmp_path: Path) -> None:
     """The same agent at least once: killed (stopped, then killed) while echoes are written
     whose inputs its committed offsets do not cover yet, it writes those echoes again."""
@@ -156,6 +158,7 @@ def test_control_at_least_once_duplicates_under_the_same_kills(kafka: Any, tmp_p
 
 
 @pytest.mark.runtime
+@pytest.mark.seconds(30)
 def test_a_replica_joining_and_leaving_mid_stream_loses_and_repeats_nothing(
     kafka: Any, tmp_path: Path
 ) -> None:

@@ -211,6 +211,7 @@ def wait_for(
 
 
 @pytest.mark.runtime
+@pytest.mark.seconds(60)
 def test_every_request_ends_in_exactly_one_terminal_state_despite_sigkills(
     kafka: Any, tmp_path: Path
 ) -> None:

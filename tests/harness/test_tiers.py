@@ -9,6 +9,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -145,3 +146,28 @@ def test_pytest_xdist_keeps_a_group_on_one_worker(tmp_path: Path) -> None:
     assert len(passed) == 6, result.stdout + result.stderr
     assert all("@g" in line for line in passed), result.stdout
     assert len({line.split("]", 1)[0] for line in passed}) == 1, "the group was split"
+
+
+@dataclass
+class TimedItem:
+    nodeid: str
+    seconds: float
+
+    def get_closest_marker(self, name: str) -> object | None:
+        if name != "seconds" or not self.seconds:
+            return None
+        return pytest.mark.seconds(self.seconds).mark
+
+
+def test_the_runtime_tier_pairs_its_longest_tests_with_its_shortest() -> None:
+    """xdist hands worker ``i`` the groups ``i`` and ``i + workers`` first: the longest
+    tests come first, each followed, ``workers`` places later, by a short one."""
+    from tests.conftest import paired
+
+    items = [TimedItem(f"t{s}", s) for s in (30, 75, 12, 60, 25, 75, 15, 30, 25)]
+    untimed = TimedItem("plain", 0)
+    order: list[Any] = paired([untimed, *items], 4)  # type: ignore[list-item]
+    seconds = [i.seconds for i in order]
+    assert seconds == [0, 75, 75, 60, 30, 15, 25, 25, 30, 12]
+    per_worker = [sum(seconds[1:][w::4][:2]) for w in range(4)]
+    assert max(per_worker) <= 100  # in collection order a worker had 75 + 60
