@@ -271,5 +271,7 @@ def test_every_request_ends_in_exactly_one_terminal_state_despite_sigkills(
     lost = [t for t, why in committed.reasons.items() if why.startswith("replica-lost")]
     restarted = [t for t, why in committed.reasons.items() if why.startswith("restarted")]
     assert lost, f"no task failed as replica-lost; left unfinished at the last kill: {left}"
-    assert {committed.requests[t] for t in lost} <= set(left)
+    # failed by the new replica, for the one it replaced (what the reader had seen at the
+    # kill is fewer: records behind the killed transaction were not readable yet)
+    assert all("replica replica-0," in committed.reasons[t] for t in lost), committed.reasons
     assert restarted, "the restarts under the same name failed nothing they ran"
