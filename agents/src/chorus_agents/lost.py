@@ -110,7 +110,7 @@ class LostTasks:
         if live is None:  # unknown, or the group is rebalancing: no verdict
             return []
         mine, self._absent = lost(
-            self.store.running(),
+            self.store.running(),  # again: caught up, the store may hold newer states
             live=live,
             absent_before=self._absent,
             me=self.store.writer,
