@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 from chorus_api.agent import Stream
 from chorus_api.streams import resolve_stream
-from chorus_operator.model.access import stream_acls, stream_group
+from chorus_api.topics import stream_group
+from chorus_operator.model.access import stream_acls
 from chorus_operator.model.inputs import OperatorSettings
 from chorus_operator.model.streams import stream_deployment
 

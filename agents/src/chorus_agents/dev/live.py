@@ -58,6 +58,7 @@ class Observer:
         self.signals: list[SeenSignal] = []
         self.audit: list[dict[str, Any]] = []
         self.recent: deque[str] = deque(maxlen=8)
+        self.last_offsets: dict[tuple[str, int], int] = {}
         self.last_record = time.monotonic()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -88,11 +89,13 @@ class Observer:
             while not self._stop.is_set():
                 for message in consumer.consume(500, timeout=0.2):
                     if message.error() is None:
-                        self._take(message.topic() or "", message.value())
+                        where = (message.topic() or "", message.partition() or 0)
+                        self._take(where, message.offset() or 0, message.value())
         finally:
             consumer.close()
 
-    def _take(self, topic: str, raw: bytes | None) -> None:
+    def _take(self, where: tuple[str, int], offset: int, raw: bytes | None) -> None:
+        topic = where[0]
         now = time.time()
         try:
             value = json.loads(raw) if raw else None
@@ -100,6 +103,7 @@ class Observer:
             value = None
         with self._lock:
             self.counts[topic] += 1
+            self.last_offsets[where] = offset
             self.last_record = time.monotonic()
             if not isinstance(value, dict):
                 return
@@ -116,6 +120,11 @@ class Observer:
         """Seconds since the last record arrived on any topic."""
         with self._lock:
             return time.monotonic() - self.last_record
+
+    def last_seen(self) -> dict[tuple[str, int], int]:
+        """The offset of the last record read, per (topic, partition)."""
+        with self._lock:
+            return dict(self.last_offsets)
 
     def snapshot(self) -> tuple[list[SeenSignal], list[dict[str, Any]]]:
         with self._lock:

@@ -28,6 +28,7 @@ from chorus_api.agent import Agent
 from chorus_api.runtime import runtime_config_yaml
 from chorus_api.streams import resolve_stream
 from chorus_api.tool import Tool
+from chorus_api.topics import stream_group
 
 from chorus_agents.dev.config import runtime_config_for
 from chorus_agents.dev.services.base import ServiceError, free_port, log_tail, wait_until
@@ -174,7 +175,7 @@ class Processes:
             config = {
                 **resolved.config,
                 "bootstrap_servers": bootstrap,
-                "group_id": f"chorus-flink.{namespace}.{agent.metadata.name}-{stream.name}",
+                "group_id": stream_group(namespace, f"{agent.metadata.name}-{stream.name}"),
             }
             checkpoints = self.workdir / "checkpoints" / stream.name
             settings = {

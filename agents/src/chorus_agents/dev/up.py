@@ -10,9 +10,11 @@
    agent answers ``/readyz``.
 4. The scenario's records, fed at ``speed`` times event time, incidents included (none with
    ``quiet``), while :class:`~chorus_agents.dev.live.Observer` reads every topic.
-5. The end: the feed done and nothing new for :data:`QUIET_SECONDS`, or ``seconds`` of
-   wall time, or Ctrl-C. The agents get SIGTERM first (they commit their transaction),
-   the observer drains, then everything else stops; the report is built from what was seen.
+5. The end: the feed done, every agent past the last record of its inputs
+   (:mod:`chorus_agents.dev.settle`: an agent in a long model call is not done however
+   quiet it is) and nothing new for :data:`QUIET_SECONDS`; or ``seconds`` of wall time, or
+   Ctrl-C. The agents get SIGTERM first (they commit their transaction), the observer
+   drains, then everything else stops; the report is built from what was seen.
 """
 
 from __future__ import annotations
@@ -42,11 +44,16 @@ from chorus_agents.dev.report import Injected, Report, build_report
 from chorus_agents.dev.scenarios import START, Plan, Scenario
 from chorus_agents.dev.services.base import CACHE, ServiceError, wait_until
 from chorus_agents.dev.services.kafka import KafkaBroker, KafkaService, admin, create_topics
+from chorus_agents.dev.settle import behind, committed_offsets, readers_of
 from chorus_agents.dev.topics import TopicSpec, domain_topics
 
-QUIET_SECONDS = 10.0
-"""After the feed, the run ends once no record arrived on any topic for this long."""
-DRAIN_SECONDS = 3.0
+QUIET_SECONDS = 3.0
+"""After the feed, the run ends once every agent has settled and no record arrived on any
+topic for this long: three of the jobs' checkpoints (a job's outputs appear with each)."""
+DRAIN_SECONDS = 1.0
+"""After the agents stop, the observer reads until nothing arrived for this long."""
+DRAIN_LIMIT_SECONDS = 10.0
+"""At most this long (a stopped run's jobs may still be writing what was fed)."""
 
 
 @dataclass(frozen=True)
@@ -278,6 +285,18 @@ def up(
             audit_topic=audit_topic(namespace),
         )
         observer.start()
+        from confluent_kafka import KafkaException
+
+        readers = readers_of(domain, namespace)
+        client = admin(broker)
+
+        def settled() -> bool:
+            try:
+                committed = committed_offsets(client, [r.group for r in readers])
+            except KafkaException:
+                return False  # asked again in half a second
+            return not behind(readers, observer.last_seen(), committed)
+
         progress = FeedProgress()
         feeder = threading.Thread(
             target=feed,
@@ -302,6 +321,7 @@ def up(
                     progress.done
                     and not options.keep_running
                     and observer.quiet_for() >= QUIET_SECONDS
+                    and settled()
                 ):
                     break
         stopper.event.set()
@@ -309,7 +329,9 @@ def up(
         feed_seconds = time.monotonic() - began
         console.print("stopping the agents (they commit their last transaction)...")
         processes.stop(["agent/"])
-        time.sleep(DRAIN_SECONDS)
+        drained_by = time.monotonic() + DRAIN_LIMIT_SECONDS
+        while observer.quiet_for() < DRAIN_SECONDS and time.monotonic() < drained_by:
+            time.sleep(0.2)
         observer.stop()
         signals, audit = observer.snapshot()
         report = build_report(

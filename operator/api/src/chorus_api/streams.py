@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from chorus_api.agent import Stream, UpgradeMode
+from chorus_api.topics import stream_group
 
 
 class ParameterKind(StrEnum):
@@ -266,7 +267,7 @@ def flink_deployment(
     stream = resolved.stream
     job_config: dict[str, Any] = dict(resolved.config)
     job_config["bootstrap_servers"] = runtime.bootstrap_servers
-    job_config["group_id"] = f"chorus-flink.{namespace}.{name}"
+    job_config["group_id"] = stream_group(namespace, name)
     if runtime.kafka_properties:
         job_config["kafka_properties"] = dict(runtime.kafka_properties)
     upgrade_mode = stream.upgrade_mode.value

@@ -109,6 +109,12 @@ def consumer_group(namespace: str, agent: str) -> str:
     return agent_prefix(namespace, agent)
 
 
+def stream_group(namespace: str, deployment: str) -> str:
+    """The consumer group of a stream's Flink job (``<agent>-<stream>`` is its deployment)
+    and the prefix of its transactional ids: ``chorus-flink.<namespace>.<deployment>``."""
+    return f"{PREFIX}-flink.{namespace}.{deployment}"
+
+
 def transactional_id_prefix(namespace: str, agent: str) -> str:
     """Every transactional id of the agent's replicas starts with this (for the ACL)."""
     return f"{agent_prefix(namespace, agent)}."

@@ -39,6 +39,7 @@ from chorus_api.topics import (
     dead_letter_topic,
     inbox_topic,
     replies_topic,
+    stream_group,
     tasks_topic,
     transactional_id_prefix,
 )
@@ -121,12 +122,6 @@ def agent_acls(
             ("transactionalId", transactional_id_prefix(namespace, agent), "prefix", _WRITE)
         )
     return _merge(grants)
-
-
-def stream_group(namespace: str, deployment: str) -> str:
-    """The consumer group of a stream's job (as :func:`chorus_api.streams.flink_deployment`
-    sets it) and the prefix of its transactional ids."""
-    return f"chorus-flink.{namespace}.{deployment}"
 
 
 def stream_acls(namespace: str, deployment: str, resolved: ResolvedStream) -> tuple[Acl, ...]:
