@@ -46,8 +46,8 @@ EVENT_SECONDS = {
 maintenance and traffic 300 s, icu 1,800 s), and the incident's whole course (trading's at
 half of it, maintenance's and traffic's at a quarter, icu's at 600 s; support's angry
 customer writes from 300 s on, waiting longer each time, for most of the scenario's 2,700 s)."""
-SPEED_UP = 3
-"""Each run feeds at three times its scenario's default pace (the event times, and so every
+SPEED_UP = 6
+"""Each run feeds at six times its scenario's default pace (the event times, and so every
 window, watermark and incident, stay the same; the scenarios are sparse: support's whole
 2,700 s are 41 records). The demo's own pace is the default."""
 INCIDENT_DOMAINS = [d for d in DOMAINS if d != "trading"]
