@@ -10,6 +10,10 @@ started=$(date +%s)
 scripts/prereqs.sh
 UV=$(scripts/bootstrap.sh)
 export UV_CACHE_DIR="${UV_CACHE_DIR:-${CHORUS_CACHE:-$HOME/.cache/chorus}/uv}"
+# Bytecode caches on, even where the environment turns them off: each stage's pytest (and
+# each of its workers) collects every test module, and without the cache pytest rewrites
+# and compiles them all again each time (7 CPU seconds a collection here, 3.5 with it).
+unset PYTHONDONTWRITEBYTECODE
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
