@@ -85,16 +85,20 @@ def seconds(item: pytest.Item) -> float:
 
 
 def paired(items: list[pytest.Item], workers: int) -> list[pytest.Item]:
-    """The runtime tier's tests (``seconds`` markers) ordered for xdist: it hands each
-    worker the groups ``i`` and ``i + workers`` first, so the longest ``workers`` tests
-    come first, then the next ones shortest first (the longest paired with the shortest),
-    then the rest, longest first. Other tests keep their order, before them."""
+    """The runtime tier's tests (``seconds`` markers, what each took when last measured)
+    ordered for xdist, which hands worker ``i`` the tests ``i`` and ``i + workers`` first and
+    each worker one more whenever it finishes one: the longest ``workers`` tests come first,
+    then the shortest ``workers`` ascending (so the longest test is paired with the shortest),
+    then the rest, longest first, to whoever is free. Other tests keep their order, before
+    them."""
     timed = sorted((i for i in items if seconds(i)), key=seconds, reverse=True)
     if not timed:
         return items
     untimed = [i for i in items if not seconds(i)]
-    head, second, rest = timed[:workers], timed[workers : 2 * workers], timed[2 * workers :]
-    return untimed + head + second[::-1] + rest
+    head, tail = timed[:workers], timed[workers:]
+    shortest = sorted(tail, key=seconds)[:workers]
+    rest = [i for i in tail if i not in shortest]
+    return untimed + head + shortest + rest
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

@@ -51,7 +51,7 @@ def pauses(port: int) -> int:
 
 
 @pytest.mark.runtime
-@pytest.mark.seconds(75)
+@pytest.mark.seconds(72)
 def test_a_flood_of_events_pauses_the_partitions_and_memory_stays_bounded(
     kafka: Any, tmp_path: Path
 ) -> None:

@@ -60,7 +60,7 @@ before the test has its kills."""
 
 
 @pytest.mark.runtime
-@pytest.mark.seconds(75)
+@pytest.mark.seconds(80)
 def test_every_input_has_exactly_one_output_despite_sigkills_inside_transactions(
     kafka: Any, tmp_path: Path
 ) -> None:
@@ -158,7 +158,7 @@ def test_control_at_least_once_duplicates_under_the_same_kills(kafka: Any, tmp_p
 
 
 @pytest.mark.runtime
-@pytest.mark.seconds(30)
+@pytest.mark.seconds(22)
 def test_a_replica_joining_and_leaving_mid_stream_loses_and_repeats_nothing(
     kafka: Any, tmp_path: Path
 ) -> None:

@@ -159,7 +159,7 @@ def ask_killed_after_the_answer(kafka: Any, tmp_path: Path, *, fresh_ids: bool) 
 
 
 @pytest.mark.runtime
-@pytest.mark.seconds(25)
+@pytest.mark.seconds(20)
 def test_a_caller_killed_after_its_peer_answered_asks_again_and_the_peer_acts_once(
     kafka: Any, tmp_path: Path
 ) -> None:
@@ -167,6 +167,6 @@ def test_a_caller_killed_after_its_peer_answered_asks_again_and_the_peer_acts_on
 
 
 @pytest.mark.runtime
-@pytest.mark.seconds(25)
+@pytest.mark.seconds(20)
 def test_control_fresh_message_ids_make_the_peer_act_twice(kafka: Any, tmp_path: Path) -> None:
     assert ask_killed_after_the_answer(kafka, tmp_path, fresh_ids=True) == 2

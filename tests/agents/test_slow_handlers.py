@@ -87,7 +87,7 @@ def committed_offset(kafka: Any, group: str, topic: str) -> TopicPartition:
 
 
 @pytest.mark.runtime
-@pytest.mark.seconds(15)
+@pytest.mark.seconds(11)
 def test_other_keys_flow_past_a_stalled_record_and_are_not_run_again_after_a_kill(
     kafka: Any, tmp_path: Path
 ) -> None:
@@ -140,7 +140,7 @@ def test_other_keys_flow_past_a_stalled_record_and_are_not_run_again_after_a_kil
 
 
 @pytest.mark.runtime
-@pytest.mark.seconds(12)
+@pytest.mark.seconds(8)
 def test_an_unwritable_output_or_a_timeout_fails_only_its_own_record(
     kafka: Any, tmp_path: Path
 ) -> None:

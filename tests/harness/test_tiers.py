@@ -159,15 +159,33 @@ class TimedItem:
         return pytest.mark.seconds(self.seconds).mark
 
 
+def xdist_makespan(seconds: list[float], workers: int) -> float:
+    """When the last test ends if xdist's scheduler gets ``seconds`` in this order: worker
+    ``i`` is handed tests ``i`` and ``i + workers``, then one more each time it finishes one
+    (queued behind the one it holds)."""
+    queues = [list(seconds[i : 2 * workers : workers]) for i in range(workers)]
+    pending = list(seconds[2 * workers :])
+    clocks = [0.0] * workers
+    while any(queues):
+        w = min((w for w in range(workers) if queues[w]), key=lambda w: clocks[w] + queues[w][0])
+        clocks[w] += queues[w].pop(0)
+        if pending:
+            queues[w].append(pending.pop(0))
+    return max(clocks)
+
+
 def test_the_runtime_tier_pairs_its_longest_tests_with_its_shortest() -> None:
-    """xdist hands worker ``i`` the groups ``i`` and ``i + workers`` first: the longest
-    tests come first, each followed, ``workers`` places later, by a short one."""
+    """The runtime tier's nine tests with the seconds they took (fresh clone, 8322946), in
+    collection order, then as ``paired`` orders them for four workers."""
     from tests.conftest import paired
 
-    items = [TimedItem(f"t{s}", s) for s in (30, 75, 12, 60, 25, 75, 15, 30, 25)]
+    measured = (72, 80, 30, 22, 60, 20, 20, 11, 8)
+    items = [TimedItem(f"t{i}", s) for i, s in enumerate(measured)]
     untimed = TimedItem("plain", 0)
     order: list[Any] = paired([untimed, *items], 4)  # type: ignore[list-item]
     seconds = [i.seconds for i in order]
-    assert seconds == [0, 75, 75, 60, 30, 15, 25, 25, 30, 12]
-    per_worker = [sum(seconds[1:][w::4][:2]) for w in range(4)]
-    assert max(per_worker) <= 100  # in collection order a worker had 75 + 60
+    assert seconds == [0, 80, 72, 60, 30, 8, 11, 20, 20, 22]
+    # The longest test is followed by the shortest only: nothing can end before it does.
+    assert xdist_makespan(seconds[1:], 4) == 80 + 8
+    # In collection order two long tests shared a worker (72 + 60).
+    assert xdist_makespan(list(measured), 4) > 120
