@@ -11,6 +11,7 @@ from chorus_agents.models import (
     ModelError,
     ModelRequest,
     OpenAIModel,
+    ToolCall,
     ToolSpec,
     Usage,
     provider_for,
@@ -63,7 +64,7 @@ async def test_tools_and_tool_calls_round_trip(
     assert headers["authorization"] == f"Bearer {KEY}"
     assert body == {
         "model": "gpt-test",
-        "max_tokens": 99,
+        "max_completion_tokens": 99,
         "messages": [
             {"role": "system", "content": "You trade."},
             {"role": "user", "content": "price of AAPL?"},
@@ -110,8 +111,10 @@ async def test_tools_and_tool_calls_round_trip(
 async def test_a_failed_tool_result_is_marked_for_the_model(
     model: OpenAIModel, endpoint: tuple[str, Seen]
 ) -> None:
+    ask = ChatMessage(role="user", text="price of AAPL?")
+    call = ChatMessage(role="assistant", tool_calls=(ToolCall("c1", "get_quote", {}),))
     failed = ChatMessage(role="tool", text="refused", tool_call_id="c1", is_error=True)
-    answer = await model.complete(ModelRequest(messages=(failed,)))
+    answer = await model.complete(ModelRequest(messages=(ask, call, failed), tools=(QUOTE,)))
     assert answer.text == "The answer is ERROR: refused."
     assert endpoint[1].requests[0][1]["messages"][-1]["content"] == "ERROR: refused"
 

@@ -35,6 +35,11 @@ def _words(value: Any) -> int:
 
 
 def openai_app(seen: Seen) -> Starlette:
+    """Chat Completions as its reference gives them: the answer follows
+    https://platform.openai.com/docs/api-reference/chat/object and the errors
+    https://platform.openai.com/docs/guides/error-codes (``error.message``, ``type``,
+    ``code``); the provider parses them with the SDK's own response models."""
+
     async def completions(request: Request) -> JSONResponse:
         body = await request.json()
         seen.requests.append((dict(request.headers), body))

@@ -31,7 +31,7 @@ from chorus_agents.models.base import (
     ToolCall,
     Usage,
 )
-from chorus_agents.models.openai import post_json
+from chorus_agents.models.http import post_json
 
 DEFAULT_ENDPOINT = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"

@@ -1,27 +1,36 @@
-"""The ``openai`` provider: any OpenAI-compatible Chat Completions endpoint, over httpx.
+"""The ``openai`` provider: OpenAI and every OpenAI-compatible server, on the official SDK.
 
-``POST {endpoint}/chat/completions`` (endpoint default ``https://api.openai.com/v1``;
-vLLM, Ollama, LiteLLM and Azure-style gateways speak the same) with ``Authorization:
-Bearer <key>`` when there is a key. The mapping:
+Chat Completions through ``openai.AsyncOpenAI``: the public API by default, or any server
+that speaks it (vLLM, Ollama, LM Studio, LiteLLM, ``chorus model serve``) at ``endpoint``,
+its base URL (``http://127.0.0.1:8000/v1``). The mapping:
 
 - the system prompt is the first message (``role: system``);
 - tools are ``{type: function, function: {name, description, parameters}}``;
 - an assistant turn's tool calls are ``tool_calls`` (arguments as a JSON string), a
   tool's result is a ``role: tool`` message with its ``tool_call_id`` (a failed call's
   text is prefixed ``ERROR:``, the format has no error flag);
+- the token limit is ``max_completion_tokens`` (``max_tokens`` is deprecated, and the
+  reasoning models refuse it);
 - ``finish_reason`` ``tool_calls`` / ``length`` / anything else map to ``tool_use`` /
-  ``max_tokens`` / ``end``; ``usage.prompt_tokens`` / ``completion_tokens`` to
-  :class:`~chorus_agents.models.base.Usage`.
+  ``max_tokens`` / ``end``; a refusal is the model's text; ``usage.prompt_tokens`` /
+  ``completion_tokens`` to :class:`~chorus_agents.models.base.Usage`.
 
-The API key is never logged nor put in an error message.
+Before a request is sent, :func:`chorus_agents.models.rules.check_openai` refuses what the
+API would (a tool result that answers no call, an empty message), naming the message.
+
+**Retries are the runtime's**, not the SDK's (``max_retries=0``): a failure is a
+:class:`~chorus_agents.models.base.ModelError` with ``retryable`` set for a timeout, a lost
+connection, 408, 409, 429 and 5xx, and the agent loop decides. The API key is never logged
+nor put in an error message; a server that needs none gets a placeholder.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
-import httpx
+import openai
+from openai.types.chat import ChatCompletion
 
 from chorus_agents.models.base import (
     ChatMessage,
@@ -33,16 +42,17 @@ from chorus_agents.models.base import (
     ToolCall,
     Usage,
 )
+from chorus_agents.models.rules import check_openai
 
-DEFAULT_ENDPOINT = "https://api.openai.com/v1"
+NO_KEY = "no-key"
+"""The key sent to a server that needs none (the SDK requires one)."""
 _STOP: dict[str, StopReason] = {"tool_calls": "tool_use", "length": "max_tokens"}
 
 
 class OpenAIModel(ModelProvider):
-    """An OpenAI-compatible chat model; see the module docstring.
+    """An OpenAI or OpenAI-compatible chat model; see the module docstring.
 
-    ``client`` replaces the provider's own ``httpx.AsyncClient`` (which it closes in
-    :meth:`aclose`); ``timeout`` bounds one request.
+    ``timeout`` bounds one request.
     """
 
     name = "openai"
@@ -54,77 +64,87 @@ class OpenAIModel(ModelProvider):
         api_key: str | None = None,
         endpoint: str | None = None,
         timeout: float = 120.0,
-        client: httpx.AsyncClient | None = None,
     ) -> None:
         self.model = model
-        self.endpoint = (endpoint or DEFAULT_ENDPOINT).rstrip("/")
-        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = client or httpx.AsyncClient(timeout=timeout)
+        self.endpoint = endpoint
+        self._client = openai.AsyncOpenAI(
+            api_key=api_key or NO_KEY, base_url=endpoint, timeout=timeout, max_retries=0
+        )
 
     def __repr__(self) -> str:
         return f"OpenAIModel(model={self.model!r}, endpoint={self.endpoint!r})"
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
-        body: dict[str, Any] = {
-            "model": self.model,
-            "messages": _messages(request),
-            "max_tokens": request.max_tokens,
-        }
-        if request.tools:
-            body["tools"] = [
-                {
-                    "type": "function",
-                    "function": {
-                        "name": tool.name,
-                        "description": tool.description,
-                        "parameters": dict(tool.input_schema),
-                    },
-                }
-                for tool in request.tools
-            ]
         where = f"model openai/{self.model}"
-        answer = await post_json(
-            self._client, f"{self.endpoint}/chat/completions", body, self._headers, where
-        )
-        return self._response(answer, where)
-
-    def _response(self, answer: Any, where: str) -> ModelResponse:
+        messages = openai_messages(request)
+        tools = [
+            {
+                "type": "function",
+                "function": {
+                    "name": tool.name,
+                    "description": tool.description,
+                    "parameters": dict(tool.input_schema),
+                },
+            }
+            for tool in request.tools
+        ]
+        check_openai(messages, where, tools)
         try:
-            choice = answer["choices"][0]
-            message = choice["message"]
-            calls = tuple(
-                ToolCall(
-                    id=call["id"],
-                    name=call["function"]["name"],
-                    arguments=_arguments(call["function"].get("arguments"), where),
-                )
-                for call in message.get("tool_calls") or ()
+            answer = await self._client.chat.completions.create(
+                model=self.model,
+                messages=cast(Any, messages),
+                max_completion_tokens=request.max_tokens,
+                tools=cast(Any, tools) if tools else openai.omit,
             )
-            usage = answer.get("usage") or {}
-            return ModelResponse(
-                text=message.get("content") or "",
-                tool_calls=calls,
-                usage=Usage(
-                    input_tokens=int(usage.get("prompt_tokens", 0)),
-                    output_tokens=int(usage.get("completion_tokens", 0)),
-                ),
-                model=str(answer.get("model") or self.model),
-                stop_reason=_STOP.get(choice.get("finish_reason"), "tool_use" if calls else "end"),
-            )
-        except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
-            raise ModelError(f"{where}: malformed answer: {type(exc).__name__}: {exc}") from None
+        except openai.APITimeoutError:
+            raise ModelError(f"{where}: timed out", retryable=True) from None
+        except openai.APIConnectionError as exc:
+            raise ModelError(f"{where}: cannot reach the endpoint: {exc}", retryable=True) from None
+        except openai.APIStatusError as exc:
+            raise ModelError.for_status(where, exc.status_code, _detail(exc)) from None
+        return response_of(answer, self.model, where)
 
     async def aclose(self) -> None:
-        """Closes the HTTP client."""
-        await self._client.aclose()
+        """Closes the SDK's HTTP client."""
+        await self._client.close()
 
 
-def _messages(request: ModelRequest) -> list[dict[str, Any]]:
+def response_of(answer: ChatCompletion, model: str, where: str) -> ModelResponse:
+    """The provider-neutral turn of a Chat Completions answer (the SDK's parsed type)."""
+    if not answer.choices:
+        raise ModelError(f"{where}: malformed answer: no choices")
+    choice = answer.choices[0]
+    message = choice.message
+    calls = []
+    for call in message.tool_calls or ():
+        if call.type != "function":
+            raise ModelError(f"{where}: a tool call of type {call.type!r} (only function)")
+        calls.append(
+            ToolCall(
+                id=call.id,
+                name=call.function.name,
+                arguments=_arguments(call.function.arguments, where),
+            )
+        )
+    usage = answer.usage
+    return ModelResponse(
+        text=message.content or message.refusal or "",
+        tool_calls=tuple(calls),
+        usage=Usage(
+            input_tokens=usage.prompt_tokens if usage else 0,
+            output_tokens=usage.completion_tokens if usage else 0,
+        ),
+        model=answer.model or model,
+        stop_reason=_STOP.get(choice.finish_reason, "tool_use" if calls else "end"),
+    )
+
+
+def openai_messages(request: ModelRequest) -> list[dict[str, Any]]:
+    """The request's conversation as Chat Completions messages."""
     messages: list[dict[str, Any]] = []
     if request.system:
         messages.append({"role": "system", "content": request.system})
-    for message in request.messages:
-        messages.append(_message(message))
+    messages.extend(_message(message) for message in request.messages)
     return messages
 
 
@@ -151,39 +171,23 @@ def _message(message: ChatMessage) -> dict[str, Any]:
     return {"role": message.role, "content": message.text}
 
 
-def _arguments(raw: Any, where: str) -> dict[str, Any]:
-    if raw is None or raw == "":
+def _arguments(raw: str | None, where: str) -> dict[str, Any]:
+    if not raw:
         return {}
-    parsed = json.loads(raw) if isinstance(raw, str) else raw
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        raise ModelError(f"{where}: tool call arguments are not JSON") from None
     if not isinstance(parsed, dict):
         raise ModelError(f"{where}: tool call arguments are not a JSON object")
     return parsed
 
 
-async def post_json(
-    client: httpx.AsyncClient, url: str, body: Any, headers: dict[str, str], where: str
-) -> Any:
-    """POSTs ``body``; the parsed JSON answer, or a :class:`ModelError` saying what failed."""
-    try:
-        response = await client.post(url, json=body, headers=headers)
-    except httpx.TimeoutException:
-        raise ModelError(f"{where}: timed out ({url})", retryable=True) from None
-    except httpx.TransportError as exc:
-        raise ModelError(f"{where}: cannot reach {url}: {exc}", retryable=True) from None
-    if response.status_code >= 400:
-        raise ModelError.for_status(where, response.status_code, _detail(response))
-    try:
-        return response.json()
-    except ValueError:
-        raise ModelError(f"{where}: the answer is not JSON") from None
-
-
-def _detail(response: httpx.Response) -> str:
-    """The provider's error message (both OpenAI and Anthropic nest it as ``error.message``)."""
-    try:
-        error = response.json().get("error")
+def _detail(exc: openai.APIStatusError) -> str:
+    """The API's own error message (``error.message``), else the status line."""
+    body = exc.body
+    if isinstance(body, dict):
+        error = body.get("error", body)
         if isinstance(error, dict) and error.get("message"):
             return str(error["message"])[:500]
-    except (ValueError, AttributeError):
-        pass
-    return response.text[:500] or response.reason_phrase
+    return str(exc.message)[:500]

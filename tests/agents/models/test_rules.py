@@ -1,0 +1,79 @@
+"""The Chat Completions request rules: each bad request refused, naming its field, and the
+same request put right passes (so each check can fail, and only for its reason)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+from chorus_agents.models import ChatMessage, ModelError, ModelRequest, ToolCall, ToolSpec
+from chorus_agents.models.openai import openai_messages
+from chorus_agents.models.rules import check_openai
+
+pytestmark = pytest.mark.unit
+
+ASK = {"role": "user", "content": "price of AAPL?"}
+CALL: dict[str, Any] = {
+    "role": "assistant",
+    "content": None,
+    "tool_calls": [
+        {"id": "c1", "type": "function", "function": {"name": "get_quote", "arguments": "{}"}}
+    ],
+}
+RESULT = {"role": "tool", "tool_call_id": "c1", "content": "189.20"}
+TOOL = {"type": "function", "function": {"name": "get_quote", "parameters": {}}}
+
+
+def refused(messages: list[dict[str, Any]], tools: Sequence[dict[str, Any]] = ()) -> str:
+    with pytest.raises(ModelError) as caught:
+        check_openai(messages, "model openai/m", tools)
+    assert not caught.value.retryable
+    return str(caught.value)
+
+
+def test_a_well_formed_conversation_passes() -> None:
+    check_openai([ASK, CALL, RESULT, {"role": "assistant", "content": "189.20"}], "m", [TOOL])
+
+
+def test_rule_1_a_tool_result_must_answer_a_call_of_the_turn_before() -> None:
+    assert "messages[1].tool_call_id: 'c1' answers no tool call" in refused([ASK, RESULT])
+    assert "messages[2].tool_call_id: 'c9'" in refused(
+        [ASK, CALL, {**RESULT, "tool_call_id": "c9"}]
+    )
+    check_openai([ASK, CALL, RESULT], "m")  # the control: the same result after its call
+
+
+def test_rule_2_every_call_is_answered_before_the_next_message() -> None:
+    assert "messages[2]: the tool calls ['c1']" in refused([ASK, CALL, ASK])
+    assert "the tool calls ['c1'] have no tool message" in refused([ASK, CALL])
+    two = {**CALL, "tool_calls": [*CALL["tool_calls"], {**CALL["tool_calls"][0], "id": "c2"}]}
+    assert "['c2']" in refused([ASK, two, RESULT, ASK])
+    check_openai([ASK, two, RESULT, {**RESULT, "tool_call_id": "c2"}, ASK], "m")
+
+
+def test_rule_3_an_assistant_message_has_content_or_calls() -> None:
+    empty = {"role": "assistant", "content": ""}
+    assert "messages[1].content: an assistant message needs content" in refused([ASK, empty])
+    check_openai([ASK, {"role": "assistant", "content": "hi"}], "m")
+
+
+def test_rule_4_function_names_follow_the_api_pattern() -> None:
+    dotted = {"type": "function", "function": {"name": "exchange.get_quote"}}
+    assert "tools[1].function.name: 'exchange.get_quote'" in refused([ASK], [TOOL, dotted])
+    long = {"type": "function", "function": {"name": "x" * 65}}
+    assert "tools[0].function.name" in refused([ASK], [long])
+    check_openai([ASK], "m", [TOOL, {"type": "function", "function": {"name": "x" * 64}}])
+
+
+def test_the_providers_own_mapping_of_a_tool_round_trip_passes_the_rules() -> None:
+    request = ModelRequest(
+        messages=(
+            ChatMessage(role="user", text="price?"),
+            ChatMessage(role="assistant", tool_calls=(ToolCall("c1", "get_quote", {}),)),
+            ChatMessage(role="tool", text="refused", tool_call_id="c1", is_error=True),
+        ),
+        system="You trade.",
+        tools=(ToolSpec("get_quote"),),
+    )
+    check_openai(openai_messages(request), "m")
