@@ -14,10 +14,18 @@ Templates take ``{text}`` (the matched message's text), ``{result}`` (a tool res
 text), and the regex's named groups; a ``call``'s string arguments are templates too.
 Without a matching rule the model answers ``scripted: <text>``. Tokens are counted as
 whitespace-separated words, so usage is deterministic too.
+
+A script may also take time, as a real model does: then it is a mapping of the rules and a
+latency (:mod:`chorus_agents.models.latency`, fixed or a seeded lognormal)::
+
+    latency: {median: 2.0, sigma: 0.8, seed: 7}
+    rules:
+      - reply: "..."
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +43,7 @@ from chorus_agents.models.base import (
     ToolCall,
     Usage,
 )
+from chorus_agents.models.latency import Latency, LatencyError
 
 
 class ScriptError(ValueError):
@@ -74,18 +83,42 @@ class ScriptedModel(ModelProvider):
 
     name = "scripted"
 
-    def __init__(self, rules: Sequence[ScriptRule] = (), *, model: str = "scripted") -> None:
+    def __init__(
+        self,
+        rules: Sequence[ScriptRule] = (),
+        *,
+        model: str = "scripted",
+        latency: Latency | None = None,
+    ) -> None:
         self.rules = tuple(rules)
         self.model = model
+        self.latency = latency
 
     @classmethod
     def from_document(cls, document: Any, *, source: str = "script") -> ScriptedModel:
-        """A model from a parsed YAML/JSON list of rules."""
+        """A model from a parsed YAML/JSON list of rules, or a mapping of ``rules`` and
+        ``latency``."""
+        latency = None
+        if isinstance(document, Mapping):
+            unknown = set(document) - {"rules", "latency"}
+            if unknown:
+                raise ScriptError(
+                    f"{source}: a script is a list of rules, or a mapping of rules and "
+                    f"latency: unknown keys {sorted(unknown)}"
+                )
+            if "latency" in document:
+                try:
+                    latency = Latency.parse(document["latency"], f"{source}: latency")
+                except LatencyError as exc:
+                    raise ScriptError(str(exc)) from None
+            document = document.get("rules", [])
+            source = f"{source}: rules"
         if not isinstance(document, list):
             raise ScriptError(
                 f"{source}: a script is a list of rules, not {type(document).__name__}"
             )
-        return cls([_rule(item, f"{source}[{index}]") for index, item in enumerate(document)])
+        rules = [_rule(item, f"{source}[{index}]") for index, item in enumerate(document)]
+        return cls(rules, latency=latency)
 
     @classmethod
     def from_file(cls, path: str | Path) -> ScriptedModel:
@@ -99,6 +132,8 @@ class ScriptedModel(ModelProvider):
     async def complete(self, request: ModelRequest) -> ModelResponse:
         if not request.messages:
             raise ModelError("scripted: a request without messages")
+        if self.latency is not None:
+            await asyncio.sleep(self.latency.seconds(request))
         last = request.messages[-1]
         calls = {call.id: call.name for message in request.messages for call in message.tool_calls}
         turn = sum(1 for message in request.messages if message.role == "assistant") + 1
