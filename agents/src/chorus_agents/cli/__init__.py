@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import typer
 
-from chorus_agents.cli import agent, mcp, send, tail
+from chorus_agents.cli import agent, mcp, model, send, tail
 from chorus_agents.cli import dev as dev_cli
 from chorus_agents.cli import trace as trace_cli
 
@@ -22,6 +22,7 @@ app = typer.Typer(
 )
 app.add_typer(agent.app, name="agent")
 app.add_typer(mcp.app, name="mcp")
+app.add_typer(model.app, name="model")
 app.command("send")(send.send)
 app.command("tail")(tail.tail)
 app.add_typer(dev_cli.app, name="dev")
