@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from chorus_agents.models import ChatMessage, ModelError, ModelRequest, ToolCall, ToolSpec
 from chorus_agents.models.openai import openai_messages
-from chorus_agents.models.rules import check_openai
+from chorus_agents.models.rules import check_anthropic, check_openai
 
 pytestmark = pytest.mark.unit
 
@@ -77,3 +77,72 @@ def test_the_providers_own_mapping_of_a_tool_round_trip_passes_the_rules() -> No
         tools=(ToolSpec("get_quote"),),
     )
     check_openai(openai_messages(request), "m")
+
+
+# Messages (Anthropic)
+
+Q: dict[str, Any] = {"role": "user", "content": [{"type": "text", "text": "price of AAPL?"}]}
+USE: dict[str, Any] = {
+    "role": "assistant",
+    "content": [{"type": "tool_use", "id": "t1", "name": "get_quote", "input": {}}],
+}
+ANSWER: dict[str, Any] = {
+    "role": "user",
+    "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "1"}],
+}
+
+
+def refused_by_messages(
+    messages: list[dict[str, Any]], tools: Sequence[dict[str, Any]] = ()
+) -> str:
+    with pytest.raises(ModelError) as caught:
+        check_anthropic(messages, "model anthropic/m", tools)
+    assert not caught.value.retryable
+    return str(caught.value)
+
+
+def test_messages_rule_1_every_message_has_content() -> None:
+    assert "messages[0].content: a message needs at least one block" in refused_by_messages(
+        [{"role": "user", "content": []}]
+    )
+    empty_text = {"role": "user", "content": [{"type": "text", "text": ""}]}
+    assert "messages[0].content[0].text: an empty text block" in refused_by_messages([empty_text])
+    # The control: a last assistant message may be empty (a prefill); others may not.
+    check_anthropic([Q, {"role": "assistant", "content": []}], "m")
+
+
+def test_messages_rules_2_and_3_results_answer_the_calls_just_before() -> None:
+    stray = {**ANSWER, "content": [{**ANSWER["content"][0], "tool_use_id": "t9"}]}
+    assert "content[0].tool_use_id: 't9' answers no tool_use" in refused_by_messages(
+        [Q, USE, stray]
+    )
+    assert "the tool_use ids ['t1'] have no tool_result here" in refused_by_messages([Q, USE, Q])
+    assert "the tool_use ids ['t1'] have no tool_result" in refused_by_messages([Q, USE])
+    check_anthropic([Q, USE, ANSWER], "m")
+
+
+def test_messages_rule_4_tool_results_come_first() -> None:
+    late = {"role": "user", "content": [Q["content"][0], ANSWER["content"][0]]}
+    assert "content[1]: a tool_result after another block" in refused_by_messages([Q, USE, late])
+    check_anthropic([Q, USE, {"role": "user", "content": [*ANSWER["content"], *Q["content"]]}], "m")
+
+
+def test_messages_rule_5_tool_names() -> None:
+    assert "tools[0].name: 'exchange.get_quote'" in refused_by_messages(
+        [Q], [{"name": "exchange.get_quote", "input_schema": {}}]
+    )
+    check_anthropic([Q], "m", [{"name": "get_quote", "input_schema": {}}])
+
+
+def test_the_anthropic_mapping_of_a_failed_tool_round_trip_passes_the_rules() -> None:
+    from chorus_agents.models.anthropic import _messages
+
+    messages = _messages(
+        (
+            ChatMessage(role="user", text="price?"),
+            ChatMessage(role="assistant", tool_calls=(ToolCall("t1", "get_quote", {}),)),
+            ChatMessage(role="tool", text="closed", tool_call_id="t1", is_error=True),
+            ChatMessage(role="user", text="and now?"),
+        )
+    )
+    check_anthropic(messages, "m")

@@ -116,7 +116,17 @@ def openai_app(seen: Seen) -> Starlette:
     return Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"])])
 
 
+def _bearer(request: Request) -> str | None:
+    value = request.headers.get("authorization", "")
+    return value.removeprefix("Bearer ") if value.startswith("Bearer ") else None
+
+
 def anthropic_app(seen: Seen) -> Starlette:
+    """The Messages API as its reference gives it: the answer follows
+    https://docs.anthropic.com/en/api/messages (a ``message`` with content blocks, ``usage``)
+    and the errors https://docs.anthropic.com/en/api/errors (``type: error``, ``error.type``,
+    ``error.message``); the provider parses them with the SDK's own models."""
+
     def error(status: int, kind: str, message: str) -> JSONResponse:
         return JSONResponse(
             {"type": "error", "error": {"type": kind, "message": message}}, status_code=status
@@ -125,9 +135,10 @@ def anthropic_app(seen: Seen) -> Starlette:
     async def messages(request: Request) -> JSONResponse:
         body = await request.json()
         seen.requests.append((dict(request.headers), body))
-        if request.headers.get("x-api-key") != KEY:
+        # The SDK sends the key as x-api-key or as a bearer token, depending on its version.
+        if KEY not in (request.headers.get("x-api-key"), _bearer(request)):
             return error(401, "authentication_error", "invalid x-api-key")
-        if request.headers.get("anthropic-version") != "2023-06-01":
+        if not request.headers.get("anthropic-version"):
             return error(400, "invalid_request_error", "anthropic-version: required")
         last = body["messages"][-1]
         content = last["content"]

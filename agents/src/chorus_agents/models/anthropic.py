@@ -1,7 +1,7 @@
-"""The ``anthropic`` provider: the Messages API, over httpx.
+r"""The ``anthropic`` provider: the Messages API, on the official SDK.
 
-``POST {endpoint}/v1/messages`` (endpoint default ``https://api.anthropic.com``) with the
-headers ``x-api-key`` and ``anthropic-version: 2023-06-01``. The mapping:
+``anthropic.AsyncAnthropic`` against ``https://api.anthropic.com`` or ``endpoint`` (a
+gateway that speaks the Messages API). The mapping:
 
 - the system prompt is the top-level ``system``; tools are ``{name, description,
   input_schema}``;
@@ -9,17 +9,21 @@ headers ``x-api-key`` and ``anthropic-version: 2023-06-01``. The mapping:
   ``tool_result`` blocks (``is_error`` for a failed call) in the next ``user`` message,
   and consecutive user-side turns are merged, as the API wants roles to alternate;
 - ``stop_reason`` ``tool_use`` / ``max_tokens`` / anything else map to ``tool_use`` /
-  ``max_tokens`` / ``end``; ``usage.input_tokens`` / ``output_tokens`` to
-  :class:`~chorus_agents.models.base.Usage`.
+  ``max_tokens`` / ``end`` (a ``refusal`` is the model's text); ``usage.input_tokens`` /
+  ``output_tokens`` to :class:`~chorus_agents.models.base.Usage`.
 
-HTTP 429, 5xx and 529 (overloaded) are retryable. The key is never logged.
+Before a request is sent, :func:`chorus_agents.models.rules.check_anthropic` refuses what
+the API would (a tool result that answers no call, an empty message). Retries are the
+runtime's (``max_retries=0``): 408, 409, 429, 5xx and 529 (overloaded) are retryable
+:class:`~chorus_agents.models.base.ModelError`\ s. The key is never logged.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-import httpx
+import anthropic
+from anthropic.types import Message
 
 from chorus_agents.models.base import (
     ChatMessage,
@@ -31,10 +35,8 @@ from chorus_agents.models.base import (
     ToolCall,
     Usage,
 )
-from chorus_agents.models.http import post_json
+from chorus_agents.models.rules import check_anthropic
 
-DEFAULT_ENDPOINT = "https://api.anthropic.com"
-API_VERSION = "2023-06-01"
 _STOP: dict[str, StopReason] = {"tool_use": "tool_use", "max_tokens": "max_tokens"}
 
 
@@ -50,64 +52,76 @@ class AnthropicModel(ModelProvider):
         api_key: str,
         endpoint: str | None = None,
         timeout: float = 120.0,
-        client: httpx.AsyncClient | None = None,
     ) -> None:
         self.model = model
-        self.endpoint = (endpoint or DEFAULT_ENDPOINT).rstrip("/")
-        self._headers = {"x-api-key": api_key, "anthropic-version": API_VERSION}
-        self._client = client or httpx.AsyncClient(timeout=timeout)
+        self.endpoint = endpoint
+        self._client = anthropic.AsyncAnthropic(
+            api_key=api_key, base_url=endpoint, timeout=timeout, max_retries=0
+        )
 
     def __repr__(self) -> str:
         return f"AnthropicModel(model={self.model!r}, endpoint={self.endpoint!r})"
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
-        body: dict[str, Any] = {
-            "model": self.model,
-            "max_tokens": request.max_tokens,
-            "messages": _messages(request.messages),
-        }
-        if request.system:
-            body["system"] = request.system
-        if request.tools:
-            body["tools"] = [
-                {
-                    "name": tool.name,
-                    "description": tool.description,
-                    "input_schema": dict(tool.input_schema),
-                }
-                for tool in request.tools
-            ]
         where = f"model anthropic/{self.model}"
-        answer = await post_json(
-            self._client, f"{self.endpoint}/v1/messages", body, self._headers, where
-        )
+        messages = _messages(request.messages)
+        tools = [
+            {
+                "name": tool.name,
+                "description": tool.description,
+                "input_schema": dict(tool.input_schema),
+            }
+            for tool in request.tools
+        ]
+        check_anthropic(messages, where, tools)
         try:
-            blocks = answer["content"]
-            text = "".join(block["text"] for block in blocks if block["type"] == "text")
-            calls = tuple(
-                ToolCall(
-                    id=block["id"], name=block["name"], arguments=dict(block.get("input") or {})
-                )
-                for block in blocks
-                if block["type"] == "tool_use"
+            answer = await self._client.messages.create(
+                model=self.model,
+                max_tokens=request.max_tokens,
+                messages=cast(Any, messages),
+                system=request.system if request.system else anthropic.omit,
+                tools=cast(Any, tools) if tools else anthropic.omit,
             )
-            usage = answer.get("usage") or {}
-            return ModelResponse(
-                text=text,
-                tool_calls=calls,
-                usage=Usage(
-                    input_tokens=int(usage.get("input_tokens", 0)),
-                    output_tokens=int(usage.get("output_tokens", 0)),
-                ),
-                model=str(answer.get("model") or self.model),
-                stop_reason=_STOP.get(answer.get("stop_reason"), "tool_use" if calls else "end"),
-            )
-        except (KeyError, TypeError, AttributeError, ValueError) as exc:
-            raise ModelError(f"{where}: malformed answer: {type(exc).__name__}: {exc}") from None
+        except anthropic.APITimeoutError:
+            raise ModelError(f"{where}: timed out", retryable=True) from None
+        except anthropic.APIConnectionError as exc:
+            raise ModelError(f"{where}: cannot reach the endpoint: {exc}", retryable=True) from None
+        except anthropic.APIStatusError as exc:
+            raise ModelError.for_status(where, exc.status_code, _detail(exc)) from None
+        return response_of(answer, self.model)
 
     async def aclose(self) -> None:
-        """Closes the HTTP client."""
-        await self._client.aclose()
+        """Closes the SDK's HTTP client."""
+        await self._client.close()
+
+
+def response_of(answer: Message, model: str) -> ModelResponse:
+    """The provider-neutral turn of a Messages answer (the SDK's parsed type)."""
+    text = "".join(block.text for block in answer.content if block.type == "text")
+    calls = tuple(
+        ToolCall(id=block.id, name=block.name, arguments=dict(block.input or {}))
+        for block in answer.content
+        if block.type == "tool_use"
+    )
+    return ModelResponse(
+        text=text,
+        tool_calls=calls,
+        usage=Usage(
+            input_tokens=answer.usage.input_tokens, output_tokens=answer.usage.output_tokens
+        ),
+        model=answer.model or model,
+        stop_reason=_STOP.get(answer.stop_reason or "", "tool_use" if calls else "end"),
+    )
+
+
+def _detail(exc: anthropic.APIStatusError) -> str:
+    """The API's own error message (``error.message``), else the status line."""
+    body = exc.body
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])[:500]
+    return str(exc.message)[:500]
 
 
 def _messages(messages: tuple[ChatMessage, ...]) -> list[dict[str, Any]]:

@@ -17,6 +17,19 @@ and ``tools``):
 3. An assistant message has ``content`` or ``tool_calls``.
 4. A function's name is 1 to 64 letters, digits, ``_`` or ``-`` (``tools[].function.name``;
    MCP allows more, dots included).
+
+Messages (https://docs.anthropic.com/en/api/messages, ``messages`` and ``tools``, and the
+tool use guide's "handling tool use and tool result content blocks"):
+
+1. Every message has content: at least one block, and no empty text block ("all messages
+   must have non-empty content except for the optional final assistant message").
+2. A ``tool_result`` block answers a ``tool_use`` block of the assistant message just before
+   ("Each tool_result block must have a corresponding tool_use block in the previous
+   message").
+3. Every ``tool_use`` block is answered by a ``tool_result`` in the message right after it
+   ("tool_use ids were found without tool_result blocks immediately after").
+4. In a user message, the ``tool_result`` blocks come before any other block.
+5. A tool's name is 1 to 64 letters, digits, ``_`` or ``-`` (``tools[].name``).
 """
 
 from __future__ import annotations
@@ -72,4 +85,59 @@ def check_openai(
             raise ModelError(
                 f"{where}: tools[{index}].function.name: {name!r} is not 1 to 64 letters, digits, "
                 "'_' or '-' (rule 4)"
+            )
+
+
+def check_anthropic(
+    messages: Sequence[Mapping[str, Any]],
+    where: str,
+    tools: Sequence[Mapping[str, Any]] = (),
+) -> None:
+    """Raises a :class:`ModelError` naming the first broken Messages rule (see the module
+    docstring)."""
+    asked: list[str] = []  # the tool_use ids of the assistant message just before
+    for index, message in enumerate(messages):
+        at = f"{where}: messages[{index}]"
+        blocks = message.get("content")
+        last = index == len(messages) - 1
+        if not blocks and not (last and message.get("role") == "assistant"):
+            raise ModelError(f"{at}.content: a message needs at least one block (rule 1)")
+        answered = []
+        seen_other = False
+        for n, block in enumerate(blocks or ()):
+            kind = block.get("type")
+            if kind == "text" and not block.get("text"):
+                raise ModelError(f"{at}.content[{n}].text: an empty text block (rule 1)")
+            if kind == "tool_result":
+                if seen_other:
+                    raise ModelError(
+                        f"{at}.content[{n}]: a tool_result after another block (rule 4)"
+                    )
+                if block.get("tool_use_id") not in asked:
+                    raise ModelError(
+                        f"{at}.content[{n}].tool_use_id: {block.get('tool_use_id')!r} answers "
+                        "no tool_use of the assistant message just before (rule 2)"
+                    )
+                answered.append(block["tool_use_id"])
+            else:
+                seen_other = True
+        missing = [call for call in asked if call not in answered]
+        if missing:
+            raise ModelError(f"{at}: the tool_use ids {missing} have no tool_result here (rule 3)")
+        asked = [
+            str(block.get("id"))
+            for block in blocks or ()
+            if message.get("role") == "assistant" and block.get("type") == "tool_use"
+        ]
+    if asked:
+        raise ModelError(
+            f"{where}: messages[{len(messages) - 1}]: the tool_use ids {asked} have no "
+            "tool_result (rule 3)"
+        )
+    for index, tool in enumerate(tools):
+        name = str(tool.get("name", ""))
+        if FUNCTION_NAME.fullmatch(name) is None:
+            raise ModelError(
+                f"{where}: tools[{index}].name: {name!r} is not 1 to 64 letters, digits, "
+                "'_' or '-' (rule 5)"
             )
