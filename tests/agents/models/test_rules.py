@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from chorus_agents.models import ChatMessage, ModelError, ModelRequest, ToolCall, ToolSpec
 from chorus_agents.models.openai import openai_messages
-from chorus_agents.models.rules import check_anthropic, check_openai
+from chorus_agents.models.rules import check_anthropic, check_gemini, check_openai
+from google.genai import types
 
 pytestmark = pytest.mark.unit
 
@@ -146,3 +147,73 @@ def test_the_anthropic_mapping_of_a_failed_tool_round_trip_passes_the_rules() ->
         )
     )
     check_anthropic(messages, "m")
+
+
+# Gemini generateContent
+
+
+def user_text(text: str) -> types.Content:
+    return types.Content(role="user", parts=[types.Part(text=text)])
+
+
+CALLS = types.Content(
+    role="model",
+    parts=[types.Part(function_call=types.FunctionCall(id="f1", name="get_quote", args={}))],
+)
+
+
+def reply(name: str = "get_quote") -> types.Content:
+    response = types.FunctionResponse(id="f1", name=name, response={"output": "1"})
+    return types.Content(role="user", parts=[types.Part(function_response=response)])
+
+
+def refused_by_gemini(contents: list[types.Content], names: Sequence[str] = ()) -> str:
+    with pytest.raises(ModelError) as caught:
+        check_gemini(contents, "model gemini/m", names)
+    assert not caught.value.retryable
+    return str(caught.value)
+
+
+def test_gemini_rule_1_every_content_has_a_part_and_no_empty_text() -> None:
+    empty = types.Content(role="user", parts=[])
+    assert "contents[0].parts: a content needs at least one part" in refused_by_gemini([empty])
+    assert "contents[0].parts[0].text: an empty text part" in refused_by_gemini([user_text("")])
+    check_gemini([user_text("hi")], "m")
+
+
+def test_gemini_rules_2_and_3_responses_answer_the_calls_just_before() -> None:
+    assert "function_response.name: 'get_price' answers no function_call" in refused_by_gemini(
+        [user_text("hi"), CALLS, reply("get_price")]
+    )
+    assert "function_response.name: 'get_quote'" in refused_by_gemini([user_text("hi"), reply()])
+    assert "the function calls ['get_quote'] of the model turn before" in refused_by_gemini(
+        [user_text("hi"), CALLS, user_text("and?")]
+    )
+    assert "the function calls ['get_quote'] have no function_response" in refused_by_gemini(
+        [user_text("hi"), CALLS]
+    )
+    check_gemini([user_text("hi"), CALLS, reply()], "m")
+
+
+def test_gemini_rule_4_function_names() -> None:
+    assert "function_declarations[0].name: '1quote'" in refused_by_gemini(
+        [user_text("hi")], ["1quote"]
+    )
+    assert "function_declarations[0].name" in refused_by_gemini([user_text("hi")], ["x" * 65])
+    check_gemini([user_text("hi")], "m", ["exchange.get_quote", "_x", "a:b-c"])
+
+
+def test_the_gemini_mapping_of_a_failed_tool_round_trip_passes_the_rules() -> None:
+    from chorus_agents.models.gemini import gemini_contents
+
+    contents = gemini_contents(
+        (
+            ChatMessage(role="user", text="price?"),
+            ChatMessage(role="assistant", tool_calls=(ToolCall("f1", "get_quote", {}),)),
+            ChatMessage(role="tool", text="closed", tool_call_id="f1", is_error=True),
+            ChatMessage(role="user", text="and now?"),
+        )
+    )
+    check_gemini(contents, "m")
+    assert contents[2].parts is not None and contents[2].parts[0].function_response is not None
+    assert contents[2].parts[0].function_response.name == "get_quote"  # named after its call

@@ -1,4 +1,5 @@
-"""Local servers speaking the OpenAI Chat Completions and Anthropic Messages wire formats.
+"""Local servers speaking the OpenAI Chat Completions, Anthropic Messages and Gemini
+``generateContent`` wire formats.
 
 They answer like the real APIs do, from what they are sent: an unknown key is a 401, a
 message containing ``rate limit`` a 429 and ``invalid`` a 400 (each with the API's error
@@ -185,6 +186,62 @@ def anthropic_app(seen: Seen) -> Starlette:
         )
 
     return Starlette(routes=[Route("/v1/messages", messages, methods=["POST"])])
+
+
+def gemini_app(seen: Seen) -> Starlette:
+    """Gemini's ``generateContent`` as its reference gives it: the answer follows
+    https://ai.google.dev/api/generate-content#v1beta.GenerateContentResponse (candidates
+    with content parts, ``finishReason``, ``usageMetadata``, ``modelVersion``) and the errors
+    https://ai.google.dev/gemini-api/docs/troubleshooting (``error.code``, ``message``,
+    ``status``); the provider parses them with the SDK's own models."""
+
+    def error(code: int, status: str, message: str) -> JSONResponse:
+        return JSONResponse(
+            {"error": {"code": code, "message": message, "status": status}}, status_code=code
+        )
+
+    async def generate(request: Request) -> JSONResponse:
+        body = await request.json()
+        seen.requests.append((dict(request.headers), body))
+        if request.headers.get("x-goog-api-key") != KEY:
+            return error(400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.")
+        last = body["contents"][-1]["parts"][-1]
+        text = str(last.get("text") or "")
+        if "rate limit" in text:
+            return error(429, "RESOURCE_EXHAUSTED", "Resource has been exhausted")
+        if "invalid" in text:
+            return error(400, "INVALID_ARGUMENT", "Request contains an invalid argument.")
+        parts: list[dict[str, Any]]
+        if "functionResponse" in last:
+            response = last["functionResponse"]["response"]
+            parts = [{"text": f"The answer is {response.get('output', response.get('error'))}."}]
+        elif body.get("tools"):
+            name = body["tools"][0]["functionDeclarations"][0]["name"]
+            parts = [{"functionCall": {"id": "fc_1", "name": name, "args": {"symbol": "AAPL"}}}]
+        else:
+            parts = [{"text": f"echo {text}"}]
+        prompt = sum(_words(p.get("text") or "") for c in body["contents"] for p in c["parts"])
+        return JSONResponse(
+            {
+                "candidates": [
+                    {
+                        "content": {"role": "model", "parts": parts},
+                        "finishReason": "STOP",
+                        "index": 0,
+                    }
+                ],
+                "usageMetadata": {
+                    "promptTokenCount": prompt,
+                    "candidatesTokenCount": 5,
+                    "totalTokenCount": prompt + 5,
+                },
+                "modelVersion": request.path_params["model"] + "-001",
+            }
+        )
+
+    return Starlette(
+        routes=[Route("/{version}/models/{model}:generateContent", generate, methods=["POST"])]
+    )
 
 
 @contextlib.asynccontextmanager

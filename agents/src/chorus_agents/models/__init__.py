@@ -26,6 +26,7 @@ from chorus_agents.models.base import (
     ToolSpec,
     Usage,
 )
+from chorus_agents.models.gemini import GeminiModel
 from chorus_agents.models.openai import OpenAIModel
 from chorus_agents.models.scripted import ScriptedModel, ScriptError, ScriptRule
 
@@ -33,6 +34,7 @@ __all__ = [
     "MODEL_TOKENS",
     "AnthropicModel",
     "ChatMessage",
+    "GeminiModel",
     "ModelConfigError",
     "ModelError",
     "ModelProvider",
@@ -93,7 +95,7 @@ def provider_for(model: RuntimeModel) -> ModelProvider:
     """The provider the runtime config names.
 
     ``openai`` needs a key unless an ``endpoint`` is set (a local OpenAI-compatible server
-    may need none); ``anthropic`` always needs one.
+    may need none); ``anthropic`` and ``gemini`` always need one.
     """
     where = f"model {model.provider}/{model.name}"
     if model.provider == "scripted":
@@ -111,11 +113,12 @@ def provider_for(model: RuntimeModel) -> ModelProvider:
                 f"{where}: needs an API key (apiKeyFile or apiKeyEnv) for the public endpoint"
             )
         return OpenAIModel(model.name, api_key=key, endpoint=endpoint)
-    if model.provider == "anthropic":
+    if model.provider in ("anthropic", "gemini"):
         if key is None:
             raise ModelConfigError(f"{where}: needs an API key (apiKeyFile or apiKeyEnv)")
-        return AnthropicModel(model.name, api_key=key, endpoint=endpoint)
-    raise ModelConfigError(f"{where}: unknown provider (openai, anthropic or scripted)")
+        maker = AnthropicModel if model.provider == "anthropic" else GeminiModel
+        return maker(model.name, api_key=key, endpoint=endpoint)
+    raise ModelConfigError(f"{where}: unknown provider (openai, anthropic, gemini or scripted)")
 
 
 provider_from_config = provider_for

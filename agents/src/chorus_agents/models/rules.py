@@ -30,6 +30,17 @@ tool use guide's "handling tool use and tool result content blocks"):
    ("tool_use ids were found without tool_result blocks immediately after").
 4. In a user message, the ``tool_result`` blocks come before any other block.
 5. A tool's name is 1 to 64 letters, digits, ``_`` or ``-`` (``tools[].name``).
+
+Gemini ``generateContent`` (https://ai.google.dev/api/generate-content, ``contents``; and
+https://ai.google.dev/api/caching#FunctionDeclaration for names):
+
+1. Every content has a part at least, and no empty text part.
+2. The ``function_response`` parts of a user turn answer the ``function_call`` parts of the
+   model turn just before, one each, by name (the API: "the number of function response
+   parts is equal to the number of function call parts of the function call turn").
+3. A model turn with function calls is followed by the user turn that answers them.
+4. A function's name starts with a letter or ``_`` and holds at most 64 letters, digits,
+   ``_``, ``.``, ``:`` or ``-``.
 """
 
 from __future__ import annotations
@@ -41,6 +52,7 @@ from typing import Any
 from chorus_agents.models.base import ModelError
 
 FUNCTION_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+GEMINI_FUNCTION_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_.:-]{0,63}")
 
 
 def check_openai(
@@ -140,4 +152,50 @@ def check_anthropic(
             raise ModelError(
                 f"{where}: tools[{index}].name: {name!r} is not 1 to 64 letters, digits, "
                 "'_' or '-' (rule 5)"
+            )
+
+
+def check_gemini(contents: Sequence[Any], where: str, function_names: Sequence[str] = ()) -> None:
+    """Raises a :class:`ModelError` naming the first broken ``generateContent`` rule (see
+    the module docstring); ``contents`` are the SDK's ``types.Content``."""
+    asked: list[str] = []  # the function names the model turn just before called
+    for index, content in enumerate(contents):
+        at = f"{where}: contents[{index}]"
+        parts = content.parts or []
+        if not parts:
+            raise ModelError(f"{at}.parts: a content needs at least one part (rule 1)")
+        answered: list[str] = []
+        for n, part in enumerate(parts):
+            if part.text is not None and not part.text and part.function_call is None:
+                raise ModelError(f"{at}.parts[{n}].text: an empty text part (rule 1)")
+            if part.function_response is not None:
+                name = part.function_response.name or ""
+                if name not in asked or answered.count(name) >= asked.count(name):
+                    raise ModelError(
+                        f"{at}.parts[{n}].function_response.name: {name!r} answers no "
+                        "function_call of the model turn just before (rule 2)"
+                    )
+                answered.append(name)
+        if sorted(answered) != sorted(asked):
+            missing = [name for name in asked if name not in answered]
+            raise ModelError(
+                f"{at}: the function calls {missing} of the model turn before have no "
+                "function_response here (rules 2 and 3)"
+            )
+        asked = [
+            part.function_call.name or ""
+            for part in parts
+            if content.role == "model" and part.function_call is not None
+        ]
+    if asked:
+        raise ModelError(
+            f"{where}: contents[{len(contents) - 1}]: the function calls {asked} have no "
+            "function_response (rule 3)"
+        )
+    for index, name in enumerate(function_names):
+        if GEMINI_FUNCTION_NAME.fullmatch(name) is None:
+            raise ModelError(
+                f"{where}: tools[0].function_declarations[{index}].name: {name!r} does not "
+                "start with a letter or '_', or holds more than 64 letters, digits, "
+                "'_', '.', ':' or '-' (rule 4)"
             )

@@ -51,6 +51,7 @@ class Provider(StrEnum):
 
     OPENAI = "openai"
     ANTHROPIC = "anthropic"
+    GEMINI = "gemini"
     SCRIPTED = "scripted"
 
 
@@ -68,8 +69,8 @@ class ModelSpec(ApiModel):
     model_config = ConfigDict(json_schema_extra=validations(MODEL_NAME_REQUIRED))
 
     provider: Provider
-    """``openai`` (any OpenAI-compatible endpoint), ``anthropic``, or ``scripted``
-    (deterministic, offline)."""
+    """``openai`` (OpenAI or any OpenAI-compatible endpoint), ``anthropic``, ``gemini``, or
+    ``scripted`` (deterministic, offline)."""
     name: Annotated[str, Field(min_length=1, max_length=256)] | None = None
     """The model's name at the provider; required unless the provider is ``scripted``."""
     endpoint: Url | None = None

@@ -281,7 +281,8 @@ class RuntimeModel(ApiModel):
     """The language model the agent calls, and where its API key is."""
 
     provider: Provider
-    """``openai`` (any OpenAI-compatible endpoint), ``anthropic`` or ``scripted``."""
+    """``openai`` (OpenAI or any OpenAI-compatible endpoint), ``anthropic``, ``gemini`` or
+    ``scripted``."""
     name: Annotated[str, Field(min_length=1, max_length=256)] | None = None
     """The model's name at the provider; required unless scripted."""
     endpoint: Url | None = None
