@@ -158,7 +158,12 @@ def test_lists_are_keyed_so_duplicates_are_refused() -> None:
 
 
 def test_enums_defaults_and_bounds() -> None:
-    assert _node(AGENT, ".spec.model.provider")["enum"] == ["openai", "anthropic", "scripted"]
+    assert _node(AGENT, ".spec.model.provider")["enum"] == [
+        "openai",
+        "anthropic",
+        "gemini",
+        "scripted",
+    ]
     assert _node(AGENT, ".spec.delivery.guarantee")["enum"] == ["at-least-once", "exactly-once"]
     assert _node(AGENT, ".spec.streams[].upgradeMode")["enum"] == [
         "stateless",

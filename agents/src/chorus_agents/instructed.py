@@ -14,7 +14,8 @@ ReAct-style loop:
 3. repeat until the model answers without tool calls (its text is the reply) or
    ``max_steps`` model calls were made (then the task fails).
 
-Audit records: ``model.call`` per model call (provider, model, tokens, stop reason), the
+Audit records: ``model.call`` per model call (provider, model, tokens, the estimated
+``cost_usd`` when the model has a ``price``, stop reason), the
 gateway's ``tool.call`` / ``tool.refused`` per tool call, and ``decision`` per answer.
 A domain event's answer is audited, not published.
 
@@ -31,6 +32,7 @@ import random as _random
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from chorus_api.agent import ModelPrice
 from chorus_api.runtime import RuntimeConfig
 
 from chorus_agents.handler import Context, DomainEvent, Handler, HandlerError, Incoming, Reply
@@ -77,6 +79,7 @@ class InstructedAgent(Handler):
         max_steps: int = DEFAULT_MAX_STEPS,
         max_tokens: int = 1024,
         retry: RetryPolicy | None = None,
+        price: ModelPrice | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         random: Callable[[], float] = _random.random,
     ) -> None:
@@ -88,6 +91,9 @@ class InstructedAgent(Handler):
         self.max_steps = max_steps
         self.max_tokens = max_tokens
         self.retry = retry or RetryPolicy()
+        self.price = price
+        """What the model's tokens cost (the Agent's ``model.price``): each call's estimated
+        cost goes in its audit record (``cost_usd``) and metrics."""
         self.usage = Usage()
         """Tokens of every model call so far."""
         self._sleep = sleep
@@ -109,6 +115,7 @@ class InstructedAgent(Handler):
             model=provider_for(config.model),
             tools=tools,
             audit=audit,
+            price=config.model.price,
             **kwargs,
         )
 
@@ -214,7 +221,13 @@ class InstructedAgent(Handler):
                     raise
                 await self._sleep(self.retry.delay(attempt - 1, self._random))
         self.usage += response.usage
-        record_usage(self.model.name, response.model, response.usage)
+        usage = response.usage
+        cost = (
+            round(self.price.cost(usage.input_tokens, usage.output_tokens), 8)
+            if self.price is not None
+            else None
+        )
+        record_usage(self.model.name, response.model, usage, cost)
         self.audit.record(
             "model.call",
             agent=self.agent,
@@ -223,8 +236,9 @@ class InstructedAgent(Handler):
             provider=self.model.name,
             model=response.model,
             outcome="ok",
-            input_tokens=response.usage.input_tokens,
-            output_tokens=response.usage.output_tokens,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            **({"cost_usd": cost} if cost is not None else {}),
             stop_reason=response.stop_reason,
             tool_calls=[call.name for call in response.tool_calls],
         )

@@ -5,8 +5,10 @@ names. API keys come from ``apiKeyFile`` (a mounted Secret key, read first) or
 ``apiKeyEnv``; they are passed to the provider and never logged.
 
 Token usage is counted in ``chorus_model_tokens_total{provider,model,kind}`` (``kind``:
-``input`` or ``output``), in prometheus-client's default registry, by
-:func:`record_usage`, which the agent loop calls once per model call.
+``input`` or ``output``) and, for a model with a ``price``, the estimated cost in
+``chorus_model_cost_usd_total{provider,model}``, in prometheus-client's default registry,
+by :func:`record_usage`, which the agent loop calls once per model call. Prices are the
+Agent's (``model.price``), never in code.
 """
 
 import os
@@ -31,6 +33,7 @@ from chorus_agents.models.openai import OpenAIModel
 from chorus_agents.models.scripted import ScriptedModel, ScriptError, ScriptRule
 
 __all__ = [
+    "MODEL_COST",
     "MODEL_TOKENS",
     "AnthropicModel",
     "ChatMessage",
@@ -56,16 +59,24 @@ __all__ = [
 MODEL_TOKENS = Counter(
     "chorus_model_tokens", "Tokens of model calls", ["provider", "model", "kind"]
 )
+MODEL_COST = Counter(
+    "chorus_model_cost_usd",
+    "Estimated cost of model calls in US dollars (tokens times the Agent's model.price)",
+    ["provider", "model"],
+)
 
 
 class ModelConfigError(ValueError):
     """The model cannot be set up from the config (a missing key); the message says which."""
 
 
-def record_usage(provider: str, model: str, usage: Usage) -> None:
-    """Adds one call's tokens to ``chorus_model_tokens_total``."""
+def record_usage(provider: str, model: str, usage: Usage, cost_usd: float | None = None) -> None:
+    """Adds one call's tokens to ``chorus_model_tokens_total`` and, when the model is priced,
+    its estimated cost to ``chorus_model_cost_usd_total``."""
     MODEL_TOKENS.labels(provider, model, "input").inc(usage.input_tokens)
     MODEL_TOKENS.labels(provider, model, "output").inc(usage.output_tokens)
+    if cost_usd is not None:
+        MODEL_COST.labels(provider, model).inc(cost_usd)
 
 
 def api_key(model: RuntimeModel) -> str | None:

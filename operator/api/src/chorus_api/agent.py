@@ -63,6 +63,20 @@ MODEL_NAME_REQUIRED = Rule(
 )
 
 
+class ModelPrice(ApiModel):
+    """What the model's tokens cost, in US dollars per million tokens (the provider's price
+    list), for the estimated cost of each call in its audit record and metrics."""
+
+    input: Annotated[float, Field(ge=0, le=10_000)]
+    """Per million input (prompt) tokens."""
+    output: Annotated[float, Field(ge=0, le=10_000)]
+    """Per million output (completion) tokens."""
+
+    def cost(self, input_tokens: int, output_tokens: int) -> float:
+        """The estimated cost in US dollars of a call with these tokens."""
+        return (input_tokens * self.input + output_tokens * self.output) / 1_000_000
+
+
 class ModelSpec(ApiModel):
     """The language model the agent calls."""
 
@@ -77,6 +91,8 @@ class ModelSpec(ApiModel):
     """The provider's base URL, when not its public default."""
     api_key_secret_ref: SecretKeyRef | None = None
     """The Secret key holding the provider's API key."""
+    price: ModelPrice | None = None
+    """What its tokens cost; without it, calls are counted in tokens only."""
 
     @model_validator(mode="after")
     def _name_unless_scripted(self) -> Self:

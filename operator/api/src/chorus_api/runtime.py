@@ -29,7 +29,7 @@ from pydantic import (
     model_validator,
 )
 
-from chorus_api.agent import Delivery, Guarantee, McpToolName, Provider, Skill
+from chorus_api.agent import Delivery, Guarantee, McpToolName, ModelPrice, Provider, Skill
 from chorus_api.common import (
     PYTHON_PATH,
     ApiModel,
@@ -293,6 +293,8 @@ class RuntimeModel(ApiModel):
     """The environment variable holding the API key."""
     script_file: FilePath | None = None
     """For ``scripted``: the file of its rules (YAML); without it, the model echoes."""
+    price: ModelPrice | None = None
+    """What its tokens cost (US dollars per million), for each call's estimated cost."""
 
     @model_validator(mode="after")
     def _name_unless_scripted(self) -> Self:

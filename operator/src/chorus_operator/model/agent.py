@@ -155,6 +155,7 @@ def build_agent(inputs: AgentInputs) -> AgentPlan:
             name=spec.model.name,
             endpoint=spec.model.endpoint,
             api_key_file=key_file,
+            price=spec.model.price,
         )
         if spec.model.provider.value != "scripted":
             peers.append(network.Peer(network.url_port(spec.model.endpoint or "https://x")))
