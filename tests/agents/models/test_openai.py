@@ -179,3 +179,46 @@ async def test_the_config_builds_the_provider_with_the_key_from_a_file(
         await provider.aclose()
     assert answer.text == "echo hello"
     assert endpoint[1].requests[0][0]["authorization"] == f"Bearer {KEY}"
+
+
+async def test_azure_openai_through_the_api_version(
+    endpoint: tuple[str, Seen], tmp_path: Path
+) -> None:
+    """With ``apiVersion`` the SDK's Azure client calls the deployment named like the model,
+    the key in ``api-key``; without the endpoint the spec is refused naming the field."""
+    url, seen = endpoint
+    resource = url.removesuffix("/v1")
+    key_file = tmp_path / "key"
+    key_file.write_text(KEY)
+    provider = provider_for(
+        RuntimeModel.model_validate(
+            {
+                "provider": "openai",
+                "name": "desk-deployment",
+                "endpoint": resource,
+                "apiVersion": "2024-10-21",
+                "apiKeyFile": str(key_file),
+            }
+        )
+    )
+    try:
+        answer = await provider.complete(
+            ModelRequest(messages=(ChatMessage(role="user", text="hello"),))
+        )
+    finally:
+        await provider.aclose()  # type: ignore[attr-defined]
+    assert answer.text == "echo hello"
+    assert seen.urls[-1] == (
+        f"{resource}/openai/deployments/desk-deployment/chat/completions?api-version=2024-10-21"
+    )
+    assert seen.requests[-1][0]["api-key"] == KEY
+
+    from chorus_api.agent import ModelSpec
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=r"apiVersion \(Azure OpenAI\) needs provider openai"):
+        ModelSpec.model_validate({"provider": "openai", "name": "d", "apiVersion": "2024-10-21"})
+    with pytest.raises(ValidationError, match="apiVersion"):
+        ModelSpec.model_validate(
+            {"provider": "openai", "name": "d", "endpoint": resource, "apiVersion": "latest"}
+        )

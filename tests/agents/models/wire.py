@@ -29,6 +29,7 @@ KEY = "test-key-123"
 @dataclass
 class Seen:
     requests: list[tuple[dict[str, str], Any]] = field(default_factory=list)
+    urls: list[str] = field(default_factory=list)
 
 
 def _words(value: Any) -> int:
@@ -44,7 +45,16 @@ def openai_app(seen: Seen) -> Starlette:
     async def completions(request: Request) -> JSONResponse:
         body = await request.json()
         seen.requests.append((dict(request.headers), body))
-        if request.headers.get("authorization") != f"Bearer {KEY}":
+        seen.urls.append(str(request.url))
+        # Azure OpenAI (https://learn.microsoft.com/azure/ai-services/openai/reference):
+        # the deployment in the path, ?api-version=, the key in an api-key header.
+        azure = "deployment" in request.path_params
+        if azure and not request.query_params.get("api-version"):
+            return JSONResponse(
+                {"error": {"code": "404", "message": "Resource not found"}}, status_code=404
+            )
+        key = request.headers.get("api-key") if azure else _bearer(request)
+        if key != KEY:
             return JSONResponse(
                 {
                     "error": {
@@ -114,7 +124,14 @@ def openai_app(seen: Seen) -> Starlette:
             }
         )
 
-    return Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"])])
+    return Starlette(
+        routes=[
+            Route("/v1/chat/completions", completions, methods=["POST"]),
+            Route(
+                "/openai/deployments/{deployment}/chat/completions", completions, methods=["POST"]
+            ),
+        ]
+    )
 
 
 def _bearer(request: Request) -> str | None:

@@ -123,7 +123,9 @@ def provider_for(model: RuntimeModel) -> ModelProvider:
             raise ModelConfigError(
                 f"{where}: needs an API key (apiKeyFile or apiKeyEnv) for the public endpoint"
             )
-        return OpenAIModel(model.name, api_key=key, endpoint=endpoint)
+        return OpenAIModel(
+            model.name, api_key=key, endpoint=endpoint, api_version=model.api_version
+        )
     if model.provider in ("anthropic", "gemini"):
         if key is None:
             raise ModelConfigError(f"{where}: needs an API key (apiKeyFile or apiKeyEnv)")

@@ -2,7 +2,9 @@
 
 Chat Completions through ``openai.AsyncOpenAI``: the public API by default, or any server
 that speaks it (vLLM, Ollama, LM Studio, LiteLLM, ``chorus model serve``) at ``endpoint``,
-its base URL (``http://127.0.0.1:8000/v1``). The mapping:
+its base URL (``http://127.0.0.1:8000/v1``); with ``api_version``, Azure OpenAI through
+``openai.AsyncAzureOpenAI`` (``endpoint`` the resource, the model's name its deployment).
+The mapping:
 
 - the system prompt is the first message (``role: system``);
 - tools are ``{type: function, function: {name, description, parameters}}``;
@@ -63,13 +65,27 @@ class OpenAIModel(ModelProvider):
         *,
         api_key: str | None = None,
         endpoint: str | None = None,
+        api_version: str | None = None,
         timeout: float = 120.0,
     ) -> None:
         self.model = model
         self.endpoint = endpoint
-        self._client = openai.AsyncOpenAI(
-            api_key=api_key or NO_KEY, base_url=endpoint, timeout=timeout, max_retries=0
-        )
+        self._client: openai.AsyncOpenAI
+        if api_version is not None:
+            # Azure OpenAI: the resource's endpoint, the deployment named like the model.
+            if endpoint is None:
+                raise ValueError(f"model openai/{model}: apiVersion (Azure) needs the endpoint")
+            self._client = openai.AsyncAzureOpenAI(
+                azure_endpoint=endpoint,
+                api_version=api_version,
+                api_key=api_key or NO_KEY,
+                timeout=timeout,
+                max_retries=0,
+            )
+        else:
+            self._client = openai.AsyncOpenAI(
+                api_key=api_key or NO_KEY, base_url=endpoint, timeout=timeout, max_retries=0
+            )
 
     def __repr__(self) -> str:
         return f"OpenAIModel(model={self.model!r}, endpoint={self.endpoint!r})"

@@ -63,6 +63,14 @@ MODEL_NAME_REQUIRED = Rule(
 )
 
 
+AZURE_NEEDS_OPENAI_AND_ENDPOINT = Rule(
+    rule="!has(self.apiVersion) || (self.provider == 'openai' && has(self.endpoint))",
+    message="apiVersion (Azure OpenAI) needs provider openai and the resource's endpoint",
+    field_path=".apiVersion",
+    reason="FieldValueInvalid",
+)
+
+
 class ModelPrice(ApiModel):
     """What the model's tokens cost, in US dollars per million tokens (the provider's price
     list), for the estimated cost of each call in its audit record and metrics."""
@@ -80,7 +88,9 @@ class ModelPrice(ApiModel):
 class ModelSpec(ApiModel):
     """The language model the agent calls."""
 
-    model_config = ConfigDict(json_schema_extra=validations(MODEL_NAME_REQUIRED))
+    model_config = ConfigDict(
+        json_schema_extra=validations(MODEL_NAME_REQUIRED, AZURE_NEEDS_OPENAI_AND_ENDPOINT)
+    )
 
     provider: Provider
     """``openai`` (OpenAI or any OpenAI-compatible endpoint), ``anthropic``, ``gemini``, or
@@ -91,6 +101,11 @@ class ModelSpec(ApiModel):
     """The provider's base URL, when not its public default."""
     api_key_secret_ref: SecretKeyRef | None = None
     """The Secret key holding the provider's API key."""
+    api_version: (
+        Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}(-preview)?$", max_length=32)] | None
+    ) = None
+    """Azure OpenAI: the API version (``2024-10-21``); ``endpoint`` is then the resource
+    (``https://NAME.openai.azure.com``) and ``name`` the deployment."""
     price: ModelPrice | None = None
     """What its tokens cost; without it, calls are counted in tokens only."""
 
@@ -98,6 +113,10 @@ class ModelSpec(ApiModel):
     def _name_unless_scripted(self) -> Self:
         if self.provider != Provider.SCRIPTED and self.name is None:
             raise MODEL_NAME_REQUIRED.error()
+        if self.api_version is not None and (
+            self.provider != Provider.OPENAI or self.endpoint is None
+        ):
+            raise AZURE_NEEDS_OPENAI_AND_ENDPOINT.error()
         return self
 
 

@@ -293,6 +293,8 @@ class RuntimeModel(ApiModel):
     """The environment variable holding the API key."""
     script_file: FilePath | None = None
     """For ``scripted``: the file of its rules (YAML); without it, the model echoes."""
+    api_version: str | None = None
+    """Azure OpenAI's API version: ``endpoint`` is the resource, ``name`` the deployment."""
     price: ModelPrice | None = None
     """What its tokens cost (US dollars per million), for each call's estimated cost."""
 

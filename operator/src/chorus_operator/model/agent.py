@@ -155,6 +155,7 @@ def build_agent(inputs: AgentInputs) -> AgentPlan:
             name=spec.model.name,
             endpoint=spec.model.endpoint,
             api_key_file=key_file,
+            api_version=spec.model.api_version,
             price=spec.model.price,
         )
         if spec.model.provider.value != "scripted":
