@@ -62,6 +62,7 @@ from chorus_agents.binding.codec import OutRecord, header_map
 from chorus_agents.binding.dispatch import SENDER_STATE
 from chorus_agents.binding.outbox import Outbox
 from chorus_agents.metrics import AgentMetrics
+from chorus_agents.models.base import ModelProvider
 from chorus_agents.tools import McpToolGateway, ToolGateway, ToolInfo, ToolResult
 
 
@@ -210,8 +211,12 @@ class Context:
         agents: Any = None,
         audit: AuditSink | None = None,
         tools: ToolGateway | None = None,
+        model: ModelProvider | None = None,
     ) -> None:
         self.agent = agent
+        self.model = model
+        """The model the Agent's spec names (``model``), built by the runtime, or ``None``
+        when the spec has none: ``await ctx.model.complete(ModelRequest(...))``."""
         self.agents = agents
         """An :class:`~chorus_agents.calls.AgentCaller`: ``await ctx.agents.ask("x", "...")``."""
         self.audit: AuditSink = audit if audit is not None else _NoAudit()

@@ -60,6 +60,7 @@ from chorus_agents.health import Health
 from chorus_agents.kafka import SecretReader, client_config
 from chorus_agents.lost import GroupMembers, LostTasks, client_id
 from chorus_agents.metrics import AgentMetrics, LagSampler
+from chorus_agents.models import ModelProvider, provider_for
 from chorus_agents.secrets import SecretReader as ApiSecretReader
 from chorus_agents.secrets import secret_references
 from chorus_agents.tasks import KafkaTaskStore
@@ -166,6 +167,10 @@ class AgentHost:
         self.tools = McpToolGateway(config.tools, agent=self.identity, audit=self.audit)
         """The agent's MCP tools (``config.tools``), under the allow-list, timeout, retries,
         breaker and audit; sessions open at the first call, :meth:`stop` closes them."""
+        self.model: ModelProvider | None = (
+            provider_for(config.model) if config.model is not None else None
+        )
+        """The spec's model, built once: a code-defined handler's ``ctx.model``."""
         self.context = Context(
             agent=self.identity,
             outbox=self.outbox,
@@ -173,15 +178,16 @@ class AgentHost:
             agents=self.agents,
             audit=self.audit,
             tools=self.tools,
+            model=self.model,
         )
-        """What a :class:`~chorus_agents.handler.Handler` may do: publish, call agents and
-        tools (``ctx.tools``)."""
+        """What a :class:`~chorus_agents.handler.Handler` may do: publish, call agents,
+        tools (``ctx.tools``) and the spec's model (``ctx.model``)."""
         if logic is None:
             if config.handler is None:
                 # instructions only: the model-and-tools loop, its records in the audit log
                 from chorus_agents.instructed import InstructedAgent
 
-                logic = InstructedAgent.from_config(config, audit=self.audit)
+                logic = InstructedAgent.from_config(config, audit=self.audit, model=self.model)
             else:
                 logic = load_handler(config.handler)
         self.handler_logic: Handler | None = logic if isinstance(logic, Handler) else None
@@ -420,3 +426,6 @@ class AgentHost:
                 if close is not None:  # an instructed agent's MCP sessions
                     await close()
                 await self.tools.aclose()
+                close_model = getattr(self.model, "aclose", None)
+                if close_model is not None:  # the SDK's HTTP client
+                    await close_model()

@@ -109,10 +109,11 @@ class InstructedAgent(Handler):
         if config.instructions is None or config.model is None:
             raise HandlerError(f"agent {agent}: an instructed agent needs instructions and model")
         tools = McpToolGateway(config.tools, agent=agent, audit=audit) if config.tools else None
+        model = kwargs.pop("model", None) or provider_for(config.model)
         return cls(
             agent=agent,
             instructions=config.instructions,
-            model=provider_for(config.model),
+            model=model,
             tools=tools,
             audit=audit,
             price=config.model.price,

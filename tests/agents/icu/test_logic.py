@@ -10,11 +10,12 @@ from chorus_agents.icu.common import Signal, band_rank, refusal_rule
 from chorus_agents.icu.coordination import escalation_for
 from chorus_agents.icu.ehr import MedicationRefused
 from chorus_agents.icu.medication import holds_for
-from chorus_agents.icu.treatment import SCRIPT, medication_request, parse_bundle
+from chorus_agents.icu.treatment import medication_request, parse_bundle
 from chorus_agents.icu.vital_signs import PatientState, assess, trend
 from chorus_agents.icu.ward import ANTIHYPERTENSIVES, ward_ehr
 from chorus_agents.models import ChatMessage, ModelRequest, ToolSpec
-from chorus_agents.models.scripted import ScriptedModel
+
+from tests.agents.spec_models import spec_script
 
 pytestmark = pytest.mark.unit
 
@@ -146,7 +147,7 @@ def test_the_bundle_is_read_from_the_answer_and_turned_into_orders() -> None:
 async def test_the_treatment_script_respects_the_allergies(
     allergies: list[str], antibiotic: str
 ) -> None:
-    model = ScriptedModel.from_file(SCRIPT)
+    model = spec_script("icu", "treatment-advice")
     tools = (ToolSpec(name="get_patient", description="", input_schema={}),)
     assessment = {"incident": "sig-1", "patient_id": "pt-009", "band": "high", "score": 9,
                   "previous_band": "medium"}  # fmt: skip
@@ -168,7 +169,7 @@ async def test_the_treatment_script_respects_the_allergies(
 
 @pytest.mark.anyio
 async def test_the_treatment_script_declines_below_the_high_band() -> None:
-    model = ScriptedModel.from_file(SCRIPT)
+    model = spec_script("icu", "treatment-advice")
     tools = (ToolSpec(name="get_patient", description="", input_schema={}),)
     for band in ("medium", "low"):
         assessment = {"band": band, "patient_id": "pt-002", "previous_band": "high"}

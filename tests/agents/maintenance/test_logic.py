@@ -13,14 +13,14 @@ from chorus_agents.maintenance.common import Signal, instant, refusal_rule
 from chorus_agents.maintenance.monitoring import Anomaly, diagnose, priority_for
 from chorus_agents.maintenance.planning import maintenance_window, parts_for, technician_for
 from chorus_agents.maintenance.production import (
-    SCRIPT,
     Slot,
     earliest_fit,
     plan_moves,
     prompt,
 )
 from chorus_agents.models import ChatMessage, ModelRequest, ToolSpec
-from chorus_agents.models.scripted import ScriptedModel
+
+from tests.agents.spec_models import spec_script
 
 pytestmark = pytest.mark.unit
 
@@ -177,7 +177,7 @@ def test_refusal_rules_are_read_from_the_error() -> None:
 
 @pytest.mark.anyio
 async def test_the_scheduling_script_applies_the_proposed_move_only() -> None:
-    model = ScriptedModel.from_file(SCRIPT)
+    model = spec_script("maintenance", "production-scheduling")
     tools = (ToolSpec(name="move_production_slot", description="", input_schema={}),)
 
     async def ask(*messages: ChatMessage) -> Any:

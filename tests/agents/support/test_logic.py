@@ -11,8 +11,8 @@ from chorus_agents.models.scripted import ScriptedModel
 from chorus_agents.support.billing import latest_order, refund_key
 from chorus_agents.support.common import Trigger, refusal_rule
 from chorus_agents.support.escalation import escalated_case, queue_for
-from chorus_agents.support.front_line import SCRIPT
 
+from tests.agents.spec_models import spec_script
 from tests.agents.support.triggers import angry_customer, mild, repeat_contact, sentiment_drop
 from tests.agents.support.triggers import at as time_at
 
@@ -122,7 +122,7 @@ async def turn(model: ScriptedModel, *steps: tuple[str, Any]) -> Any:
 
 @pytest.mark.anyio
 async def test_the_front_line_script_answers_orders_and_questions() -> None:
-    model = ScriptedModel.from_file(SCRIPT)
+    model = spec_script("support", "front-line")
     (call,) = (await turn(model, ("user", "Where is ord-1001?"))).tool_calls
     assert (call.name, call.arguments) == ("get_order", {"order_id": "ord-1001"})
     order = {"order_id": "ord-1001", "status": "shipped", "tracking": "TRK-88A1", "refund": None}

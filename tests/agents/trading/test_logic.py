@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 from chorus_agents.models import ChatMessage, ModelRequest, ToolSpec
-from chorus_agents.models.scripted import ScriptedModel
 from chorus_agents.trading.analyst import proposal_for
 from chorus_agents.trading.common import Signal, rejection_rule
-from chorus_agents.trading.compliance import SCRIPT
 from chorus_agents.trading.exchange import Limits
 from chorus_agents.trading.risk import assess
+
+from tests.agents.spec_models import spec_script
 
 pytestmark = pytest.mark.unit
 
@@ -77,7 +77,7 @@ def test_the_rule_of_a_refused_order_is_read_from_the_error() -> None:
 
 @pytest.mark.anyio
 async def test_the_compliance_script_restricts_on_a_flash_crash_only() -> None:
-    model = ScriptedModel.from_file(SCRIPT)
+    model = spec_script("trading", "compliance")
     tools = (ToolSpec(name="restrict_symbol", description="", input_schema={}),)
 
     async def ask(value: dict[str, Any]) -> Any:

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from chorus_agents.models import ChatMessage, ModelRequest
-from chorus_agents.models.scripted import ScriptedModel
 from chorus_agents.traffic.common import (
     CONGESTED_RATIO,
     FREE_FLOW_KMH,
@@ -26,7 +25,7 @@ from chorus_agents.traffic.common import (
 from chorus_agents.traffic.emergency import corridor, shortest_path
 from chorus_agents.traffic.generator import Accident, readings
 from chorus_agents.traffic.network import NEIGHBOURS, SEGMENTS, adjacent
-from chorus_agents.traffic.public_transport import SCRIPT, lines_through
+from chorus_agents.traffic.public_transport import lines_through
 from chorus_agents.traffic.signal_control import EXTENSION, approaches, retime
 from chorus_agents.traffic.signals import (
     LOST_SECONDS_PER_PHASE,
@@ -34,6 +33,8 @@ from chorus_agents.traffic.signals import (
     SignalControllers,
     default_phases,
 )
+
+from tests.agents.spec_models import spec_script
 
 pytestmark = pytest.mark.unit
 
@@ -160,7 +161,7 @@ def test_the_corridor_runs_from_the_nearest_station_along_adjacent_intersections
 
 @pytest.mark.anyio
 async def test_the_transit_script_reroutes_holds_or_does_nothing() -> None:
-    model = ScriptedModel.from_file(SCRIPT)
+    model = spec_script("traffic", "public-transport")
     name = f"incident:A1-A2+A2-B2:{TIME}"
     record: dict[str, Any] = {
         "incident": name,

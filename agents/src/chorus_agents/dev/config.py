@@ -91,6 +91,8 @@ def runtime_config_for(
             model["name"] = spec.model.name
         if spec.model.endpoint is not None:
             model["endpoint"] = str(spec.model.endpoint)
+        if spec.model.script is not None:
+            model["script"] = spec.model.script
         if spec.model.api_version is not None:
             model["apiVersion"] = spec.model.api_version
         if spec.model.price is not None:

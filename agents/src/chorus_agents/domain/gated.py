@@ -1,28 +1,26 @@
-"""An instruction-driven loop behind a code-defined gate, as the reference domains use it.
+"""An instruction-driven loop behind a code-defined pre-filter, as the reference domains use it.
 
-Why a gate in code: an Agent's ``model`` has no field for a script file (the operator gives
-the runtime none), and an instructed agent audits its answer but neither publishes nor
-calls other agents. So the domain's handler (trading's ``compliance``, maintenance's
-``production-scheduling``, support's ``front-line``, traffic's ``public-transport``, the
-ICU's ``treatment-advice``) subclasses :class:`GatedInstructedAgent`: it decides in code
-what reaches the model (the gate), runs :class:`~chorus_agents.instructed.InstructedAgent`
-with the same :attr:`~GatedInstructedAgent.INSTRUCTIONS` as the Agent's spec and, by
-default, the packaged :attr:`~GatedInstructedAgent.SCRIPT` for the offline ``scripted``
-provider (:meth:`~GatedInstructedAgent.consult`), then publishes and audits what was done,
-reading the tool calls the loop made from a :class:`RecordingGateway`.
+The domain's handler (trading's ``compliance``, maintenance's ``production-scheduling``,
+support's ``front-line``, traffic's ``public-transport``, the ICU's ``treatment-advice``)
+subclasses :class:`GatedInstructedAgent`. Its pre-filter (the gate) decides in code only
+which inputs reach the model, never what is done: for those, it runs
+:class:`~chorus_agents.instructed.InstructedAgent` with the Agent spec's model
+(``ctx.model``, which the runtime builds from ``model``; a ``scripted`` one's rules are the
+spec's ``model.script``) and the same :attr:`~GatedInstructedAgent.INSTRUCTIONS` as the
+spec (:meth:`~GatedInstructedAgent.consult`), then publishes and audits what the model did,
+reading the tool calls the loop made from a :class:`RecordingGateway`. Change the spec's
+model and another model decides.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, ClassVar
 
-from chorus_agents.handler import Context, DomainEvent, Handler, Reply
+from chorus_agents.handler import Context, DomainEvent, Handler, HandlerError, Reply
 from chorus_agents.instructed import InstructedAgent
 from chorus_agents.models import ModelProvider
-from chorus_agents.models.scripted import ScriptedModel
 from chorus_agents.tools import ToolGateway, ToolInfo, ToolResult
 
 
@@ -66,17 +64,16 @@ class RecordingGateway(ToolGateway):
 class GatedInstructedAgent(Handler):
     """A handler that runs an instructed loop for what its gate lets through.
 
-    A subclass sets :attr:`SCRIPT` (the scripted model's rules, used when no ``model`` is
-    given) and :attr:`INSTRUCTIONS` (the Agent spec's, which a test compares), and
+    A subclass sets :attr:`INSTRUCTIONS` (the Agent spec's, which a test compares), and
     :attr:`USES_TOOLS` ``False`` when the loop gets no tools. Its ``on_message`` or
     ``on_event`` is the gate: it calls :meth:`consult` (or :meth:`consult_event`) only
-    for what deserves the model, and publishes and audits the outcome itself.
+    for what deserves the model, and publishes and audits the outcome itself. The model
+    is ``ctx.model`` (the spec's), unless one is given here (tests).
 
     ``topic_prefix`` is put before every domain topic name (tests that share a broker;
     see :func:`chorus_agents.dev.config.runtime_config_for`): :meth:`topic` applies it.
     """
 
-    SCRIPT: ClassVar[Path]
     INSTRUCTIONS: ClassVar[str]
     USES_TOOLS: ClassVar[bool] = True
     DEFAULT_MAX_STEPS: ClassVar[int] = 4
@@ -88,7 +85,7 @@ class GatedInstructedAgent(Handler):
         max_steps: int | None = None,
         topic_prefix: str = "",
     ) -> None:
-        self.model = model if model is not None else ScriptedModel.from_file(self.SCRIPT)
+        self.model = model
         self.max_steps = max_steps if max_steps is not None else self.DEFAULT_MAX_STEPS
         self.topic_prefix = topic_prefix
 
@@ -98,10 +95,13 @@ class GatedInstructedAgent(Handler):
 
     def loop(self, ctx: Context, tools: ToolGateway | None) -> InstructedAgent:
         """The instructed loop for one input, auditing to ``ctx.audit``."""
+        model = self.model or ctx.model
+        if model is None:
+            raise HandlerError(f"agent {ctx.agent}: its spec has no model to consult")
         return InstructedAgent(
             agent=ctx.agent,
             instructions=self.INSTRUCTIONS,
-            model=self.model,
+            model=model,
             tools=tools,
             audit=ctx.audit,
             max_steps=self.max_steps,
@@ -135,7 +135,7 @@ class GatedInstructedAgent(Handler):
         )
 
     async def aclose(self) -> None:
-        """Closes the model's client (the host closes the tools)."""
+        """Closes the model given here (the host closes the spec's model and the tools)."""
         close = getattr(self.model, "aclose", None)
         if close is not None:
             await close()

@@ -10,7 +10,7 @@ and the EHR's ``get_patient`` tool) behind a small code-defined gate. It is aske
   :mod:`.coordination`; with a real model, this also saves a call per assessment);
 - the model looks the patient up and suggests the bundle: cultures, fluids, an
   antibiotic that respects the allergies. With the offline ``scripted`` provider, the
-  packaged :data:`SCRIPT` (``treatment.script.yaml``) does so by matching the patient
+  spec's ``model.script`` (``ctx.model``) does so by matching the patient
   record's allergies. The bundle is the JSON object after ``BUNDLE`` in the answer
   (:func:`parse_bundle`);
 - the gate asks ``medication-management`` by A2A to order the fluids and the
@@ -24,16 +24,15 @@ and the EHR's ``get_patient`` tool) behind a small code-defined gate. It is aske
   and audits a ``decision`` naming the incident (beside the loop's own ``model.call``,
   ``tool.call`` and ``decision`` records), and answers with the same as a data part.
 
-Why a gate in code (as for the trading domain's ``compliance``): an Agent's ``model``
-has no field for a script file, and an instructed agent neither publishes nor calls
-other agents. The Agent keeps ``instructions`` and ``model`` in its spec (for its card
-and for people); the gate uses the same :data:`INSTRUCTIONS` and the packaged script.
+Why a gate in code (as for the trading domain's ``compliance``): an instructed agent
+neither publishes nor calls other agents; the gate decides only which assessments reach
+the model (``ctx.model``, the spec's, its script included). The Agent keeps
+``instructions`` and ``model`` in its spec; the gate uses the same :data:`INSTRUCTIONS`.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from chorus_agents.domain import GatedInstructedAgent
@@ -48,7 +47,6 @@ from chorus_agents.icu.common import (
 )
 
 MEDICATION_AGENT = "medication-management"
-SCRIPT = Path(__file__).with_name("treatment.script.yaml")
 """The scripted model's rules for this agent."""
 INSTRUCTIONS = (
     "You are the ICU's treatment advisor. You are shown a NEWS2 deterioration assessment "
@@ -98,7 +96,6 @@ def medication_request(assessment: dict[str, Any], bundle: dict[str, Any]) -> di
 class TreatmentAdviceAgent(GatedInstructedAgent):
     """The ``treatment-advice`` agent; see the module docstring."""
 
-    SCRIPT = SCRIPT
     INSTRUCTIONS = INSTRUCTIONS
 
     async def on_message(self, message: Incoming, ctx: Context) -> Reply:

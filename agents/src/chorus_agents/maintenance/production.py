@@ -14,7 +14,7 @@ can start earliest (not before the window starts), or the machine itself after t
 (not when the work order is ``critical``: the maintenance system refuses production on a
 machine with an open critical work order, and so does this plan for every such machine).
 Each proposal goes to the model in its own loop; the model decides and acts: with the
-offline ``scripted`` provider, the packaged :data:`SCRIPT` (``production.script.yaml``)
+offline ``scripted`` provider, the spec's ``model.script`` (``ctx.model``)
 applies the proposed move with ``move_production_slot``. A slot counts as moved only when
 the maintenance system confirmed the move.
 
@@ -36,7 +36,7 @@ script file, an instructed agent publishes nothing, and the schedule arithmetic 
 slots overlap, where a slot fits) is what a regular-expression script cannot do; a real
 model given the same instructions can read the schedule itself (the read tools are in its
 allow-list) and is still shown the proposal. The Agent keeps ``instructions`` and
-``model`` in its spec; the gate uses the same :data:`INSTRUCTIONS` and the packaged script.
+``model`` in its spec; the gate uses the same :data:`INSTRUCTIONS` and the spec's model.
 """
 
 from __future__ import annotations
@@ -45,7 +45,6 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from chorus_agents.domain import GatedInstructedAgent
@@ -61,7 +60,6 @@ from chorus_agents.maintenance.common import (
     tool_json,
 )
 
-SCRIPT = Path(__file__).with_name("production.script.yaml")
 """The scripted model's rules for this agent."""
 INSTRUCTIONS = (
     "You are the plant's production scheduler. You are told when a machine is taken out of "
@@ -177,7 +175,6 @@ def prompt(request: Mapping[str, Any], move: Mapping[str, Any]) -> str:
 class ProductionScheduler(GatedInstructedAgent):
     """The ``production-scheduling`` agent; see the module docstring."""
 
-    SCRIPT = SCRIPT
     INSTRUCTIONS = INSTRUCTIONS
 
     async def on_message(self, message: Incoming, ctx: Context) -> Reply:

@@ -14,6 +14,7 @@ Agent's (``model.price``), never in code.
 import os
 from pathlib import Path
 
+import yaml
 from chorus_api.runtime import RuntimeModel
 from prometheus_client import Counter
 
@@ -110,9 +111,19 @@ def provider_for(model: RuntimeModel) -> ModelProvider:
     """
     where = f"model {model.provider}/{model.name}"
     if model.provider == "scripted":
-        if model.script_file is None:
+        if model.script is not None:
+            try:
+                document = yaml.safe_load(model.script)
+            except yaml.YAMLError as exc:
+                raise ModelConfigError(f"{where}: script: not YAML: {exc}") from None
+            try:
+                scripted = ScriptedModel.from_document(document, source=f"{where}: script")
+            except ScriptError as exc:
+                raise ModelConfigError(str(exc)) from None
+        elif model.script_file is not None:
+            scripted = ScriptedModel.from_file(model.script_file)
+        else:
             return ScriptedModel(model=model.name or "scripted")
-        scripted = ScriptedModel.from_file(model.script_file)
         scripted.model = model.name or "scripted"
         return scripted
     assert model.name is not None  # RuntimeModel requires it unless scripted

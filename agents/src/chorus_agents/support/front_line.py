@@ -5,12 +5,11 @@ and the helpdesk's ``search_articles``, ``get_article`` and ``get_order`` tools)
 customers, or a chat front end, reach by A2A. The answer is the reply; the loop audits
 its ``model.call``, ``tool.call`` and ``decision`` records.
 
-The code around the loop is the smallest that makes it run anywhere: an Agent's
-``model`` has no field for a script file (the operator gives the runtime none), so
-:class:`FrontLineAgent` runs the loop with the packaged :data:`SCRIPT`
-(``front_line.script.yaml``) for the offline ``scripted`` provider, or with a given
-provider. Unlike trading's compliance gate, nothing is filtered or published: every
-message is a customer's question and deserves the model. The Agent keeps
+The code around the loop is the smallest that makes it run anywhere:
+:class:`FrontLineAgent` runs the loop with the spec's model (``ctx.model``; for the
+offline ``scripted`` provider, the spec's ``model.script``), or with a given provider.
+Unlike trading's compliance gate, nothing is filtered or published: every message is a
+customer's question and deserves the model. The Agent keeps
 ``instructions`` and ``model`` in its spec (for its card and for people); a test checks
 they are :data:`INSTRUCTIONS`.
 
@@ -22,12 +21,9 @@ saying a colleague will follow up.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from chorus_agents.domain import GatedInstructedAgent
 from chorus_agents.handler import Context, Incoming, Reply
 
-SCRIPT = Path(__file__).with_name("front_line.script.yaml")
 """The scripted model's rules for this agent."""
 INSTRUCTIONS = (
     "You are the shop's front-line customer service agent. Answer the customer's question "
@@ -42,7 +38,6 @@ class FrontLineAgent(GatedInstructedAgent):
     """The ``front-line`` agent (no gate: every message reaches the model); see the
     module docstring."""
 
-    SCRIPT = SCRIPT
     INSTRUCTIONS = INSTRUCTIONS
     DEFAULT_MAX_STEPS = 6
 

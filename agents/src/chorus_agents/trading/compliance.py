@@ -7,8 +7,8 @@ and the exchange's ``restrict_symbol`` tool) behind a small code-defined gate:
   :attr:`~chorus_agents.trading.common.Signal.flash_crash`) reaches the model; every
   other signal is dropped without a model call (with a real model, most of the stream
   would otherwise cost a call each);
-- the model decides and acts: with the offline ``scripted`` provider, the packaged
-  :data:`SCRIPT` (``compliance.script.yaml``), whose rules match the signal's content
+- the model decides and acts: the spec's model (``ctx.model``); with the offline
+  ``scripted`` provider, the spec's ``model.script``, whose rules match the signal's content
   themselves (kind, deviation), so the script is right on its own too;
 - the gate publishes what was done on ``trading.compliance`` (key: the symbol)::
 
@@ -22,21 +22,17 @@ The restriction is the veto: the exchange then refuses every new order in the sy
 with rule ``compliance``. Tool calls carry the loop's idempotency keys
 ``<topic>/<partition>/<offset>/<step>/<n>``.
 
-Why a gate in code: an Agent's ``model`` has no field for a script file (the operator
-gives the runtime none), and an instructed agent audits its answer but publishes
-nothing. The Agent keeps ``instructions`` and ``model`` in its spec (for its card and
-for people); the gate uses the same :data:`INSTRUCTIONS` and the packaged script.
+Why a gate in code: an instructed agent audits its answer but publishes nothing. The
+Agent keeps ``instructions`` and ``model`` (its script too) in its spec; the gate uses the
+same :data:`INSTRUCTIONS` and the spec's model (``ctx.model``).
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from chorus_agents.domain import GatedInstructedAgent
 from chorus_agents.handler import Context, DomainEvent
 from chorus_agents.trading.common import COMPLIANCE, SIGNALS, Signal
 
-SCRIPT = Path(__file__).with_name("compliance.script.yaml")
 """The scripted model's rules for this agent."""
 INSTRUCTIONS = (
     "You are the trading desk's compliance officer. You are shown market signals from "
@@ -49,7 +45,6 @@ INSTRUCTIONS = (
 class ComplianceAgent(GatedInstructedAgent):
     """The ``compliance`` agent; see the module docstring."""
 
-    SCRIPT = SCRIPT
     INSTRUCTIONS = INSTRUCTIONS
 
     async def on_event(self, event: DomainEvent, ctx: Context) -> None:

@@ -10,8 +10,8 @@ no tools) behind a small code-defined gate:
   bus lines (:data:`BUS_LINES`) through the incident's site and those only through the
   other, queued segment, as ``Lines through the site: ...`` / ``Lines through the queue:
   ...`` lines after the record;
-- the model decides: with the offline ``scripted`` provider, the packaged :data:`SCRIPT`
-  (``public_transport.script.yaml``): reroute the lines through the site, else hold the
+- the model decides: the spec's model (``ctx.model``); with the offline ``scripted``
+  provider, the spec's ``model.script``: reroute the lines through the site, else hold the
   lines through the queue, else nothing. Its reply starts with the action;
 - the gate publishes the model's advisory on ``traffic.transit-advisories`` (key: the
   site)::
@@ -22,22 +22,20 @@ no tools) behind a small code-defined gate:
   and audits a ``decision`` naming the incident (beside the loop's ``model.call`` and
   ``decision``).
 
-Why a gate in code: an Agent's ``model`` has no field for a script file (the operator
-gives the runtime none), and an instructed agent audits its answer but publishes
-nothing. The Agent keeps ``instructions`` and ``model`` in its spec; the gate uses the
-same :data:`INSTRUCTIONS` (a test compares them) and the packaged script.
+Why a gate in code: an instructed agent audits its answer but publishes nothing; the
+gate decides only which incidents reach the model. The Agent keeps ``instructions`` and
+``model`` in its spec; the gate uses the same :data:`INSTRUCTIONS` (a test compares them)
+and the spec's model (``ctx.model``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 
 from chorus_agents.domain import GatedInstructedAgent
 from chorus_agents.handler import Context, DomainEvent
 from chorus_agents.traffic.common import ADVISORIES, INCIDENTS
 
-SCRIPT = Path(__file__).with_name("public_transport.script.yaml")
 """The scripted model's rules for this agent."""
 INSTRUCTIONS = (
     "You are the city's public transport controller. You are shown confirmed traffic "
@@ -65,7 +63,6 @@ def lines_through(segment: str) -> list[str]:
 class PublicTransportAgent(GatedInstructedAgent):
     """The ``public-transport`` agent (no tools); see the module docstring."""
 
-    SCRIPT = SCRIPT
     INSTRUCTIONS = INSTRUCTIONS
     USES_TOOLS = False
     DEFAULT_MAX_STEPS = 2

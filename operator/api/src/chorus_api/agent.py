@@ -71,6 +71,14 @@ AZURE_NEEDS_OPENAI_AND_ENDPOINT = Rule(
 )
 
 
+SCRIPT_ONLY_FOR_SCRIPTED = Rule(
+    rule="!has(self.script) || self.provider == 'scripted'",
+    message="script is for provider scripted only",
+    field_path=".script",
+    reason="FieldValueForbidden",
+)
+
+
 class ModelPrice(ApiModel):
     """What the model's tokens cost, in US dollars per million tokens (the provider's price
     list), for the estimated cost of each call in its audit record and metrics."""
@@ -89,7 +97,9 @@ class ModelSpec(ApiModel):
     """The language model the agent calls."""
 
     model_config = ConfigDict(
-        json_schema_extra=validations(MODEL_NAME_REQUIRED, AZURE_NEEDS_OPENAI_AND_ENDPOINT)
+        json_schema_extra=validations(
+            MODEL_NAME_REQUIRED, AZURE_NEEDS_OPENAI_AND_ENDPOINT, SCRIPT_ONLY_FOR_SCRIPTED
+        )
     )
 
     provider: Provider
@@ -108,6 +118,9 @@ class ModelSpec(ApiModel):
     (``https://NAME.openai.azure.com``) and ``name`` the deployment."""
     price: ModelPrice | None = None
     """What its tokens cost; without it, calls are counted in tokens only."""
+    script: Annotated[str, Field(min_length=1, max_length=65_536)] | None = None
+    """For ``scripted``: the script (YAML: a list of rules, or a mapping of ``rules`` and
+    ``latency``), so the spec says which script decides. Without it the model echoes."""
 
     @model_validator(mode="after")
     def _name_unless_scripted(self) -> Self:
@@ -117,6 +130,8 @@ class ModelSpec(ApiModel):
             self.provider != Provider.OPENAI or self.endpoint is None
         ):
             raise AZURE_NEEDS_OPENAI_AND_ENDPOINT.error()
+        if self.script is not None and self.provider != Provider.SCRIPTED:
+            raise SCRIPT_ONLY_FOR_SCRIPTED.error()
         return self
 
 

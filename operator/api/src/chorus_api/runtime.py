@@ -293,6 +293,9 @@ class RuntimeModel(ApiModel):
     """The environment variable holding the API key."""
     script_file: FilePath | None = None
     """For ``scripted``: the file of its rules (YAML); without it, the model echoes."""
+    script: str | None = None
+    """For ``scripted``: the script itself (the Agent's ``model.script``), read before
+    ``script_file``."""
     api_version: str | None = None
     """Azure OpenAI's API version: ``endpoint`` is the resource, ``name`` the deployment."""
     price: ModelPrice | None = None

@@ -157,6 +157,7 @@ def build_agent(inputs: AgentInputs) -> AgentPlan:
             api_key_file=key_file,
             api_version=spec.model.api_version,
             price=spec.model.price,
+            script=spec.model.script,
         )
         if spec.model.provider.value != "scripted":
             peers.append(network.Peer(network.url_port(spec.model.endpoint or "https://x")))
