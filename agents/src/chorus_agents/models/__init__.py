@@ -9,16 +9,21 @@ Token usage is counted in ``chorus_model_tokens_total{provider,model,kind}`` (``
 ``chorus_model_cost_usd_total{provider,model}``, in prometheus-client's default registry,
 by :func:`record_usage`, which the agent loop calls once per model call. Prices are the
 Agent's (``model.price``), never in code.
+
+The providers on SDKs (``OpenAIModel``, ``AnthropicModel``, ``GeminiModel``) are imported
+when first used: each SDK takes about a second to import, and every agent process imports
+this package, most of them for one provider or none.
 """
 
+import importlib
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from chorus_api.runtime import RuntimeModel
 from prometheus_client import Counter
 
-from chorus_agents.models.anthropic import AnthropicModel
 from chorus_agents.models.base import (
     ChatMessage,
     ModelError,
@@ -29,9 +34,25 @@ from chorus_agents.models.base import (
     ToolSpec,
     Usage,
 )
-from chorus_agents.models.gemini import GeminiModel
-from chorus_agents.models.openai import OpenAIModel
 from chorus_agents.models.scripted import ScriptedModel, ScriptError, ScriptRule
+
+if TYPE_CHECKING:
+    from chorus_agents.models.anthropic import AnthropicModel
+    from chorus_agents.models.gemini import GeminiModel
+    from chorus_agents.models.openai import OpenAIModel
+
+_LAZY = {
+    "AnthropicModel": "chorus_agents.models.anthropic",
+    "GeminiModel": "chorus_agents.models.gemini",
+    "OpenAIModel": "chorus_agents.models.openai",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "MODEL_COST",
@@ -134,14 +155,21 @@ def provider_for(model: RuntimeModel) -> ModelProvider:
             raise ModelConfigError(
                 f"{where}: needs an API key (apiKeyFile or apiKeyEnv) for the public endpoint"
             )
+        from chorus_agents.models.openai import OpenAIModel
+
         return OpenAIModel(
             model.name, api_key=key, endpoint=endpoint, api_version=model.api_version
         )
     if model.provider in ("anthropic", "gemini"):
         if key is None:
             raise ModelConfigError(f"{where}: needs an API key (apiKeyFile or apiKeyEnv)")
-        maker = AnthropicModel if model.provider == "anthropic" else GeminiModel
-        return maker(model.name, api_key=key, endpoint=endpoint)
+        if model.provider == "anthropic":
+            from chorus_agents.models.anthropic import AnthropicModel
+
+            return AnthropicModel(model.name, api_key=key, endpoint=endpoint)
+        from chorus_agents.models.gemini import GeminiModel
+
+        return GeminiModel(model.name, api_key=key, endpoint=endpoint)
     raise ModelConfigError(f"{where}: unknown provider (openai, anthropic, gemini or scripted)")
 
 
