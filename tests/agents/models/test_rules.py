@@ -3,7 +3,7 @@ same request put right passes (so each check can fail, and only for its reason).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -26,11 +26,16 @@ RESULT = {"role": "tool", "tool_call_id": "c1", "content": "189.20"}
 TOOL = {"type": "function", "function": {"name": "get_quote", "parameters": {}}}
 
 
-def refused(messages: list[dict[str, Any]], tools: Sequence[dict[str, Any]] = ()) -> str:
+def refused_by(check: Callable[..., None], messages: Any, tools: Sequence[Any] = ()) -> str:
+    """The refusal of ``check`` (one of the three checkers): not retryable, its message."""
     with pytest.raises(ModelError) as caught:
-        check_openai(messages, "model openai/m", tools)
+        check(messages, "model m", tools)
     assert not caught.value.retryable
     return str(caught.value)
+
+
+def refused(messages: list[dict[str, Any]], tools: Sequence[dict[str, Any]] = ()) -> str:
+    return refused_by(check_openai, messages, tools)
 
 
 def test_a_well_formed_conversation_passes() -> None:
@@ -96,10 +101,7 @@ ANSWER: dict[str, Any] = {
 def refused_by_messages(
     messages: list[dict[str, Any]], tools: Sequence[dict[str, Any]] = ()
 ) -> str:
-    with pytest.raises(ModelError) as caught:
-        check_anthropic(messages, "model anthropic/m", tools)
-    assert not caught.value.retryable
-    return str(caught.value)
+    return refused_by(check_anthropic, messages, tools)
 
 
 def test_messages_rule_1_every_message_has_content() -> None:
@@ -168,10 +170,7 @@ def reply(name: str = "get_quote") -> types.Content:
 
 
 def refused_by_gemini(contents: list[types.Content], names: Sequence[str] = ()) -> str:
-    with pytest.raises(ModelError) as caught:
-        check_gemini(contents, "model gemini/m", names)
-    assert not caught.value.retryable
-    return str(caught.value)
+    return refused_by(check_gemini, contents, names)
 
 
 def test_gemini_rule_1_every_content_has_a_part_and_no_empty_text() -> None:

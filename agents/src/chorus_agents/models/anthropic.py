@@ -34,6 +34,7 @@ from chorus_agents.models.base import (
     StopReason,
     ToolCall,
     Usage,
+    error_detail,
 )
 from chorus_agents.models.rules import check_anthropic
 
@@ -87,7 +88,9 @@ class AnthropicModel(ModelProvider):
         except anthropic.APIConnectionError as exc:
             raise ModelError(f"{where}: cannot reach the endpoint: {exc}", retryable=True) from None
         except anthropic.APIStatusError as exc:
-            raise ModelError.for_status(where, exc.status_code, _detail(exc)) from None
+            raise ModelError.for_status(
+                where, exc.status_code, error_detail(exc.body, str(exc.message))
+            ) from None
         return response_of(answer, self.model)
 
     async def aclose(self) -> None:
@@ -112,16 +115,6 @@ def response_of(answer: Message, model: str) -> ModelResponse:
         model=answer.model or model,
         stop_reason=_STOP.get(answer.stop_reason or "", "tool_use" if calls else "end"),
     )
-
-
-def _detail(exc: anthropic.APIStatusError) -> str:
-    """The API's own error message (``error.message``), else the status line."""
-    body = exc.body
-    if isinstance(body, dict):
-        error = body.get("error", body)
-        if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])[:500]
-    return str(exc.message)[:500]
 
 
 def _messages(messages: tuple[ChatMessage, ...]) -> list[dict[str, Any]]:

@@ -42,6 +42,16 @@ RETRYABLE_STATUS = frozenset({408, 409, 429})
 """HTTP statuses below 500 worth another try: timeout, conflict, rate limit."""
 
 
+def error_detail(body: object, fallback: str) -> str:
+    """The API's own error message from an error answer's JSON ``body`` (OpenAI and
+    Anthropic both nest it as ``error.message``), else ``fallback``; at most 500 characters."""
+    if isinstance(body, Mapping):
+        error = body.get("error", body)
+        if isinstance(error, Mapping) and error.get("message"):
+            return str(error["message"])[:500]
+    return fallback[:500]
+
+
 @dataclass(frozen=True)
 class ToolSpec:
     """A tool the model may call: its MCP name, description and JSON Schema input."""

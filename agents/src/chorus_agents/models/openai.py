@@ -43,6 +43,7 @@ from chorus_agents.models.base import (
     StopReason,
     ToolCall,
     Usage,
+    error_detail,
 )
 from chorus_agents.models.rules import check_openai
 
@@ -117,7 +118,9 @@ class OpenAIModel(ModelProvider):
         except openai.APIConnectionError as exc:
             raise ModelError(f"{where}: cannot reach the endpoint: {exc}", retryable=True) from None
         except openai.APIStatusError as exc:
-            raise ModelError.for_status(where, exc.status_code, _detail(exc)) from None
+            raise ModelError.for_status(
+                where, exc.status_code, error_detail(exc.body, str(exc.message))
+            ) from None
         return response_of(answer, self.model, where)
 
     async def aclose(self) -> None:
@@ -197,13 +200,3 @@ def _arguments(raw: str | None, where: str) -> dict[str, Any]:
     if not isinstance(parsed, dict):
         raise ModelError(f"{where}: tool call arguments are not a JSON object")
     return parsed
-
-
-def _detail(exc: openai.APIStatusError) -> str:
-    """The API's own error message (``error.message``), else the status line."""
-    body = exc.body
-    if isinstance(body, dict):
-        error = body.get("error", body)
-        if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])[:500]
-    return str(exc.message)[:500]
