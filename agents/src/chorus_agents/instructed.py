@@ -91,9 +91,9 @@ class InstructedAgent(Handler):
         self.max_steps = max_steps
         self.max_tokens = max_tokens
         self.retry = retry or RetryPolicy()
-        self.price = price
-        """What the model's tokens cost (the Agent's ``model.price``): each call's estimated
-        cost goes in its audit record (``cost_usd``) and metrics."""
+        self.price = price if price is not None else model.price
+        """What the model's tokens cost (the Agent's ``model.price``, given or the model's):
+        each call's estimated cost goes in its audit record (``cost_usd``) and metrics."""
         self.usage = Usage()
         """Tokens of every model call so far."""
         self._sleep = sleep
@@ -116,7 +116,6 @@ class InstructedAgent(Handler):
             model=model,
             tools=tools,
             audit=audit,
-            price=config.model.price,
             **kwargs,
         )
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from chorus_agents.dev.config import runtime_config_for
 from chorus_agents.instructed import InstructedAgent
-from chorus_agents.models import ScriptedModel
+from chorus_agents.models import ScriptedModel, provider_for
 from chorus_agents.tools.base import MemoryAudit
 from chorus_api.agent import Agent, ModelPrice
 from prometheus_client import REGISTRY
@@ -69,3 +69,15 @@ def test_each_model_call_is_audited_with_its_tokens_and_cost_and_counted() -> No
     unpriced = InstructedAgent(agent="trading/desk", instructions="x", model=model, audit=audit)
     asyncio.run(unpriced.run("again", task_id="t2"))
     assert "cost_usd" not in audit.of("model.call")[1]  # tokens only, no made-up price
+
+
+def test_the_specs_price_rides_with_the_model_so_every_loop_audits_the_cost() -> None:
+    config = runtime_config_for(Agent.model_validate(AGENT), "127.0.0.1:9092", {})
+    assert config.model is not None
+    model = provider_for(config.model)
+    assert model.price == ModelPrice(input=2.5, output=10)
+    audit = MemoryAudit()
+    # As a domain's gate builds its loop: the model only, no price of its own.
+    loop = InstructedAgent(agent="trading/desk", instructions="x", model=model, audit=audit)
+    asyncio.run(loop.run("go", task_id="t3"))
+    assert audit.of("model.call")[0]["cost_usd"] > 0

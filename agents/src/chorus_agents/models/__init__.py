@@ -125,6 +125,14 @@ def api_key(model: RuntimeModel) -> str | None:
 
 
 def provider_for(model: RuntimeModel) -> ModelProvider:
+    """The provider the runtime config names, with the config's price (see
+    :func:`_provider`)."""
+    provider = _provider(model)
+    provider.price = model.price
+    return provider
+
+
+def _provider(model: RuntimeModel) -> ModelProvider:
     """The provider the runtime config names.
 
     ``openai`` needs a key unless an ``endpoint`` is set (a local OpenAI-compatible server

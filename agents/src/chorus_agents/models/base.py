@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from chorus_api.agent import ModelPrice
+
 Role = Literal["user", "assistant", "tool"]
 StopReason = Literal["end", "tool_use", "max_tokens"]
 
@@ -126,7 +128,11 @@ class ModelProvider(ABC):
     """Answers model requests; see the module docstring for the contract."""
 
     name: str
-    """The provider (``openai``, ``anthropic``, ``scripted``), for audit records and metrics."""
+    """The provider (``openai``, ``anthropic``, ``gemini``, ``scripted``), for audit records
+    and metrics."""
+    price: ModelPrice | None = None
+    """What its tokens cost (the Agent's ``model.price``, set by ``provider_for``): every
+    loop that calls it audits each call's estimated cost."""
 
     @abstractmethod
     async def complete(self, request: ModelRequest) -> ModelResponse:
