@@ -2,6 +2,12 @@
 
     .venv/bin/python -m bench.domains                  # every domain with a deploy dir
     .venv/bin/python -m bench.domains trading support  # some
+    .venv/bin/python -m bench.domains --model-latency 2  # scripted models at a model's pace
+
+With ``--model-latency MEDIAN[,SIGMA]`` every scripted model takes a lognormal time per
+turn (:mod:`chorus_agents.dev.model_speed`); the table then also counts the model calls and
+the tool calls made twice with one idempotency key (a decision acted on twice would show
+there; the MCP servers answer such a repeat from their first answer).
 
 For each domain, one incident run at the domain's default speed: the incident-to-action
 latency (p50, p99 over the run's incidents: one per domain, so p50 = p99 = that run's), the
@@ -17,11 +23,13 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from chorus_agents.dev.manifests import load_domain
+from chorus_agents.dev.model_speed import parse_model_latency, with_model_latency
 from chorus_agents.dev.processes import Processes
 from chorus_agents.dev.scenarios import SCENARIOS, scenario
 from chorus_agents.dev.services.base import REPO
@@ -69,8 +77,12 @@ class RssSampler:
             self.peak_kb = max(self.peak_kb, group_rss_kb(self.groups))
 
 
-def measure(domain: str, bootstrap: str, kafka_pid: int) -> dict[str, Any]:
+def measure(
+    domain: str, bootstrap: str, kafka_pid: int, latency: dict[str, Any] | None = None
+) -> dict[str, Any]:
     loaded = load_domain(REPO / "agents" / domain / "deploy", name=domain)
+    if latency is not None:
+        loaded = with_model_latency(loaded, latency)
     sampler = RssSampler()
     sampler.groups.add(kafka_pid)
     sampler.thread.start()
@@ -85,6 +97,11 @@ def measure(domain: str, bootstrap: str, kafka_pid: int) -> dict[str, Any]:
     sampler.stop.set()
     report = run.report
     action = report.latency.get("incident_to_action", {})
+    keys = Counter(
+        str((r.get("fields") or {}).get("idempotency_key"))
+        for r in run.audit
+        if r.get("kind") == "tool.call" and (r.get("fields") or {}).get("outcome") == "ok"
+    )
     return {
         "domain": domain,
         "ok": report.ok,
@@ -92,6 +109,8 @@ def measure(domain: str, bootstrap: str, kafka_pid: int) -> dict[str, Any]:
         "action_p99_s": action.get("p99"),
         "records_per_s": round(report.records_fed / max(report.feed_seconds, 1e-9), 1),
         "rss_mb": round(sampler.peak_kb / 1024),
+        "model_calls": sum(1 for r in run.audit if r.get("kind") == "model.call"),
+        "repeated_tool_calls": sum(n - 1 for n in keys.values() if n > 1),
         "report": report.to_json(),
     }
 
@@ -101,15 +120,28 @@ def main(
     output: Annotated[
         Path | None, typer.Option(help="Also write the rows, each run's report included, as JSON.")
     ] = None,
+    model_latency: Annotated[
+        str | None, typer.Option(help="Scripted models at a model's pace: MEDIAN[,SIGMA] s.")
+    ] = None,
 ) -> None:
     """One incident run per domain; prints a table of the figures."""
     chosen = domains or [d for d in SCENARIOS if (REPO / "agents" / d / "deploy").is_dir()]
+    latency = parse_model_latency(model_latency) if model_latency is not None else None
     rows = []
     with KafkaService().session() as broker:  # the Kafka the run would start, counted in RSS
         for domain in chosen:
             console.print(f"running {domain}...")
-            rows.append(measure(domain, broker.bootstrap_servers, broker.pid))
-    table = Table("domain", "ok", "action p50 (s)", "action p99 (s)", "records/s", "RSS (MB)")
+            rows.append(measure(domain, broker.bootstrap_servers, broker.pid, latency))
+    table = Table(
+        "domain",
+        "ok",
+        "action p50 (s)",
+        "action p99 (s)",
+        "records/s",
+        "RSS (MB)",
+        "model calls",
+        "repeated tool calls",
+    )
     for row in rows:
         table.add_row(
             row["domain"],
@@ -118,6 +150,8 @@ def main(
             str(row["action_p99_s"]),
             str(row["records_per_s"]),
             str(row["rss_mb"]),
+            str(row["model_calls"]),
+            str(row["repeated_tool_calls"]),
         )
     console.print(table)
     if output is not None:

@@ -106,6 +106,12 @@ def up(
         typer.Option(help="Use this Kafka (PLAINTEXT) instead of starting one."),
     ] = None,
     live: Annotated[bool, typer.Option(help="Show the live view.")] = True,
+    model_latency: Annotated[
+        str | None,
+        typer.Option(
+            help="Scripted models at a real model's pace: MEDIAN[,SIGMA] seconds, lognormal."
+        ),
+    ] = None,
     deploy_dir: DeployDir = None,
 ) -> None:
     """Runs DOMAIN on this machine: Kafka, Flink, MCP servers, agents, a feed; then a report.
@@ -130,6 +136,15 @@ def up(
     except KeyError as exc:
         err.print(f"[red]error:[/] {exc.args[0]}")
         raise typer.Exit(2) from None
+    if model_latency is not None:
+        from chorus_agents.dev.model_speed import parse_model_latency, with_model_latency
+        from chorus_agents.models.latency import LatencyError
+
+        try:
+            loaded = with_model_latency(loaded, parse_model_latency(model_latency))
+        except LatencyError as exc:
+            err.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(2) from None
     options = UpOptions(
         domain=loaded,
         scenario=chosen,

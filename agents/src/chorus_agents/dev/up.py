@@ -25,7 +25,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
@@ -74,10 +74,11 @@ class UpOptions:
 
 @dataclass
 class Run:
-    """A finished run: its report and the process ids it had (for the benchmark's RSS)."""
+    """A finished run: its report, its working directory and the audit records it saw."""
 
     report: Report
     workdir: Path
+    audit: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Stopper:
@@ -345,7 +346,7 @@ def up(
             fed_at=progress.fed_at,
         )
         console.print("stopping the Flink jobs and MCP servers...")
-    return Run(report=report, workdir=workdir)
+    return Run(report=report, workdir=workdir, audit=audit)
 
 
 def report_json(report: Report) -> dict[str, Any]:
