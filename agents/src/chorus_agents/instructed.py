@@ -61,6 +61,10 @@ from chorus_agents.tools import (
 DEFAULT_MAX_STEPS = 8
 
 
+MAX_RETRY_AFTER_S = 60.0
+"""The longest ``Retry-After`` a model call waits before its next try."""
+
+
 class InstructedError(HandlerError):
     """The loop ended without an answer (too many steps)."""
 
@@ -219,7 +223,9 @@ class InstructedAgent(Handler):
                         error=str(exc),
                     )
                     raise
-                await self._sleep(self.retry.delay(attempt - 1, self._random))
+                # The provider's Retry-After, when it gave one and it is the longer wait.
+                delay = self.retry.delay(attempt - 1, self._random)
+                await self._sleep(max(delay, min(exc.retry_after or 0.0, MAX_RETRY_AFTER_S)))
         self.usage += response.usage
         usage = response.usage
         cost = (

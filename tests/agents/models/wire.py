@@ -76,6 +76,17 @@ def openai_app(seen: Seen) -> Starlette:
                     }
                 },
                 status_code=429,
+                headers={"retry-after": "1"},
+            )
+        if "server error" in text:
+            return JSONResponse(
+                {
+                    "error": {
+                        "message": "The server had an error while processing your request.",
+                        "type": "server_error",
+                    }
+                },
+                status_code=500,
             )
         if "invalid" in text:
             return JSONResponse(
@@ -88,7 +99,13 @@ def openai_app(seen: Seen) -> Starlette:
                 status_code=400,
             )
         message: dict[str, Any]
-        if last["role"] == "tool":
+        if "please refuse" in text:
+            message = {"role": "assistant", "content": None, "refusal": "I can't help with that."}
+            finish = "stop"
+        elif "a long one" in text:
+            message = {"role": "assistant", "content": "A partial"}
+            finish = "length"
+        elif last["role"] == "tool":
             message = {"role": "assistant", "content": f"The answer is {text}."}
             finish = "stop"
         elif body.get("tools"):
@@ -145,9 +162,13 @@ def anthropic_app(seen: Seen) -> Starlette:
     and the errors https://docs.anthropic.com/en/api/errors (``type: error``, ``error.type``,
     ``error.message``); the provider parses them with the SDK's own models."""
 
-    def error(status: int, kind: str, message: str) -> JSONResponse:
+    def error(
+        status: int, kind: str, message: str, headers: dict[str, str] | None = None
+    ) -> JSONResponse:
         return JSONResponse(
-            {"type": "error", "error": {"type": kind, "message": message}}, status_code=status
+            {"type": "error", "error": {"type": kind, "message": message}},
+            status_code=status,
+            headers=headers,
         )
 
     async def messages(request: Request) -> JSONResponse:
@@ -164,15 +185,26 @@ def anthropic_app(seen: Seen) -> Starlette:
         text = " ".join(str(b.get("text", "")) for b in blocks if b["type"] == "text")
         if "rate limit" in text:
             return error(
-                429, "rate_limit_error", "Number of request tokens has exceeded your rate limit"
+                429,
+                "rate_limit_error",
+                "Number of request tokens has exceeded your rate limit",
+                {"retry-after": "1"},
             )
+        if "server error" in text:
+            return error(529, "overloaded_error", "Overloaded")
         if "invalid" in text:
             return error(
                 400, "invalid_request_error", "messages: text content blocks must be non-empty"
             )
         results = [b for b in blocks if b["type"] == "tool_result"]
         out: list[dict[str, Any]]
-        if results:
+        if "please refuse" in text:
+            out = [{"type": "text", "text": "I can't help with that."}]
+            stop = "refusal"
+        elif "a long one" in text:
+            out = [{"type": "text", "text": "A partial"}]
+            stop = "max_tokens"
+        elif results:
             out = [{"type": "text", "text": f"The answer is {results[-1]['content']}."}]
             stop = "end_turn"
         elif body.get("tools"):
@@ -225,11 +257,29 @@ def gemini_app(seen: Seen) -> Starlette:
         last = body["contents"][-1]["parts"][-1]
         text = str(last.get("text") or "")
         if "rate limit" in text:
-            return error(429, "RESOURCE_EXHAUSTED", "Resource has been exhausted")
+            retry = {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "1s"}
+            return JSONResponse(
+                {
+                    "error": {
+                        "code": 429,
+                        "message": "Resource has been exhausted",
+                        "status": "RESOURCE_EXHAUSTED",
+                        "details": [retry],
+                    }
+                },
+                status_code=429,
+            )
         if "invalid" in text:
             return error(400, "INVALID_ARGUMENT", "Request contains an invalid argument.")
+        if "server error" in text:
+            return error(503, "UNAVAILABLE", "The model is overloaded. Please try again later.")
         parts: list[dict[str, Any]]
-        if "functionResponse" in last:
+        finish = "STOP"
+        if "please refuse" in text:
+            parts, finish = [{"text": "I can't help with that."}], "SAFETY"
+        elif "a long one" in text:
+            parts, finish = [{"text": "A partial"}], "MAX_TOKENS"
+        elif "functionResponse" in last:
             response = last["functionResponse"]["response"]
             parts = [{"text": f"The answer is {response.get('output', response.get('error'))}."}]
         elif body.get("tools"):
@@ -243,7 +293,7 @@ def gemini_app(seen: Seen) -> Starlette:
                 "candidates": [
                     {
                         "content": {"role": "model", "parts": parts},
-                        "finishReason": "STOP",
+                        "finishReason": finish,
                         "index": 0,
                     }
                 ],

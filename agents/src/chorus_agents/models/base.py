@@ -27,21 +27,39 @@ StopReason = Literal["end", "tool_use", "max_tokens"]
 
 
 class ModelError(RuntimeError):
-    """The provider failed; ``retryable`` says whether another try may succeed."""
+    """The provider failed; ``retryable`` says whether another try may succeed, and
+    ``retry_after`` how long the provider asked to wait first (seconds), when it said."""
 
-    def __init__(self, message: str, *, retryable: bool = False) -> None:
+    def __init__(
+        self, message: str, *, retryable: bool = False, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
+        self.retry_after = retry_after
 
     @classmethod
-    def for_status(cls, where: str, status: int, detail: str) -> ModelError:
+    def for_status(
+        cls, where: str, status: int, detail: str, retry_after: float | None = None
+    ) -> ModelError:
         """The error of an HTTP answer ``status``: retryable for 408, 409, 429 and 5xx."""
         retryable = status in RETRYABLE_STATUS or status >= 500
-        return cls(f"{where}: HTTP {status}: {detail}", retryable=retryable)
+        return cls(
+            f"{where}: HTTP {status}: {detail}", retryable=retryable, retry_after=retry_after
+        )
 
 
 RETRYABLE_STATUS = frozenset({408, 409, 429})
 """HTTP statuses below 500 worth another try: timeout, conflict, rate limit."""
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """A ``Retry-After`` header's delay in seconds (its delta-seconds form; an HTTP date or
+    anything else is ``None``)."""
+    try:
+        seconds = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return seconds if seconds is not None and seconds >= 0 else None
 
 
 def error_detail(body: object, fallback: str) -> str:

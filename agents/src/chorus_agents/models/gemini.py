@@ -92,7 +92,9 @@ class GeminiModel(ModelProvider):
                 model=self.model, contents=contents, config=config
             )
         except errors.APIError as exc:
-            raise ModelError.for_status(where, exc.code, str(exc.message or exc.status)) from None
+            raise ModelError.for_status(
+                where, exc.code, str(exc.message or exc.status), _retry_delay(exc.details)
+            ) from None
         except httpx.TimeoutException:
             raise ModelError(f"{where}: timed out", retryable=True) from None
         except httpx.TransportError as exc:
@@ -176,3 +178,17 @@ def _parts(message: ChatMessage, names: dict[str, str]) -> list[types.Part]:
         for call in message.tool_calls
     ]
     return parts
+
+
+def _retry_delay(details: Any) -> float | None:
+    """The ``retryDelay`` of a ``google.rpc.RetryInfo`` in the error's details (``"1s"``):
+    how Gemini says how long to wait after a 429."""
+    error = details.get("error", details) if isinstance(details, dict) else {}
+    for detail in error.get("details") or () if isinstance(error, dict) else ():
+        delay = detail.get("retryDelay") if isinstance(detail, dict) else None
+        if isinstance(delay, str) and delay.endswith("s"):
+            try:
+                return float(delay[:-1])
+            except ValueError:
+                return None
+    return None

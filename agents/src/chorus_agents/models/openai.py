@@ -44,6 +44,7 @@ from chorus_agents.models.base import (
     ToolCall,
     Usage,
     error_detail,
+    retry_after_seconds,
 )
 from chorus_agents.models.rules import check_openai
 
@@ -119,7 +120,10 @@ class OpenAIModel(ModelProvider):
             raise ModelError(f"{where}: cannot reach the endpoint: {exc}", retryable=True) from None
         except openai.APIStatusError as exc:
             raise ModelError.for_status(
-                where, exc.status_code, error_detail(exc.body, str(exc.message))
+                where,
+                exc.status_code,
+                error_detail(exc.body, str(exc.message)),
+                retry_after_seconds(exc.response.headers.get("retry-after")),
             ) from None
         return response_of(answer, self.model, where)
 
