@@ -18,7 +18,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from chorus_api.agent import ModelPrice
 
@@ -50,6 +50,28 @@ class ModelError(RuntimeError):
 
 RETRYABLE_STATUS = frozenset({408, 409, 429})
 """HTTP statuses below 500 worth another try: timeout, conflict, rate limit."""
+
+
+class StatusError(Protocol):
+    """What the ``openai`` and ``anthropic`` SDKs' ``APIStatusError`` both carry."""
+
+    status_code: int
+    body: object
+    message: str
+
+    @property
+    def response(self) -> Any: ...
+
+
+def status_error(where: str, exc: StatusError) -> ModelError:
+    """The :class:`ModelError` of an SDK's HTTP error: the API's own message, retryable as
+    :meth:`ModelError.for_status` says, with the ``Retry-After`` the provider sent."""
+    return ModelError.for_status(
+        where,
+        exc.status_code,
+        error_detail(exc.body, str(exc.message)),
+        retry_after_seconds(exc.response.headers.get("retry-after")),
+    )
 
 
 def retry_after_seconds(value: str | None) -> float | None:

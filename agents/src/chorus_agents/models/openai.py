@@ -43,8 +43,7 @@ from chorus_agents.models.base import (
     StopReason,
     ToolCall,
     Usage,
-    error_detail,
-    retry_after_seconds,
+    status_error,
 )
 from chorus_agents.models.rules import check_openai
 
@@ -119,12 +118,7 @@ class OpenAIModel(ModelProvider):
         except openai.APIConnectionError as exc:
             raise ModelError(f"{where}: cannot reach the endpoint: {exc}", retryable=True) from None
         except openai.APIStatusError as exc:
-            raise ModelError.for_status(
-                where,
-                exc.status_code,
-                error_detail(exc.body, str(exc.message)),
-                retry_after_seconds(exc.response.headers.get("retry-after")),
-            ) from None
+            raise status_error(where, exc) from None
         return response_of(answer, self.model, where)
 
     async def aclose(self) -> None:
