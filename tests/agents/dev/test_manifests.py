@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from chorus_agents.dev.config import LocalConfigError, runtime_config_for
 from chorus_agents.dev.manifests import DomainError, load_domain, merge_patch
+from chorus_agents.models import ChatMessage, ModelRequest, ScriptedModel, provider_for
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SHOP = FIXTURES / "shop" / "deploy"
@@ -133,3 +135,55 @@ def test_merge_patch_merges_maps_replaces_lists_and_removes_nulls() -> None:
         "a": {"b": 1, "c": [3], "e": 2}
     }
     assert base == {"a": {"b": 1, "c": [1, 2]}, "d": 1}
+
+
+SCRIPTED = """\
+apiVersion: chorus.dev/v1alpha1
+kind: Agent
+metadata: {name: triage}
+spec:
+  instructions: Sort each ticket into billing, technical or other, in one word.
+  model:
+    provider: scripted
+    scriptFrom:
+      configMapKeyRef: {name: triage-script, key: %s}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: triage-script}
+data:
+  script.yaml: |
+    - when: '(?i)refund|invoice'
+      reply: billing
+    - reply: other
+"""
+
+
+@pytest.mark.unit
+@pytest.mark.anyio
+async def test_a_script_kept_in_a_configmap_of_the_domain_is_the_one_that_decides(
+    tmp_path: Path,
+) -> None:
+    domain = load_domain(write(tmp_path / "desk", {"triage.yaml": SCRIPTED % "script.yaml"}))
+    assert list(domain.config_maps) == ["triage-script"]
+    (agent,) = domain.agents
+    config = runtime_config_for(agent, "127.0.0.1:9092", {}, config_maps=domain.config_maps)
+    assert config.model is not None
+    model = provider_for(config.model)
+    assert isinstance(model, ScriptedModel)
+
+    async def ask(text: str) -> str:
+        request = ModelRequest(messages=(ChatMessage(role="user", text=text),))
+        return (await model.complete(request)).text
+
+    assert (await ask("Where is my refund?"), await ask("Hello")) == ("billing", "other")
+    # a name or a key that is not there: the error names the field, and what there is
+    (other,) = load_domain(write(tmp_path / "typo", {"t.yaml": SCRIPTED % "x.yaml"})).agents
+    with pytest.raises(
+        LocalConfigError, match=r"configMapKeyRef.key: .* no key 'x.yaml' \(it has: script.yaml\)"
+    ):
+        runtime_config_for(other, "127.0.0.1:9092", {}, config_maps=domain.config_maps)
+    with pytest.raises(
+        LocalConfigError, match=r"configMapKeyRef.name: no ConfigMap 'triage-script'"
+    ):
+        runtime_config_for(agent, "127.0.0.1:9092", {}, config_maps={})

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from chorus_api.agent import Agent
+from chorus_api.agent import Agent, ScriptSource
 from chorus_api.runtime import RuntimeConfig, RuntimeDelivery, parse_runtime_config
 from chorus_api.tool import Tool
 
@@ -27,12 +27,34 @@ class LocalConfigError(ValueError):
     """The manifest cannot run locally as given (a tool without a URL, say)."""
 
 
+def script_from(
+    source: ScriptSource, config_maps: Mapping[str, Mapping[str, str]], where: str
+) -> str:
+    """The script ``model.scriptFrom`` names, from the domain's ConfigMaps."""
+    ref = source.config_map_key_ref
+    data = config_maps.get(ref.name)
+    if data is None:
+        known = ", ".join(sorted(config_maps)) or "none"
+        raise LocalConfigError(
+            f"{where}: model.scriptFrom.configMapKeyRef.name: no ConfigMap {ref.name!r} among "
+            f"the domain's manifests (there are: {known})"
+        )
+    if ref.key not in data:
+        keys = ", ".join(sorted(data)) or "none"
+        raise LocalConfigError(
+            f"{where}: model.scriptFrom.configMapKeyRef.key: ConfigMap {ref.name} has no key "
+            f"{ref.key!r} (it has: {keys})"
+        )
+    return data[ref.key]
+
+
 def runtime_config_for(
     agent: Agent,
     bootstrap: str,
     tool_urls: Mapping[str, str],
     *,
     tools: Mapping[str, Tool] | None = None,
+    config_maps: Mapping[str, Mapping[str, str]] | None = None,
     namespace: str | None = None,
     topic_prefix: str = "",
     script_file: str | None = None,
@@ -45,7 +67,9 @@ def runtime_config_for(
 
     ``tool_urls`` maps each Tool the agent refers to (``tools[].ref``) to its MCP endpoint
     (``http://127.0.0.1:8000/mcp``); ``tools`` gives the Tool resources (for their
-    ``timeoutSeconds``). ``namespace`` overrides the manifest's (default ``default``).
+    ``timeoutSeconds``), ``config_maps`` the data of the domain's ConfigMaps by name (a
+    ``model.scriptFrom`` is read from them and goes into the config inline, as the pod would
+    read it from the mounted key). ``namespace`` overrides the manifest's (default ``default``).
     ``script_file`` and ``api_key_env`` go to the model, when the agent has one.
     """
     spec = agent.spec
@@ -93,6 +117,8 @@ def runtime_config_for(
             model["endpoint"] = str(spec.model.endpoint)
         if spec.model.script is not None:
             model["script"] = spec.model.script
+        if spec.model.script_from is not None:
+            model["script"] = script_from(spec.model.script_from, config_maps or {}, where)
         if spec.model.api_version is not None:
             model["apiVersion"] = spec.model.api_version
         if spec.model.price is not None:

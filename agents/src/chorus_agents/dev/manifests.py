@@ -93,6 +93,16 @@ class Domain:
     def agent(self, name: str) -> Agent | None:
         return next((a for a in self.agents if a.metadata.name == name), None)
 
+    @property
+    def config_maps(self) -> dict[str, dict[str, str]]:
+        """The data of each ConfigMap among :attr:`others`, by name (what an Agent's
+        ``model.scriptFrom`` refers to)."""
+        return {
+            document.name: {str(k): str(v) for k, v in (document.body.get("data") or {}).items()}
+            for document in self.others
+            if document.kind == "ConfigMap" and document.name
+        }
+
     def tool(self, name: str) -> Tool | None:
         return next((t for t in self.tools if t.metadata.name == name), None)
 

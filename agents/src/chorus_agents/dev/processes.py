@@ -200,11 +200,19 @@ class Processes:
         bootstrap: str,
         tools: Mapping[str, Tool],
         namespace: str,
+        config_maps: Mapping[str, Mapping[str, str]] | None = None,
     ) -> tuple[Child, int]:
-        """Writes the agent's runtime config and starts ``chorus agent run``; returns its port."""
+        """Writes the agent's runtime config and starts ``chorus agent run``; returns its port.
+        ``config_maps`` are the domain's (a ``model.scriptFrom`` is read from them)."""
         port = free_port()
         config = runtime_config_for(
-            agent, bootstrap, self.tool_urls, tools=tools, namespace=namespace, http_port=port
+            agent,
+            bootstrap,
+            self.tool_urls,
+            tools=tools,
+            config_maps=config_maps,
+            namespace=namespace,
+            http_port=port,
         )
         path = self.workdir / "agents" / f"{agent.metadata.name}.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)

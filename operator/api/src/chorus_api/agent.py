@@ -29,6 +29,7 @@ from chorus_api.common import (
     ApiModel,
     Condition,
     ConditionList,
+    ConfigMapKeyRef,
     Duration,
     ObjectMeta,
     ObjectName,
@@ -79,6 +80,30 @@ SCRIPT_ONLY_FOR_SCRIPTED = Rule(
 )
 
 
+SCRIPT_FROM_ONLY_FOR_SCRIPTED = Rule(
+    rule="!has(self.scriptFrom) || self.provider == 'scripted'",
+    message="scriptFrom is for provider scripted only",
+    field_path=".scriptFrom",
+    reason="FieldValueForbidden",
+)
+
+
+ONE_SCRIPT = Rule(
+    rule="!has(self.script) || !has(self.scriptFrom)",
+    message="give script or scriptFrom, not both",
+    field_path=".scriptFrom",
+    reason="FieldValueForbidden",
+)
+
+
+class ScriptSource(ApiModel):
+    """Where a ``scripted`` model's script is kept, when not inline in the spec."""
+
+    config_map_key_ref: ConfigMapKeyRef
+    """A key of a ConfigMap in the Agent's namespace; the operator mounts it into the pod
+    (the agent reads it when it starts: restart it, or name a new ConfigMap, to change it)."""
+
+
 class ModelPrice(ApiModel):
     """What the model's tokens cost, in US dollars per million tokens (the provider's price
     list), for the estimated cost of each call in its audit record and metrics."""
@@ -98,7 +123,11 @@ class ModelSpec(ApiModel):
 
     model_config = ConfigDict(
         json_schema_extra=validations(
-            MODEL_NAME_REQUIRED, AZURE_NEEDS_OPENAI_AND_ENDPOINT, SCRIPT_ONLY_FOR_SCRIPTED
+            MODEL_NAME_REQUIRED,
+            AZURE_NEEDS_OPENAI_AND_ENDPOINT,
+            SCRIPT_ONLY_FOR_SCRIPTED,
+            SCRIPT_FROM_ONLY_FOR_SCRIPTED,
+            ONE_SCRIPT,
         )
     )
 
@@ -120,7 +149,11 @@ class ModelSpec(ApiModel):
     """What its tokens cost; without it, calls are counted in tokens only."""
     script: Annotated[str, Field(min_length=1, max_length=65_536)] | None = None
     """For ``scripted``: the script (YAML: a list of rules, or a mapping of ``rules`` and
-    ``latency``), so the spec says which script decides. Without it the model echoes."""
+    ``latency``), so the spec says which script decides. Without it (or ``scriptFrom``)
+    the model echoes."""
+    script_from: ScriptSource | None = None
+    """For ``scripted``: the script kept in a ConfigMap instead (``configMapKeyRef``), for
+    scripts shared by Agents or edited apart from them."""
 
     @model_validator(mode="after")
     def _name_unless_scripted(self) -> Self:
@@ -132,6 +165,10 @@ class ModelSpec(ApiModel):
             raise AZURE_NEEDS_OPENAI_AND_ENDPOINT.error()
         if self.script is not None and self.provider != Provider.SCRIPTED:
             raise SCRIPT_ONLY_FOR_SCRIPTED.error()
+        if self.script_from is not None and self.provider != Provider.SCRIPTED:
+            raise SCRIPT_FROM_ONLY_FOR_SCRIPTED.error()
+        if self.script is not None and self.script_from is not None:
+            raise ONE_SCRIPT.error()
         return self
 
 

@@ -150,6 +150,14 @@ def build_agent(inputs: AgentInputs) -> AgentPlan:
             )
             volumes.append(volume)
             mounts.append(mount)
+        script_file = None
+        if spec.model.script_from is not None:
+            source = spec.model.script_from.config_map_key_ref
+            volume, mount, script_file = workload.config_map_file_volume(
+                "model-script", source.name, source.key, workload.MODEL_SCRIPT_DIR
+            )
+            volumes.append(volume)
+            mounts.append(mount)
         runtime_model = RuntimeModel(
             provider=spec.model.provider,
             name=spec.model.name,
@@ -158,6 +166,7 @@ def build_agent(inputs: AgentInputs) -> AgentPlan:
             api_version=spec.model.api_version,
             price=spec.model.price,
             script=spec.model.script,
+            script_file=script_file,
         )
         if spec.model.provider.value != "scripted":
             peers.append(network.Peer(network.url_port(spec.model.endpoint or "https://x")))

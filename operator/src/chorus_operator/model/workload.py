@@ -15,10 +15,21 @@ HTTP_PORT_NAME = "http"
 HEALTH_PATH = "/healthz"
 READY_PATH = "/readyz"
 COMMAND = ("chorus", "agent", "run", "--config", f"{CONFIG_DIR}/runtime.yaml")
+MODEL_SCRIPT_DIR = f"{CONFIG_DIR}/model-script"
+"""Where a ``scripted`` model's ConfigMap script (``model.scriptFrom``) is mounted."""
 DEFAULT_RESOURCES: dict[str, Any] = {
     "requests": {"cpu": "100m", "memory": "128Mi"},
     "limits": {"memory": "512Mi"},
 }
+
+
+def config_map_file_volume(
+    volume: str, config_map: str, key: str, directory: str
+) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """A volume with one key of a ConfigMap of the pod's namespace, its mount, and the file."""
+    source = {"name": config_map, "items": [{"key": key, "path": key}], "defaultMode": 0o444}
+    mount = {"name": volume, "mountPath": directory, "readOnly": True}
+    return {"name": volume, "configMap": source}, mount, f"{directory}/{key}"
 
 
 def _meta(
