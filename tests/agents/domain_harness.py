@@ -216,6 +216,18 @@ async def check_allowed_tools_exist(manifests: DomainManifests, server: MCPServe
             )
 
 
+def with_script(agent: Agent, script: str) -> Agent:
+    """``agent`` with its scripted model's script replaced by ``script``."""
+    model = agent.spec.model
+    assert model is not None, f"agent {agent.metadata.name}: no model to give a script"
+    spec = agent.spec.model_copy(update={"model": model.model_copy(update={"script": script})})
+    return agent.model_copy(update={"spec": spec})
+
+
+DECLINES_ALL = '- reply: "none: I decline to act on this."\n'
+"""A script whose model declines everything it is shown (no tool call, no action)."""
+
+
 def chain(records: list[dict[str, Any]], start: dict[str, Any]) -> list[dict[str, Any]]:
     """``start`` and the records it was caused by, back to the first (audit causation)."""
     by_id = {r["id"]: r for r in records}
@@ -255,12 +267,16 @@ class DomainRun:
         topics: Iterable[str],
         servers: Mapping[str, MCPServer[Any]],
         logic: Mapping[str, Callable[[str], Handler]],
+        scripts: Mapping[str, str] | None = None,
     ) -> AsyncIterator[None]:
         """Creates the domain's ``topics`` under the prefix, serves each Tool's MCP server
         (``servers``, by Tool name) over HTTP, and starts every Agent of the manifests with
         the handler ``logic[name](prefix)`` in ``logic``'s order (callees before callers).
+        ``scripts`` replaces the named Agents' ``model.script`` (another model decides).
         Exiting stops the servers; ``start_agent`` stops the agents."""
         agents, tools = self.manifests.agents(), self.manifests.tools()
+        for name, script in (scripts or {}).items():
+            agents[name] = with_script(agents[name], script)
         expect(sorted(logic), sorted(agents), f"domain {self.manifests.name}: Agents with logic")
         names = [self.topic(t) for t in topics]
         await asyncio.to_thread(create_missing_topics, self.kafka, names, partitions=1)

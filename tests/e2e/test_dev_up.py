@@ -40,12 +40,14 @@ EVENT_SECONDS = {
     "support": 2700,
     "maintenance": 300,
     "traffic": 300,
-    "icu": 1800,
+    "icu": 2100,
 }
 """Event time fed per run: at least what the quiet runs fed (trading 60 s, support 900 s,
 maintenance and traffic 300 s, icu 1,800 s), and the incident's whole course (trading's at
-half of it, maintenance's and traffic's at a quarter, icu's at 600 s; support's angry
-customer writes from 300 s on, waiting longer each time, for most of the scenario's 2,700 s)."""
+half of it, maintenance's and traffic's at a quarter, icu's at 600 s and high from about
+1,900 s on, so that its model both declines a medium band and acts on a high one; support's
+angry customers write from 300 and 900 s on, waiting longer each time, for most of the
+scenario's 2,700 s)."""
 SPEED_UP = 6
 """Each run feeds at six times its scenario's default pace (the event times, and so every
 window, watermark and incident, stay the same; the scenarios are sparse: support's whole
@@ -84,7 +86,17 @@ def assert_acted_on_every_incident_and_on_nothing_else(report: dict[str, Any]) -
     assert report["actions"] > 0
     assert report["actions_without_signal"] == []
     assert report["unprompted_actions"] == [], report["audit_by_agent_kind"]
+    # the back end's own records (read through its MCP server): nothing done twice
+    assert report["effects"] is not None and report["duplicate_effects"] == {}, report["output"]
     assert report["ok"] and report["exit_code"] == 0, report["output"]
+
+
+def assert_the_model_declined_and_acted(report: dict[str, Any]) -> None:
+    """The domain's model turned down something its pre-filter passed, and acted on
+    something, as the report counts them (each domain's default script declines one)."""
+    decisions = report["model_decisions"]
+    assert sum(d["declined"] for d in decisions.values()) >= 1, decisions
+    assert sum(d["acted"] for d in decisions.values()) >= 1, decisions
 
 
 @pytest.mark.e2e
@@ -92,6 +104,7 @@ def test_dev_up_starts_its_own_kafka_when_given_none(tmp_path: Path) -> None:
     report = dev_up(tmp_path, "trading", "--event-seconds", str(EVENT_SECONDS["trading"]))
     assert [i["entity"] for i in report["incidents"]] == ["ACME"]
     assert_acted_on_every_incident_and_on_nothing_else(report)
+    assert_the_model_declined_and_acted(report)
 
 
 @pytest.mark.e2e
@@ -108,3 +121,4 @@ def test_every_injected_incident_is_acted_on_and_nothing_else(
         kafka.bootstrap_servers,
     )
     assert_acted_on_every_incident_and_on_nothing_else(report)
+    assert_the_model_declined_and_acted(report)

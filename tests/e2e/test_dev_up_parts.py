@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import itertools
+import re
 from typing import Any
 
 import pytest
 from chorus_agents.dev.live import FeedProgress, Observer, view
 from chorus_agents.dev.manifests import load_domain
-from chorus_agents.dev.report import Injected, SeenSignal, build_report, is_action, percentiles
+from chorus_agents.dev.report import (
+    Injected,
+    SeenSignal,
+    build_report,
+    is_action,
+    model_decisions,
+    percentiles,
+    render,
+)
 from chorus_agents.dev.scenarios import SCENARIOS, Incident, scenario
 from chorus_agents.dev.topics import domain_topics
 from chorus_api.streams import resolve_stream
@@ -161,6 +170,61 @@ def test_no_op_decisions_are_not_actions_and_percentiles_are_nearest_rank() -> N
     assert is_action(audit("a", "decision", action="escalate"))
     assert percentiles([3.0, 1.0, 2.0, 4.0]) == {"p50": 2.0, "p99": 4.0, "max": 4.0, "n": 4}
     assert percentiles([]) == {}
+
+
+@pytest.mark.unit
+def test_model_decisions_count_what_the_model_acted_on_and_what_it_declined() -> None:
+    def handled(n: str, *records: dict[str, Any]) -> list[dict[str, Any]]:
+        return [{**r, "correlation_id": f"h{n}"} for r in records]
+
+    def asked(n: str) -> dict[str, Any]:
+        return audit(f"{n}a", "model.call", outcome="ok")
+
+    records = [
+        # the model asked, a restriction followed: acted
+        *handled("1", asked("1"), audit("1b", "decision", outcome="answer"),  # the loop's own
+                 audit("1c", "decision", action="restrict")),
+        # the model asked, nothing followed: declined (twice)
+        *handled("2", asked("2"), audit("2b", "decision", action="none")),
+        *handled("3", asked("3"), audit("3b", "decision", action="none")),
+        # no model call (the pre-filter decided), or the model failed: not the model's decision
+        *handled("4", audit("4a", "decision", action="none")),
+        *handled("5", audit("5a", "model.call", outcome="error"),
+                 audit("5b", "decision", action="none")),
+    ]  # fmt: skip
+    counted = {"trading/compliance": {"acted": 1, "declined": 2}}
+    other = {**records[0], "agent": "trading/analyst"}  # a model call in another agent's name
+    assert model_decisions([*records, other]) == counted
+    report = build_report(
+        scenario("trading"), quiet=True, injected=[], signals=[], audit=records,
+        records_fed=1, feed_seconds=1,
+    )  # fmt: skip
+    assert report.to_json()["model_decisions"] == counted
+    shown = Console(record=True, width=120)
+    shown.print(render(report))
+    lines = shown.export_text().splitlines()
+    assert any("model decisions" in line for line in lines)
+    assert any(re.fullmatch(r"│ compliance │ 1 +│ 2 +│", line) for line in lines), lines
+
+
+@pytest.mark.unit
+def test_an_action_the_back_end_carried_out_twice_makes_the_run_not_ok() -> None:
+    def run(effects: list[tuple[str, str]] | None) -> Any:
+        return build_report(
+            scenario("trading"), quiet=True, injected=[], signals=[], audit=[],
+            records_fed=1, feed_seconds=1, effects=effects,
+        )  # fmt: skip
+
+    assert run(None).ok and run(None).effects is None  # a domain without a ledger
+    once = run([("order for sig-1", "o1"), ("order for sig-2", "o2")])
+    assert once.ok and (once.effects, once.duplicate_effects) == (2, {})
+    twice = run([("order for sig-1", "o1"), ("order for sig-1", "o3")])
+    assert not twice.ok and twice.duplicate_effects == {"order for sig-1": ["o1", "o3"]}
+    shown = Console(record=True, width=200)
+    shown.print(render(twice))
+    assert "done twice in the back end: order for sig-1: o1, o3" in shown.export_text()
+    shown.print(render(once))
+    assert "the back end holds 2 effects, none twice" in shown.export_text()
 
 
 @pytest.mark.unit

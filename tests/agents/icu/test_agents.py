@@ -24,7 +24,7 @@ from chorus_agents.icu.vital_signs import VitalSignsAgent
 from chorus_agents.icu.ward import ward_devices, ward_ehr
 
 from tests.agents.conftest import StartAgent, namespace
-from tests.agents.domain_harness import DomainRun, chain
+from tests.agents.domain_harness import DECLINES_ALL, DomainRun, chain
 from tests.agents.icu.deploy import MANIFESTS
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
@@ -128,10 +128,14 @@ class Ward(DomainRun):
 
 
 @pytest.fixture
-async def ward(kafka: Any, start_agent: StartAgent) -> AsyncIterator[Ward]:
+async def ward(kafka: Any, start_agent: StartAgent, request: Any) -> AsyncIterator[Ward]:
+    """The ward; parametrized indirectly, with ``{agent: script}`` for other models."""
     found = Ward(kafka, namespace(), ward_ehr(), ward_devices())
     servers = {"clinical": build_server(found.ehr, found.devices)}
-    async with found.running(start_agent, topics=DOMAIN_TOPICS, servers=servers, logic=LOGIC):
+    scripts = getattr(request, "param", None)
+    async with found.running(
+        start_agent, topics=DOMAIN_TOPICS, servers=servers, logic=LOGIC, scripts=scripts
+    ):
         yield found
 
 
@@ -169,7 +173,9 @@ async def test_sepsis_is_escalated_treated_within_the_rules_and_traced(ward: War
     assert (assessed["action"], assessed["monitoring_interval_seconds"]) == ("escalate", 30)
     assert assessed["trend"] == {"direction": "rising", "change": 4, "scores": [1, 5]}
     assert assessed["vitals_source"] == "signal" and assessed["vitals"]["pulse"] == 104.0
-    assert assessed["advice"]["action"] == "none"  # no bundle in the medium band
+    # the medium band reaches the model, which suggests no bundle for it
+    assert assessed["advice"]["action"] == "none"
+    assert assessed["advice"]["answer"] == "No sepsis bundle: the NEWS2 band is not high."
     assert ward.devices.interval(patient) == 30
     assert [o.drug for o in ward.ehr.orders(patient)] == ["amlodipine"]
 
@@ -266,6 +272,33 @@ async def test_sepsis_is_escalated_treated_within_the_rules_and_traced(ward: War
     assert (received["agent"], received["kind"]) == (f"{ns}/vital-signs", "event.received")
     assert received["fields"]["event_id"] == entered_high["id"]
     assert received["fields"]["topic"] == ward.topic("icu.signals")
+
+
+@pytest.mark.parametrize("ward", [{"treatment-advice": DECLINES_ALL}], indirect=True)
+async def test_a_model_that_declines_orders_no_bundle(ward: Ward) -> None:
+    """A high band, another model (the spec's script replaced): it is asked, suggests no
+    bundle, and nothing is ordered; the manifest's model has the bundle ordered (above)."""
+    ns, patient = ward.ns, "pt-002"
+    shock = {"systolic_bp": 88.0, "spo2": 88.0, "pulse": 128.0, "respiration_rate": 28.0}
+    high = score(patient, 30, ns, 11, "high", 5, **shock)
+    entered_high = deterioration(
+        patient, 30, ns, 11, "high", (5, "medium"), "entered_high,score_rise"
+    )
+    ward.send(high, entered_high)
+
+    (advice,) = await ward.until(lambda: ward.about("icu.advice", entered_high["id"]))
+    assert (advice["action"], advice["band"]) == ("none", "high")
+    assert advice["answer"] == "none: I decline to act on this." and "bundle" not in advice
+    assert [o.drug for o in ward.ehr.orders(patient)] == ["amlodipine"]
+    assert ward.about("icu.medication-events", entered_high["id"]) == []
+    audit = await ward.until(
+        lambda: [
+            r
+            for r in ward.audit()
+            if r["agent"] == f"{ns}/treatment-advice" and r["kind"] == "model.call"
+        ]
+    )
+    assert [r["fields"]["tool_calls"] for r in audit] == [[]]
 
 
 async def test_a_quiet_ward_leads_to_no_action(ward: Ward) -> None:

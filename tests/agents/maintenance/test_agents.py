@@ -24,7 +24,7 @@ from chorus_agents.maintenance.production import ProductionScheduler
 from chorus_agents.trace import flatten, trace
 
 from tests.agents.conftest import Connect, StartAgent, namespace, user_text
-from tests.agents.domain_harness import DomainRun, chain
+from tests.agents.domain_harness import DECLINES_ALL, DomainRun, chain
 from tests.agents.maintenance.deploy import MANIFESTS
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
@@ -91,11 +91,15 @@ class Plant(DomainRun):
 
 
 @pytest.fixture
-async def plant(kafka: Any, start_agent: StartAgent) -> AsyncIterator[Plant]:
+async def plant(kafka: Any, start_agent: StartAgent, request: Any) -> AsyncIterator[Plant]:
+    """The plant; parametrized indirectly, with ``{agent: script}`` for other models."""
     cmms = MaintenanceSystem(FLEET, DEFAULT_STOCK, default_slots(DAY))
     found = Plant(kafka, namespace(), cmms)
     servers = {"cmms": build_server(cmms)}
-    async with found.running(start_agent, topics=DOMAIN_TOPICS, servers=servers, logic=LOGIC):
+    scripts = getattr(request, "param", None)
+    async with found.running(
+        start_agent, topics=DOMAIN_TOPICS, servers=servers, logic=LOGIC, scripts=scripts
+    ):
         yield found
 
 
@@ -227,6 +231,39 @@ async def test_a_bearing_alert_opens_a_supplied_work_order_and_moves_production(
     assert sorted((r["kind"], r["fields"]["offset"]) for r in roots) == [
         ("event.received", 3),
         ("event.received", 7),
+    ]
+
+
+@pytest.mark.parametrize("plant", [{"production-scheduling": DECLINES_ALL}], indirect=True)
+async def test_a_model_that_declines_moves_no_production(plant: Plant) -> None:
+    """The same alert, another model (the spec's script replaced): the work order is
+    opened all the same (code), the scheduler's model is asked about the overlapping slot,
+    declines, and production stays where it was; the manifest's model moves it (above)."""
+    first = alert("press-01", 5, 15, plant.ns, max_score=59.0)
+    plant.send(*bearing_run(plant.ns, (5, 10, 15)), first)
+
+    (order,) = await plant.until(lambda: plant.published("maintenance.work-orders"))
+    assert order["status"] == "scheduled" and order["production"]["moved_slot_ids"] == []
+    (schedule,) = plant.published("maintenance.schedule")
+    assert schedule["action"] == "none"
+    (move,) = schedule["moves"]
+    assert (move["slot_id"], move["moved"]) == ("press-01-shift-1", False)
+    assert move["answer"] == "none: I decline to act on this."
+    assert [s.slot_id for s in plant.cmms.schedule("press-01")] == [
+        "press-01-shift-1",
+        "press-01-shift-2",
+    ]
+    audit = await plant.until(
+        lambda: [
+            r
+            for r in plant.audit()
+            if r["kind"] == "decision"
+            and r["agent"] == f"{plant.ns}/production-scheduling"
+            and "action" in r["fields"]
+        ]
+    )
+    assert [(r["fields"]["action"], r["fields"]["slot_id"]) for r in audit] == [
+        ("none", "press-01-shift-1")
     ]
 
 

@@ -169,6 +169,31 @@ def test_production_moves_keep_length_and_avoid_critical_machines_and_overlaps()
 
 
 @pytest.mark.unit
+def test_a_slot_is_planned_once_on_a_known_machine_over_no_other() -> None:
+    cmms = system()
+    run = ProductionSlot(
+        "r1", "press-01", "panel", "2026-01-05T14:00+00:00", "2026-01-05T16:00+00:00", firm=True
+    )
+    assert cmms.plan_slot(run) == run
+    assert cmms.plan_slot(run) == run  # the same slot again changes nothing
+    assert [s.slot_id for s in cmms.schedule("press-01")] == ["s1", "r1"]
+    before = snapshot(cmms)
+    for slot, rule in [
+        (ProductionSlot("r1", "press-02", "panel", run.start, run.end), "slot_exists"),
+        (
+            ProductionSlot("r2", "press-01", "panel", "2026-01-05T13:00+00:00", run.end),
+            "slot_overlap",
+        ),
+        (ProductionSlot("r3", "press-01", "panel", run.end, run.start), "time"),
+        (ProductionSlot("r4", "nope", "panel", run.start, run.end), "unknown_machine"),
+    ]:
+        with pytest.raises(MaintenanceRefused) as refused:
+            cmms.plan_slot(slot)
+        assert refused.value.rule == rule
+        assert snapshot(cmms) == before
+
+
+@pytest.mark.unit
 def test_the_same_idempotency_key_acts_once() -> None:
     cmms = system()
     first = cmms.open_work_order("press-01", "bearing_wear", "high", idempotency_key="t1/s1")

@@ -215,6 +215,14 @@ async def test_the_scheduling_script_applies_the_proposed_move_only() -> None:
     assert (await ask(ChatMessage(role="user", text="hello"))).text.startswith(
         "No production change"
     )
+    # a firm slot (a committed run) is shown as such, and the model leaves it to the planner
+    firm = prompt(request, {**move, "firm": True})
+    assert "(body-part, 2026-01-05T06:00+00:00 to 2026-01-05T14:00+00:00, firm)" in firm
+    declined = await ask(ChatMessage(role="user", text=firm))
+    assert declined.tool_calls == ()
+    assert declined.text == (
+        "Not moved: press-01-shift-1 is a firm run; the planner decides whether it moves."
+    )
 
 
 def test_slots_not_moved_yet_still_hold_their_place() -> None:

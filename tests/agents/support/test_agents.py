@@ -26,7 +26,7 @@ from chorus_agents.support.orders import OrderSystem, sample_orders
 from chorus_agents.support.technical import TechnicalSpecialist
 
 from tests.agents.conftest import Connect, StartAgent, answer_text, namespace, user_text
-from tests.agents.domain_harness import DomainRun, chain
+from tests.agents.domain_harness import DECLINES_ALL, DomainRun, chain
 from tests.agents.support.deploy import MANIFESTS
 from tests.agents.support.triggers import angry_customer, at, long_wait, mild
 
@@ -59,17 +59,26 @@ StartHelpdesk = Callable[..., Awaitable[Helpdesk]]
 
 @pytest.fixture
 async def start_helpdesk(kafka: Any, start_agent: StartAgent) -> AsyncIterator[StartHelpdesk]:
-    """Starts the helpdesk; ``orders_placed`` is the day the reference orders are dated from."""
+    """Starts the helpdesk; ``orders_placed`` is the day the reference orders are dated from,
+    ``scripts`` replaces Agents' model scripts (``{agent: script}``)."""
     async with AsyncExitStack() as stack:
 
-        async def start(orders_placed: datetime | None = None) -> Helpdesk:
+        async def start(
+            orders_placed: datetime | None = None, scripts: dict[str, str] | None = None
+        ) -> Helpdesk:
             now = datetime.now(UTC)
             crm = Crm(CUSTOMERS)
             orders = OrderSystem(sample_orders(orders_placed or now), clock=lambda: now)
             found = Helpdesk(kafka, namespace(), crm, orders)
             servers = {"helpdesk": build_server(crm, KnowledgeBase(ARTICLES), orders)}
             await stack.enter_async_context(
-                found.running(start_agent, topics=DOMAIN_TOPICS, servers=servers, logic=LOGIC)
+                found.running(
+                    start_agent,
+                    topics=DOMAIN_TOPICS,
+                    servers=servers,
+                    logic=LOGIC,
+                    scripts=scripts,
+                )
             )
             return found
 
@@ -112,7 +121,7 @@ async def test_an_angry_customer_is_escalated_once_and_billing_refunds_the_order
     # the order system: one refund, within the rules
     refund = desk.orders.refund_of("ord-1002")
     assert refund is not None and refund.refund_id == resolution["refund_id"]
-    assert refund.idempotency_key == f"refund:{case.case_id}"
+    assert refund.idempotency_key == f"refund:{case.case_id}/1/0"  # the model's first call
     assert desk.orders.refund_of("ord-1003") is None
     (published,) = desk.published("support.refunds")
     assert published == resolution
@@ -125,7 +134,8 @@ async def test_an_angry_customer_is_escalated_once_and_billing_refunds_the_order
             and found
         )
     )
-    (refunded,) = decisions(audit, "billing-specialist")
+    # the specialist's own decision (its model loop's answer is a decision record too)
+    (refunded,) = [d for d in decisions(audit, "billing-specialist") if "action" in d["fields"]]
     assert refunded["fields"]["incident"] == first
     assert refunded["fields"]["refund_id"] == refund.refund_id
     steps = chain(audit, refunded)
@@ -172,6 +182,37 @@ async def test_a_refund_outside_the_rules_is_refused_citing_the_rule(
     assert desk.orders.refund_of("ord-1005") is None
     (case,) = desk.crm.cases("cust-004")
     assert (case.status, case.queue) == ("escalated", "billing")  # left to the queue's people
+
+    # an order not shipped yet: the billing specialist's model declines to refund it
+    placed = long_wait("conv-00006", "cust-003", at(900))
+    desk.send(placed)
+    (declined,) = await desk.until(
+        lambda: [r for r in desk.published("support.escalations") if r["incident"] == placed["id"]]
+    )
+    resolution = declined["resolution"]
+    assert (resolution["status"], resolution["order_id"]) == ("declined", "ord-1004")
+    assert resolution["answer"] == (
+        "No refund: order ord-1004 has not shipped yet and can still be cancelled."
+    )
+    assert desk.orders.refund_of("ord-1004") is None
+
+
+async def test_a_model_that_declines_refunds_nothing(start_helpdesk: StartHelpdesk) -> None:
+    """An angry customer, another model (the spec's script replaced): the case is escalated
+    all the same (code), the billing model is asked and declines, and nothing is refunded;
+    the manifest's model refunds (above)."""
+    desk = await start_helpdesk(scripts={"billing-specialist": DECLINES_ALL})
+    trigger = long_wait("conv-00007", "cust-002", at(600))
+    desk.send(trigger)
+
+    (record,) = await desk.until(lambda: desk.published("support.escalations"))
+    assert (record["action"], record["specialist"]) == ("escalate", "billing-specialist")
+    resolution = record["resolution"]
+    assert (resolution["status"], resolution["order_id"]) == ("declined", "ord-1002")
+    assert resolution["answer"] == "none: I decline to act on this."
+    assert desk.orders.refund_of("ord-1002") is None
+    (published,) = desk.published("support.refunds")
+    assert published == resolution
 
 
 async def test_a_technical_problem_goes_to_the_technical_specialist(

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from chorus_agents.models import ChatMessage, ModelRequest, ToolCall, ToolSpec
 from chorus_agents.models.scripted import ScriptedModel
-from chorus_agents.support.billing import latest_order, refund_key
+from chorus_agents.support.billing import latest_order, prompt, refund_key
 from chorus_agents.support.common import Trigger, refusal_rule
 from chorus_agents.support.escalation import escalated_case, queue_for
 
@@ -157,3 +157,38 @@ async def test_the_front_line_script_answers_orders_and_questions() -> None:
     )
     nothing = await turn(model, ("user", "zebra"), ("search_articles", {"hits": []}))
     assert "a colleague will get back to you" in nothing.text
+
+
+@pytest.mark.anyio
+async def test_the_billing_script_refunds_a_shipped_order_and_declines_one_not_shipped() -> None:
+    model = spec_script("support", "billing-specialist")
+    tools = (ToolSpec(name="refund_order", description="", input_schema={}),)
+    request = {"case_id": "case-0001", "customer_id": "cust-001", "tier": "platinum",
+               "reason": "long_wait in conv-00002: no answer within 600 s"}  # fmt: skip
+    shipped = {"order_id": "ord-1001", "customer_id": "cust-001", "items": ["laptop stand"],
+               "total": 89.9, "placed": "2026-01-02T09:00:00+00:00", "status": "shipped",
+               "tracking": "TRK-88A1", "refund": None}  # fmt: skip
+
+    async def ask(*messages: ChatMessage) -> Any:
+        return await model.complete(ModelRequest(messages=messages, tools=tools))
+
+    asked = ChatMessage(role="user", text=prompt(request, shipped))
+    first = await ask(asked)
+    (call,) = first.tool_calls
+    assert call.name == "refund_order"
+    assert call.arguments == {
+        "order_id": "ord-1001",
+        "amount": "89.9",
+        "reason": "case case-0001: escalated by customer service",
+    }
+    refused = "refund refused (refund_window): order ord-1001 is older than 30 days"
+    result = ChatMessage(role="tool", text=refused, tool_call_id=call.id)
+    answer = await ask(asked, first.as_message(), result)
+    assert answer.text == "Not refunded: the order system refused it (refund_window)."
+
+    placed = {**shipped, "status": "placed", "tracking": None}
+    declined = await ask(ChatMessage(role="user", text=prompt(request, placed)))
+    assert declined.tool_calls == ()
+    assert declined.text == (
+        "No refund: order ord-1001 has not shipped yet and can still be cancelled."
+    )

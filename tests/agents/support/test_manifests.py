@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from chorus_agents.cli.mcp import load_server
+from chorus_agents.support import billing
 from chorus_agents.support.escalation import SPECIALISTS
 from chorus_agents.support.front_line import INSTRUCTIONS
 from chorus_agents.support.generator import TOPIC as GENERATOR_OUTPUT
@@ -34,9 +35,10 @@ def test_the_helpdesk_runs_from_the_runtime_image_with_chorus_mcp_serve() -> Non
 
 
 @pytest.mark.unit
-def test_handlers_load_and_the_front_line_prompt_is_the_one_its_wrapper_uses() -> None:
+def test_handlers_load_and_the_instructed_agents_prompts_are_the_ones_their_code_uses() -> None:
     harness.check_handlers_load(MANIFESTS)
     harness.check_instructions(MANIFESTS, "front-line", INSTRUCTIONS)
+    harness.check_instructions(MANIFESTS, "billing-specialist", billing.INSTRUCTIONS)
 
 
 @pytest.mark.unit

@@ -19,7 +19,7 @@ from chorus_agents.trading.execution import ExecutionAgent
 from chorus_agents.trading.risk import RiskAgent
 
 from tests.agents.conftest import StartAgent, namespace
-from tests.agents.domain_harness import DomainRun, chain
+from tests.agents.domain_harness import DECLINES_ALL, DomainRun, chain
 from tests.agents.trading.deploy import MANIFESTS
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
@@ -66,12 +66,16 @@ class Desk(DomainRun):
 
 
 @pytest.fixture
-async def desk(kafka: Any, start_agent: StartAgent) -> AsyncIterator[Desk]:
+async def desk(kafka: Any, start_agent: StartAgent, request: Any) -> AsyncIterator[Desk]:
+    """The desk; parametrized indirectly, with ``{agent: script}`` for other models."""
     exchange = Exchange(DEFAULT_PRICES)
     exchange.place_order("ACME", "buy", 1000)  # the desk's position before the incident
     found = Desk(kafka, namespace(), exchange)
     servers = {"exchange": build_server(exchange)}
-    async with found.running(start_agent, topics=DOMAIN_TOPICS, servers=servers, logic=LOGIC):
+    scripts = getattr(request, "param", None)
+    async with found.running(
+        start_agent, topics=DOMAIN_TOPICS, servers=servers, logic=LOGIC, scripts=scripts
+    ):
         yield found
 
 
@@ -189,3 +193,30 @@ async def test_a_quiet_market_leads_to_no_action(desk: Desk) -> None:
     assert len(desk.exchange.orders()) == 1  # the position set up before the run
     acting = {"agent.call", "tool.call", "tool.refused", "model.call", "decision"}
     assert [r for r in audit if r["kind"] in acting] == []
+
+
+@pytest.mark.parametrize("desk", [{"compliance": DECLINES_ALL}], indirect=True)
+async def test_a_model_that_declines_restricts_nothing(desk: Desk) -> None:
+    """The same crash, another model (the spec's script replaced): it is asked, it
+    declines, and no restriction follows; the manifest's model restricts (above)."""
+    crash = signal(
+        "price_spike", "ACME", "2026-01-05T14:30:04.000Z", desk.ns,
+        price=105.6, quantity=400.0, vwap=120.0, deviation=-0.12,
+    )  # fmt: skip
+    desk.send(crash)
+
+    (veto,) = await desk.until(lambda: desk.published("trading.compliance"))
+    assert (veto["incident"], veto["action"], veto["restricted"]) == (crash["id"], "none", False)
+    assert veto["answer"] == "none: I decline to act on this."
+    assert desk.exchange.restriction("ACME") is None
+    audit = await desk.until(
+        lambda: (
+            (found := [r for r in desk.audit() if r["agent"] == f"{desk.ns}/compliance"])
+            and any("action" in r["fields"] for r in found if r["kind"] == "decision")
+            and found
+        )
+    )
+    kinds = [r["kind"] for r in audit]
+    assert "model.call" in kinds and "tool.call" not in kinds
+    (decided,) = [r for r in audit if r["kind"] == "decision" and "action" in r["fields"]]
+    assert decided["fields"]["action"] == "none"

@@ -39,6 +39,11 @@ def test_severity_and_flash_crashes() -> None:
     assert mild is not None and not mild.severe and not mild.flash_crash
     assert melt_up is not None and melt_up.severe and not melt_up.flash_crash
     assert volume is not None and volume.severe and volume.severity == 7.0
+    # compliance's pre-filter passes crashes and near misses downwards, nothing else
+    suspect = Signal.parse(envelope("price_spike", deviation=-0.045))
+    assert suspect is not None and suspect.crash_suspect and not suspect.flash_crash
+    assert crash.crash_suspect and not mild.crash_suspect and not melt_up.crash_suspect
+    assert not volume.crash_suspect
     assert Signal.parse({"kind": "vwap"}) is None
     assert Signal.parse(b"not json") is None
 
@@ -92,6 +97,7 @@ async def test_the_compliance_script_restricts_on_a_flash_crash_only() -> None:
     assert call.arguments["symbol"] == "ACME"
     assert crash["id"] in call.arguments["reason"] and "-0.12" in call.arguments["reason"]
     for calm in (
+        envelope("price_spike", deviation=-0.045),  # a suspect the pre-filter passes
         envelope("price_spike", deviation=-0.03),
         envelope("price_spike", deviation=0.08),
         envelope("volume_anomaly", ratio=9.0),

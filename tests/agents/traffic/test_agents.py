@@ -8,6 +8,7 @@ each test prefixes the domain topics with its namespace.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -23,7 +24,7 @@ from chorus_agents.traffic.signals import MAX_CYCLE_SECONDS, SignalControllers, 
 from chorus_agents.traffic.signals_server import build_server
 
 from tests.agents.conftest import StartAgent, namespace
-from tests.agents.domain_harness import DomainRun, chain
+from tests.agents.domain_harness import DECLINES_ALL, DomainRun, chain
 from tests.agents.traffic.deploy import MANIFESTS
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
@@ -69,6 +70,22 @@ def congestion(segment: str, ns: str, vehicles: int, speed: float) -> dict[str, 
     }
 
 
+def a_minute_later(signal: dict[str, Any]) -> dict[str, Any]:
+    """The job's next ``incident`` for the same jam: its window a minute on."""
+    shift = timedelta(minutes=1)
+    start, end = (
+        (datetime.fromisoformat(signal["data"][k]) + shift).isoformat(timespec="seconds")
+        for k in ("window_start", "window_end")
+    )
+    time = end + ".000Z"
+    return {
+        **signal,
+        "id": signal["id"].replace(signal["time"], time),
+        "time": time,
+        "data": {**signal["data"], "window_start": start, "window_end": end},
+    }
+
+
 def incident(a: dict[str, Any], b: dict[str, Any], ns: str) -> dict[str, Any]:
     """The ``incident`` the job writes for two adjacent congested segments (``a`` < ``b``)."""
     first, second = a["data"], b["data"]
@@ -104,10 +121,14 @@ class City(DomainRun):
 
 
 @pytest.fixture
-async def city(kafka: Any, start_agent: StartAgent) -> AsyncIterator[City]:
+async def city(kafka: Any, start_agent: StartAgent, request: Any) -> AsyncIterator[City]:
+    """The city; parametrized indirectly, with ``{agent: script}`` for other models."""
     found = City(kafka, namespace(), SignalControllers())
     servers = {"signals": build_server(found.controllers)}
-    async with found.running(start_agent, topics=DOMAIN_TOPICS, servers=servers, logic=LOGIC):
+    scripts = getattr(request, "param", None)
+    async with found.running(
+        start_agent, topics=DOMAIN_TOPICS, servers=servers, logic=LOGIC, scripts=scripts
+    ):
         yield found
 
 
@@ -221,6 +242,33 @@ async def test_an_accident_gets_a_corridor_retimed_signals_and_a_bus_advisory(ci
         and r["fields"]["outcome"] == "ok"
         for r in rows
     ), [(r["agent"], r["kind"]) for r in rows]
+
+    # A minute later the jam is still there: the model is shown the detour in force and
+    # declines to advise it again (the manifest's script, as in every default run).
+    later = a_minute_later(signal)
+    city.send(later)
+    advisories = await city.until(
+        lambda: len(found := city.published("traffic.transit-advisories")) == 2 and found
+    )
+    assert (advisories[1]["incident"], advisories[1]["action"]) == (later["id"], "none")
+    assert advisories[1]["advisory"] == (
+        f"none: the reroute around A2-B2 is already in force (since incident {signal['id']})"
+    )
+
+
+@pytest.mark.parametrize("city", [{"public-transport": DECLINES_ALL}], indirect=True)
+async def test_a_model_that_declines_advises_no_bus(city: City) -> None:
+    """The same accident, another model (the spec's script replaced): it is asked and
+    declines, so the advisory is ``none``; the manifest's model reroutes (above)."""
+    queue = congestion("A1-A2", city.ns, vehicles=18, speed=16.4)
+    accident = congestion("A2-B2", city.ns, vehicles=12, speed=6.9)
+    signal = incident(queue, accident, city.ns)
+    city.send(queue, accident, signal)
+
+    (advisory,) = await city.until(lambda: city.published("traffic.transit-advisories"))
+    assert (advisory["incident"], advisory["action"]) == (signal["id"], "none")
+    assert advisory["advisory"] == "none: I decline to act on this."
+    assert advisory["lines"]["site"] == lines_through("A2-B2")  # there were lines to move
 
 
 async def test_quiet_traffic_leads_to_no_action(city: City) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
@@ -25,7 +25,12 @@ from chorus_agents.traffic.common import (
 from chorus_agents.traffic.emergency import corridor, shortest_path
 from chorus_agents.traffic.generator import Accident, readings
 from chorus_agents.traffic.network import NEIGHBOURS, SEGMENTS, adjacent
-from chorus_agents.traffic.public_transport import lines_through
+from chorus_agents.traffic.public_transport import (
+    InForce,
+    PublicTransportAgent,
+    lines_through,
+    window_end,
+)
 from chorus_agents.traffic.signal_control import EXTENSION, approaches, retime
 from chorus_agents.traffic.signals import (
     LOST_SECONDS_PER_PHASE,
@@ -187,6 +192,26 @@ async def test_the_transit_script_reroutes_holds_or_does_nothing() -> None:
     assert (await ask({**record, "confirmed": False}, "Lines through the site: 30")).startswith(
         "none:"
     )
+    # the same jam a minute on: with the detour in force, the model declines to repeat it
+    in_force = f"In force for A2-B2: reroute since incident {name}: {reroute}"
+    again = await ask(record, "Lines through the site: 30", in_force)
+    assert again == f"none: the reroute around A2-B2 is already in force (since incident {name})"
+
+
+def test_an_advisory_is_in_force_while_its_sites_incidents_keep_coming() -> None:
+    agent = PublicTransportAgent()
+    nine = datetime(2026, 1, 5, 9, 0)
+    agent.in_force["A2-B2"] = InForce("incident:a", "reroute", "reroute: lines 30", nine)
+    shown = agent.shown_in_force("A2-B2", "incident:b", nine + timedelta(minutes=1))
+    assert shown is not None and shown.incident == "incident:a"
+    # its own advisory, handled again (a transaction aborted), is not "in force"
+    assert agent.shown_in_force("A2-B2", "incident:a", nine) is None
+    # a jam that cleared (no incident for more than three minutes), another site, no time
+    assert agent.shown_in_force("A2-B2", "incident:c", nine + timedelta(minutes=4)) is None
+    assert agent.shown_in_force("A1-A2", "incident:b", nine + timedelta(minutes=1)) is None
+    assert agent.shown_in_force("A2-B2", "incident:b", None) is None
+    assert window_end({"window_end": "2026-01-05T09:01:00"}) == nine + timedelta(minutes=1)
+    assert window_end({"window_end": "soon"}) is None
 
 
 def test_the_generators_accident_is_confirmed_with_the_accident_as_its_site() -> None:

@@ -11,6 +11,16 @@ audit records. An incident is
   ``action`` is not a no-op (:data:`NO_ACTIONS`), or a successful ``tool.call`` of a tool
   that changes something (not ``get_``/``list_``/``search_``/... :data:`READ_PREFIXES`).
 
+A *model decision* is a ``decision`` record naming an ``action`` in a handling (one message
+or event of one agent: its records share a ``correlation_id``) where the agent called its
+model: *acted* when the decision is an action, *declined* when it is a no-op. The report
+counts both per agent (:func:`model_decisions`), so a run shows what the model turned down
+beside what it did.
+
+The back end's own records (:mod:`chorus_agents.dev.ledgers`, read at the end of the run)
+give the *effects* of the run, each carrying out an action; an action with two effects is a
+duplicate, and a run with one is not OK.
+
 The audit trail is *complete* when every action's chain reaches a received signal. An action
 is *unprompted* when no injected incident explains it: its chain starts at a signal about no
 incident's entity, or it came before that incident was injected. A run is OK when every
@@ -29,6 +39,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from chorus_agents.dev.ledgers import Effect, duplicates
 from chorus_agents.dev.scenarios import Incident, Scenario
 from chorus_agents.trace import AuditIndex
 
@@ -79,6 +90,12 @@ class Report:
     latency: dict[str, dict[str, float]] = field(default_factory=dict)
     unprompted_actions: list[str] = field(default_factory=list)
     """Actions (ids) whose chain starts at a signal no injected incident explains."""
+    model_decisions: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Per agent that called a model: its decisions ``acted`` and ``declined``."""
+    effects: int | None = None
+    """Effects in the back end's own records (None: the domain has no ledger)."""
+    duplicate_effects: dict[str, list[str]] = field(default_factory=dict)
+    """Each action the back end carried out more than once, and those effects' ids."""
 
     @property
     def audit_complete(self) -> bool:
@@ -87,7 +104,9 @@ class Report:
     @property
     def ok(self) -> bool:
         """Every incident detected and acted on, no action unprompted (a quiet run: none at
-        all), the trail complete."""
+        all), the trail complete, nothing done twice in the back end."""
+        if self.duplicate_effects:
+            return False
         if self.quiet:
             return self.actions == 0 and self.audit_complete
         return (
@@ -110,6 +129,28 @@ def is_action(record: Mapping[str, Any]) -> bool:
         name = str(fields.get("name", ""))
         return fields.get("outcome") == "ok" and not name.startswith(READ_PREFIXES)
     return False
+
+
+def model_decisions(records: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, int]]:
+    """``{agent: {"acted": n, "declined": n}}`` over the model decisions in ``records``
+    (see the module docstring), for the agents that made any."""
+    consulted = {
+        (r.get("agent"), r.get("correlation_id"))
+        for r in records
+        if r.get("kind") == "model.call" and (r.get("fields") or {}).get("outcome") == "ok"
+    }
+    counts: dict[str, Counter[str]] = {}
+    for record in records:
+        fields: Mapping[str, Any] = record.get("fields") or {}
+        handling = (record.get("agent"), record.get("correlation_id"))
+        if record.get("kind") != "decision" or "action" not in fields or handling not in consulted:
+            continue
+        verdict = "acted" if is_action(record) else "declined"
+        counts.setdefault(str(record.get("agent")), Counter())[verdict] += 1
+    return {
+        agent: {"acted": c["acted"], "declined": c["declined"]}
+        for agent, c in sorted(counts.items())
+    }
 
 
 def percentiles(values: Sequence[float]) -> dict[str, float]:
@@ -144,12 +185,14 @@ def build_report(
     records_fed: int,
     feed_seconds: float,
     fed_at: Sequence[tuple[float, float]] = (),
+    effects: Sequence[Effect] | None = None,
 ) -> Report:
     """The report of a run (see the module docstring).
 
     ``fed_at`` is ``(event-time epoch, wall time)`` of fed records in feed order; with it
     the report has the input-record -> signal latency of every signal (the wall time the
     first record at or after the signal's own event time was fed, to the time it was seen).
+    ``effects`` are the back end's (:mod:`chorus_agents.dev.ledgers`), if it was read.
     """
     index = AuditIndex(audit)
     by_id = {str(s.envelope.get("id")): s for s in signals}
@@ -245,6 +288,9 @@ def build_report(
         unprompted_actions=unprompted,
         audit_by_agent_kind={a: dict(sorted(c.items())) for a, c in sorted(by_agent.items())},
         latency=latency,
+        model_decisions=model_decisions(index.records),
+        effects=None if effects is None else len(effects),
+        duplicate_effects=duplicates(effects or ()),
     )
 
 
@@ -271,6 +317,9 @@ def render(report: Report) -> Any:
     latency = Table("latency (s)", "p50", "p99", "max", "n", title="latency")
     for name, values in report.latency.items():
         latency.add_row(name, *(str(values[k]) for k in ("p50", "p99", "max", "n")))
+    decisions = Table("agent", "acted", "declined", title="model decisions")
+    for agent, counts in report.model_decisions.items():
+        decisions.add_row(agent.rpartition("/")[2], str(counts["acted"]), str(counts["declined"]))
     agents = list(report.audit_by_agent_kind)
     kinds = sorted({k for c in report.audit_by_agent_kind.values() for k in c})
     audit = Table(
@@ -289,5 +338,13 @@ def render(report: Report) -> Any:
             f"; [red]{len(report.unprompted_actions)} actions no incident explains "
             "(a signal about another entity, or before the incident)[/]"
         )
+    if report.duplicate_effects:
+        twice = "; ".join(f"{a}: {', '.join(ids)}" for a, ids in report.duplicate_effects.items())
+        trail += f"; [red]done twice in the back end: {twice}[/]"
+    elif report.effects is not None:
+        trail += f"; the back end holds {report.effects} effects, none twice"
     verdict = "[green]OK[/]" if report.ok else "[red]NOT OK[/]"
-    return Group(head, incidents, latency, audit, Text.from_markup(f"{trail}  {verdict}"))
+    shown: list[Any] = [head, incidents, latency]
+    if report.model_decisions:
+        shown.append(decisions)
+    return Group(*shown, audit, Text.from_markup(f"{trail}  {verdict}"))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -130,7 +130,16 @@ def _trading(seconds: float, quiet: bool) -> Plan:
 def _support(seconds: float, quiet: bool) -> Plan:
     from chorus_agents.support.generator import CUSTOMER_IDS, AngryCustomer, messages
 
-    angry = () if quiet else (AngryCustomer(CUSTOMER_IDS[0], at_seconds=300.0),)
+    # Two unhappy customers: the first's latest order has shipped (the billing specialist's
+    # model refunds it), the second's has not (the model declines: it can be cancelled).
+    angry = (
+        ()
+        if quiet
+        else (
+            AngryCustomer(CUSTOMER_IDS[0], at_seconds=300.0),
+            AngryCustomer(CUSTOMER_IDS[2], at_seconds=900.0),
+        )
+    )
     return Plan(
         incidents=tuple(Incident(a.incident_id, a.customer_id, a.at_seconds) for a in angry),
         setup=(),
@@ -150,9 +159,30 @@ def _maintenance(seconds: float, quiet: bool) -> Plan:
         if quiet
         else (BearingFailure(MACHINES[0], at_seconds=round(seconds / 4), ramp_seconds=120.0),)
     )
+    # The failing machine's production on the scenario's day, inside the repair window
+    # that opens at the first full hour after the alert: a run the scheduler moves, and a
+    # firm one (a committed run) that it leaves to the planner.
+    day = START.replace(hour=0, minute=0)
+    runs = (("run-a", 10, 12, False), ("run-b", 12, 14, True))
+    setup = tuple(
+        ToolCall(
+            "cmms",
+            "plan_production_slot",
+            {
+                "slot_id": f"{f.machine_id}-{name}",
+                "machine_id": f.machine_id,
+                "product": "body-panel",
+                "start": (day + timedelta(hours=begin)).isoformat(timespec="minutes"),
+                "end": (day + timedelta(hours=end)).isoformat(timespec="minutes"),
+                "firm": firm,
+            },
+        )
+        for f in failures
+        for name, begin, end, firm in runs
+    )
     return Plan(
         incidents=tuple(Incident(f.incident_id, f.machine_id, f.at_seconds) for f in failures),
-        setup=(),
+        setup=setup,
         records=lambda: _feed(
             telemetry(seconds=seconds, start=START, incidents=failures), "machine_id"
         ),

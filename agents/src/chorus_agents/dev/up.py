@@ -24,7 +24,7 @@ import json
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
@@ -37,11 +37,12 @@ from chorus_api.topics import AGENT_CARDS_TOPIC, audit_topic
 from rich.console import Console
 from rich.live import Live
 
+from chorus_agents.dev.ledgers import LEDGERS, Effect
 from chorus_agents.dev.live import FeedProgress, Observer, view
 from chorus_agents.dev.manifests import Domain
 from chorus_agents.dev.processes import Child, Processes, call_tool
 from chorus_agents.dev.report import Injected, Report, build_report
-from chorus_agents.dev.scenarios import START, Plan, Scenario
+from chorus_agents.dev.scenarios import START, Incident, Plan, Scenario
 from chorus_agents.dev.services.base import CACHE, ServiceError, wait_until
 from chorus_agents.dev.services.kafka import KafkaBroker, KafkaService, admin, create_topics
 from chorus_agents.dev.settle import behind, committed_offsets, readers_of
@@ -248,7 +249,11 @@ def up(
         # waits for both.
         started = [
             processes.start_agent(
-                agent, bootstrap=broker.bootstrap_servers, tools=tools, namespace=namespace
+                agent,
+                bootstrap=broker.bootstrap_servers,
+                tools=tools,
+                namespace=namespace,
+                config_maps=domain.config_maps,
             )
             for agent in domain.agents
         ]
@@ -335,6 +340,7 @@ def up(
             time.sleep(0.2)
         observer.stop()
         signals, audit = observer.snapshot()
+        effects = read_ledger(scenario.domain, plan.incidents, processes.tool_urls)
         report = build_report(
             scenario,
             quiet=options.quiet,
@@ -344,9 +350,22 @@ def up(
             records_fed=progress.fed,
             feed_seconds=feed_seconds,
             fed_at=progress.fed_at,
+            effects=effects,
         )
         console.print("stopping the Flink jobs and MCP servers...")
     return Run(report=report, workdir=workdir, audit=audit)
+
+
+def read_ledger(
+    domain: str, incidents: Sequence[Incident], tool_urls: Mapping[str, str]
+) -> list[Effect] | None:
+    """The effects in the domain's back end (:mod:`chorus_agents.dev.ledgers`), read through
+    its MCP server; ``None`` for a domain without a ledger."""
+    ledger = LEDGERS.get(domain)
+    if ledger is None:
+        return None
+    calls = ledger.reads(incidents)
+    return ledger.effects([call_tool(tool_urls[c.tool], c.name, c.arguments) for c in calls])
 
 
 def report_json(report: Report) -> dict[str, Any]:

@@ -5,10 +5,12 @@ and the EHR's ``get_patient`` tool) behind a small code-defined gate. It is aske
 ``vital-signs`` with the assessment of a deterioration (JSON, see
 :mod:`.vital_signs`):
 
-- only an assessment in the *high* band reaches the model; a medium one is advised
-  ``action: none`` without a model call (the ward clinician reviews it, see
-  :mod:`.coordination`; with a real model, this also saves a call per assessment);
-- the model looks the patient up and suggests the bundle: cultures, fluids, an
+- the pre-filter: an assessment in the *medium* or *high* band reaches the model; a lower
+  one is advised ``action: none`` without a model call (with a real model, this saves a
+  call per assessment);
+- the model decides: its instructions suggest the bundle only for a high band, so it
+  declines a medium one (the ward clinician reviews it, see :mod:`.coordination`); for a
+  high one it looks the patient up and suggests the bundle: cultures, fluids, an
   antibiotic that respects the allergies. With the offline ``scripted`` provider, the
   spec's ``model.script`` (``ctx.model``) does so by matching the patient
   record's allergies. The bundle is the JSON object after ``BUNDLE`` in the answer
@@ -111,7 +113,7 @@ class TreatmentAdviceAgent(GatedInstructedAgent):
             "band": band,
             "action": "none",
         }
-        if band_rank(band) < band_rank("high"):
+        if band_rank(band) < band_rank("medium"):
             advice["reason"] = f"NEWS2 band {band or 'unknown'}: no sepsis bundle"
             return self._done(advice, ctx)
 

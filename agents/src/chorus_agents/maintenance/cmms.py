@@ -11,8 +11,11 @@ machine). It enforces its own rules, so agents act within them:
   from stock: an empty shelf is refused;
 - a work order is scheduled only once a technician is assigned and every part it needs is
   reserved; a completed work order cannot be assigned, scheduled or completed again;
-- a production slot is never moved onto a machine with an open critical work order, nor
-  onto one whose other slots it would overlap;
+- a production slot is planned on a known machine, ending after it starts, over no other
+  slot of that machine; it is never moved onto a machine with an open critical work
+  order, nor onto one whose other slots it would overlap. A *firm* slot is a committed
+  run: the production scheduler's instructions leave it to people (the system itself
+  moves it when told);
 - the same idempotency key returns the first answer and changes nothing.
 
 Every refusal is a :class:`MaintenanceRefused` naming its rule. Not thread-safe: the MCP
@@ -80,6 +83,8 @@ class ProductionSlot:
     product: str
     start: str
     end: str
+    firm: bool = False
+    """A committed run (a customer's): only people move it (see the module docstring)."""
 
 
 FLEET: tuple[Machine, ...] = (
@@ -324,6 +329,26 @@ class MaintenanceSystem:
         return self._remember(idempotency_key, done)
 
     # --- production -------------------------------------------------------------------------
+
+    def plan_slot(self, slot: ProductionSlot) -> ProductionSlot:
+        """Adds a production slot; the same slot planned again changes nothing."""
+        known = self._slots.get(slot.slot_id)
+        if known is not None:
+            if known == slot:
+                return known
+            raise MaintenanceRefused("slot_exists", f"production slot {slot.slot_id} exists")
+        self.machine(slot.machine_id)
+        begin, finish = _instant(slot.start, "start"), _instant(slot.end, "end")
+        if finish <= begin:
+            raise MaintenanceRefused("time", f"slot {slot.slot_id} ends before it starts")
+        for other in self.schedule(slot.machine_id):
+            if begin < _instant(other.end, "end") and _instant(other.start, "start") < finish:
+                raise MaintenanceRefused(
+                    "slot_overlap",
+                    f"slot {slot.slot_id} would overlap slot {other.slot_id} on {slot.machine_id}",
+                )
+        self._slots[slot.slot_id] = slot
+        return slot
 
     def move_slot(
         self, slot_id: str, machine_id: str, start: str, *, idempotency_key: str | None = None

@@ -6,11 +6,11 @@
 
 Tools: ``list_machines``, ``get_machine`` and ``list_work_orders`` to look; ``open_work_order``,
 ``assign_work_order``, ``reserve_part``, ``schedule_work_order`` and ``complete_work_order``
-for maintenance; ``get_inventory``; ``get_production_schedule`` and ``move_production_slot``
-for production scheduling. A refused operation is a tool error (``isError``) whose text
-names the rule. The idempotency key is taken from the call's ``_meta``
-(``chorus/idempotency-key``), which the Chorus tool gateway sets per call, or from the
-``idempotency_key`` argument.
+for maintenance; ``get_inventory``; ``get_production_schedule``, ``plan_production_slot`` and
+``move_production_slot`` for production scheduling. A refused operation is a tool error
+(``isError``) whose text names the rule. The idempotency key is taken from the call's
+``_meta`` (``chorus/idempotency-key``), which the Chorus tool gateway sets per call, or from
+the ``idempotency_key`` argument.
 """
 
 from __future__ import annotations
@@ -179,6 +179,20 @@ def build_server(system: MaintenanceSystem) -> MCPServer[Any]:
     def get_production_schedule(machine_id: str | None = None) -> dict[str, Any]:
         with refusals("lookup", MaintenanceRefused):
             return {"slots": [asdict(s) for s in system.schedule(machine_id)]}
+
+    @server.tool(
+        description=(
+            "Plan a production slot on a machine: ISO 8601 start and end, firm for a "
+            "committed run that only people move. Refused over another slot; the same slot "
+            "planned again changes nothing."
+        )
+    )
+    def plan_production_slot(
+        slot_id: str, machine_id: str, product: str, start: str, end: str, firm: bool = False
+    ) -> dict[str, Any]:
+        slot = ProductionSlot(slot_id, machine_id, product, start, end, firm)
+        with refusals("production plan", MaintenanceRefused):
+            return asdict(system.plan_slot(slot))
 
     @server.tool(
         description=(

@@ -13,26 +13,29 @@ of the machine that overlaps the window could go: the machine on the same line w
 can start earliest (not before the window starts), or the machine itself after the window
 (not when the work order is ``critical``: the maintenance system refuses production on a
 machine with an open critical work order, and so does this plan for every such machine).
-Each proposal goes to the model in its own loop; the model decides and acts: with the
-offline ``scripted`` provider, the spec's ``model.script`` (``ctx.model``)
-applies the proposed move with ``move_production_slot``. A slot counts as moved only when
-the maintenance system confirmed the move.
+Each proposal goes to the model in its own loop (the pre-filter: only slots that overlap
+the window and have somewhere to go); the model decides and acts: its instructions move
+the slot as proposed, but leave a *firm* one (a committed run, shown as ``firm``) to the
+planner. With the offline ``scripted`` provider, the spec's ``model.script``
+(``ctx.model``) does just that with ``move_production_slot``. A slot counts as moved only
+when the maintenance system confirmed the move.
 
 The outcome is published on ``maintenance.schedule`` (key: the machine id), audited as a
-``decision`` with the ``signal_id``, the ``work_order_id`` and the ``moved_slot_ids``, and
-answered as a data part::
+``decision`` per slot the model was asked about (``action: move`` or ``none``, with the
+``signal_id``, the ``work_order_id``, the ``slot_id`` and the ``moved_slot_ids``; one
+``none`` when no slot was), and answered as a data part::
 
     {"request_id", "signal_id", "work_order_id", "machine_id", "window",
      "action": "move"|"none", "moved_slot_ids",
-     "moves": [{"slot_id", "from_machine", "from_start", "to_machine", "start",
-                "moved", "answer"}]}
+     "moves": [{"slot_id", "product", "from_machine", "from_start", "from_end", "firm",
+                "to_machine", "start", "moved", "answer"}]}
 
 Tool calls carry the loop's idempotency keys ``<request_id>/<slot_id>/<step>/<n>``. A
 request sent again (a redelivered alert) finds its slots already out of the window, so it
 moves nothing more and answers ``action: none``.
 
-Why a gate in code (as trading's ``compliance``): an Agent's ``model`` has no field for a
-script file, an instructed agent publishes nothing, and the schedule arithmetic (which
+Why a gate in code (as trading's ``compliance``): an instructed agent publishes nothing,
+and the schedule arithmetic (which
 slots overlap, where a slot fits) is what a regular-expression script cannot do; a real
 model given the same instructions can read the schedule itself (the read tools are in its
 allow-list) and is still shown the proposal. The Agent keeps ``instructions`` and
@@ -66,7 +69,8 @@ INSTRUCTIONS = (
     "production for maintenance and which production slot overlaps that window, with a "
     "proposed move to a free time on a machine of the same line. Move the slot with "
     "move_production_slot, as proposed unless the schedule shows a better free time. Never "
-    "move production onto a machine with an open critical work order. Answer in one sentence."
+    "move production onto a machine with an open critical work order, and never move a firm "
+    "slot (a committed run): leave it to the planner and say so. Answer in one sentence."
 )
 
 
@@ -79,6 +83,7 @@ class Slot:
     product: str
     start: datetime
     end: datetime
+    firm: bool = False
 
     @classmethod
     def of(cls, value: Mapping[str, Any]) -> Slot:
@@ -86,7 +91,12 @@ class Slot:
         if start is None or end is None:
             raise MaintenanceError(f"production slot {value.get('slot_id')!r} has no times")
         return cls(
-            str(value["slot_id"]), str(value["machine_id"]), str(value["product"]), start, end
+            str(value["slot_id"]),
+            str(value["machine_id"]),
+            str(value["product"]),
+            start,
+            end,
+            value.get("firm") is True,
         )
 
 
@@ -129,6 +139,7 @@ def plan_moves(
             "from_machine": slot.machine_id,
             "from_start": iso_minutes(slot.start),
             "from_end": iso_minutes(slot.end),
+            "firm": slot.firm,
             "to_machine": None,
             "start": None,
         }
@@ -160,7 +171,7 @@ def prompt(request: Mapping[str, Any], move: Mapping[str, Any]) -> str:
         f"({request.get('failure_mode')}, {request.get('priority')}) takes machine "
         f"{request['machine_id']} out of production from {window['start']} to {window['end']}. "
         f"Production slot {move['slot_id']} ({move['product']}, {move['from_start']} to "
-        f"{move['from_end']}) overlaps it."
+        f"{move['from_end']}{', firm' if move.get('firm') else ''}) overlaps it."
     )
     proposal = {
         "proposed_move": {
@@ -226,13 +237,20 @@ class ProductionScheduler(GatedInstructedAgent):
             "moves": moves,
         }
         ctx.publish(self.topic(SCHEDULE), outcome, key=machine_id)
-        ctx.audit.record(
-            "decision",
-            action=outcome["action"],
-            signal_id=outcome["signal_id"],
-            work_order_id=work_order_id,
-            machine_id=machine_id,
-            moved_slot_ids=moved,
-        )
+        # One decision per slot the model was asked about (moved or left), so what the
+        # model declined shows beside what it did; one ``none`` when it was asked nothing.
+        asked: list[dict[str, Any] | None] = [
+            m for m in moves if "answer" in m and m["to_machine"] is not None
+        ]
+        for one in asked or [None]:
+            ctx.audit.record(
+                "decision",
+                action="move" if one and one["moved"] else "none",
+                signal_id=outcome["signal_id"],
+                work_order_id=work_order_id,
+                machine_id=machine_id,
+                slot_id=one["slot_id"] if one else None,
+                moved_slot_ids=[one["slot_id"]] if one and one["moved"] else [],
+            )
         summary = ", ".join(f"{m['slot_id']} -> {m['to_machine']} at {m['start']}" for m in moves)
         return Reply(text=f"{outcome['action']}: {summary or 'nothing overlaps'}", data=outcome)

@@ -40,6 +40,8 @@ ACTIONABLE = frozenset({"price_spike", "volume_anomaly"})
 """Signal kinds the analyst acts on; ``vwap`` is context, not an incident."""
 SEVERE_DEVIATION = 0.05
 SEVERE_VOLUME_RATIO = 6.0
+CRASH_SUSPECT_DEVIATION = 0.04
+"""A downward spike this deep may be a flash crash: compliance asks its model about it."""
 
 
 class TradingError(HandlerError):
@@ -87,6 +89,15 @@ class Signal:
     def flash_crash(self) -> bool:
         """A severe downward price spike: what compliance vetoes trading in."""
         return self.kind == "price_spike" and self.severe and number(self.data.get("deviation")) < 0
+
+    @property
+    def crash_suspect(self) -> bool:
+        """A downward price spike of at least :data:`CRASH_SUSPECT_DEVIATION`: what
+        compliance's pre-filter passes to its model, which decides whether it is a crash."""
+        return (
+            self.kind == "price_spike"
+            and number(self.data.get("deviation")) <= -CRASH_SUSPECT_DEVIATION
+        )
 
 
 WIRE = DomainWire(TradingError)

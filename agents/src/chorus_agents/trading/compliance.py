@@ -3,13 +3,15 @@
 An instruction-driven agent (:class:`~chorus_agents.instructed.InstructedAgent`: a model
 and the exchange's ``restrict_symbol`` tool) behind a small code-defined gate:
 
-- only a *flash crash* (a ``price_spike`` at least 5 % below the VWAP, see
-  :attr:`~chorus_agents.trading.common.Signal.flash_crash`) reaches the model; every
-  other signal is dropped without a model call (with a real model, most of the stream
-  would otherwise cost a call each);
-- the model decides and acts: the spec's model (``ctx.model``); with the offline
-  ``scripted`` provider, the spec's ``model.script``, whose rules match the signal's content
-  themselves (kind, deviation), so the script is right on its own too;
+- the pre-filter: only a *crash suspect* (a ``price_spike`` at least 4 % below the VWAP,
+  see :attr:`~chorus_agents.trading.common.Signal.crash_suspect`) reaches the model;
+  every other signal is dropped without a model call (with a real model, most of the
+  stream would otherwise cost a call each);
+- the model decides and acts: the spec's model (``ctx.model``); its instructions restrict
+  a symbol only for a flash crash (5 % or more below the VWAP), so it declines the
+  suspects between 4 and 5 % (a crash's first trades, its recovery). With the offline
+  ``scripted`` provider, the spec's ``model.script`` matches the signal's content itself
+  (kind, deviation);
 - the gate publishes what was done on ``trading.compliance`` (key: the symbol)::
 
       {"incident", "symbol", "action": "restrict"|"none", "restricted", "answer"}
@@ -51,7 +53,7 @@ class ComplianceAgent(GatedInstructedAgent):
         if event.topic != self.topic(SIGNALS):
             return
         signal = Signal.parse(event.value)
-        if signal is None or not signal.flash_crash:
+        if signal is None or not signal.crash_suspect:
             return
         reply, tools = await self.consult_event(event, ctx)
         restricted = bool(tools.succeeded("restrict_symbol", symbol=signal.symbol))

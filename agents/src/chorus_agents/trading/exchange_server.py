@@ -4,11 +4,11 @@
     python -m chorus_agents.trading.exchange_server --port 8000        # the same
     python -m chorus_agents.trading.exchange_server --transport stdio
 
-Tools: ``get_quote``, ``place_order``, ``cancel_order``, ``get_positions`` for traders,
-and ``restrict_symbol`` / ``lift_restriction`` for compliance. A refused order is a tool
-error (``isError``) whose text names the rule, so the model or handler sees why. The
-idempotency key is taken from the call's ``_meta`` (``chorus/idempotency-key``), which the
-Chorus tool gateway sets per call, or from the ``idempotency_key`` argument.
+Tools: ``get_quote``, ``place_order``, ``cancel_order``, ``get_positions``, ``list_orders``
+for traders, and ``restrict_symbol`` / ``lift_restriction`` for compliance. A refused order
+is a tool error (``isError``) whose text names the rule, so the model or handler sees why.
+The idempotency key is taken from the call's ``_meta`` (``chorus/idempotency-key``), which
+the Chorus tool gateway sets per call, or from the ``idempotency_key`` argument.
 """
 
 from __future__ import annotations
@@ -76,6 +76,10 @@ def build_server(exchange: Exchange) -> MCPServer[Any]:
     @server.tool(description="Every symbol's position (bought minus sold).")
     def get_positions() -> dict[str, int]:
         return exchange.positions()
+
+    @server.tool(description="Every order the exchange accepted, by id, with its idempotency key.")
+    def list_orders() -> dict[str, Any]:
+        return {"orders": [_order(order) for order in exchange.orders()]}
 
     @server.tool(description="Compliance: refuse new orders in a symbol, with a reason.")
     def restrict_symbol(symbol: str, reason: str) -> dict[str, Any]:
