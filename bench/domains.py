@@ -5,9 +5,10 @@
     .venv/bin/python -m bench.domains --model-latency 2  # scripted models at a model's pace
 
 With ``--model-latency MEDIAN[,SIGMA]`` every scripted model takes a lognormal time per
-turn (:mod:`chorus_agents.dev.model_speed`); the table then also counts the model calls and
-the tool calls made twice with one idempotency key (a decision acted on twice would show
-there; the MCP servers answer such a repeat from their first answer).
+turn (:mod:`chorus_agents.dev.model_speed`). The table also counts the model calls, the
+model's decisions acted on and declined (the report's), and the effects in the back end's
+own records with the actions among them carried out twice (read through the MCP servers
+at the end of the run, :mod:`chorus_agents.dev.ledgers`; the audit is not asked).
 
 For each domain, one incident run at the domain's default speed: the incident-to-action
 latency (p50, p99 over the run's incidents: one per domain, so p50 = p99 = that run's), the
@@ -23,7 +24,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -97,11 +97,7 @@ def measure(
     sampler.stop.set()
     report = run.report
     action = report.latency.get("incident_to_action", {})
-    keys = Counter(
-        str((r.get("fields") or {}).get("idempotency_key"))
-        for r in run.audit
-        if r.get("kind") == "tool.call" and (r.get("fields") or {}).get("outcome") == "ok"
-    )
+    decisions = report.model_decisions.values()
     return {
         "domain": domain,
         "ok": report.ok,
@@ -110,7 +106,10 @@ def measure(
         "records_per_s": round(report.records_fed / max(report.feed_seconds, 1e-9), 1),
         "rss_mb": round(sampler.peak_kb / 1024),
         "model_calls": sum(1 for r in run.audit if r.get("kind") == "model.call"),
-        "repeated_tool_calls": sum(n - 1 for n in keys.values() if n > 1),
+        "acted": sum(d["acted"] for d in decisions),
+        "declined": sum(d["declined"] for d in decisions),
+        "effects": report.effects,
+        "done_twice": sum(len(ids) - 1 for ids in report.duplicate_effects.values()),
         "report": report.to_json(),
     }
 
@@ -140,7 +139,9 @@ def main(
         "records/s",
         "RSS (MB)",
         "model calls",
-        "repeated tool calls",
+        "acted / declined",
+        "back-end effects",
+        "done twice",
     )
     for row in rows:
         table.add_row(
@@ -151,7 +152,9 @@ def main(
             str(row["records_per_s"]),
             str(row["rss_mb"]),
             str(row["model_calls"]),
-            str(row["repeated_tool_calls"]),
+            f"{row['acted']} / {row['declined']}",
+            str(row["effects"]),
+            str(row["done_twice"]),
         )
     console.print(table)
     if output is not None:

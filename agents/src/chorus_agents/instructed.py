@@ -86,6 +86,7 @@ class InstructedAgent(Handler):
         price: ModelPrice | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         random: Callable[[], float] = _random.random,
+        owns_model: bool = True,
     ) -> None:
         self.agent = agent
         self.instructions = instructions
@@ -103,23 +104,26 @@ class InstructedAgent(Handler):
         self._sleep = sleep
         self._random = random
         self._catalog: dict[str, ToolInfo] | None = None
+        self._owns_model = owns_model
 
     @classmethod
     def from_config(
         cls, config: RuntimeConfig, *, audit: AuditSink | None = None, **kwargs: Any
     ) -> InstructedAgent:
-        """The agent the config describes: its instructions, model and tool servers."""
+        """The agent the config describes: its instructions, model and tool servers. A
+        ``model`` given is the caller's to close (the host's: the spec's model, built once)."""
         agent = config.agent.key
         if config.instructions is None or config.model is None:
             raise HandlerError(f"agent {agent}: an instructed agent needs instructions and model")
         tools = McpToolGateway(config.tools, agent=agent, audit=audit) if config.tools else None
-        model = kwargs.pop("model", None) or provider_for(config.model)
+        given = kwargs.pop("model", None)
         return cls(
             agent=agent,
             instructions=config.instructions,
-            model=model,
+            model=given or provider_for(config.model),
             tools=tools,
             audit=audit,
+            owns_model=given is None,
             **kwargs,
         )
 
@@ -273,10 +277,10 @@ class InstructedAgent(Handler):
         )
 
     async def aclose(self) -> None:
-        """Closes the tool sessions and the model's HTTP client."""
+        """Closes the tool sessions, and the model's HTTP client when the model is its own."""
         if self.tools is not None:
             await self.tools.aclose()
-        close = getattr(self.model, "aclose", None)
+        close = getattr(self.model, "aclose", None) if self._owns_model else None
         if close is not None:
             await close()
 

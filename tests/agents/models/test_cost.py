@@ -81,3 +81,23 @@ def test_the_specs_price_rides_with_the_model_so_every_loop_audits_the_cost() ->
     loop = InstructedAgent(agent="trading/desk", instructions="x", model=model, audit=audit)
     asyncio.run(loop.run("go", task_id="t3"))
     assert audit.of("model.call")[0]["cost_usd"] > 0
+
+
+class Closing(ScriptedModel):
+    """A scripted model that counts how often it is closed."""
+
+    closed = 0
+
+    async def aclose(self) -> None:
+        self.closed += 1
+
+
+def test_a_loop_closes_its_own_model_and_leaves_the_hosts_to_the_host() -> None:
+    config = runtime_config_for(Agent.model_validate(AGENT), "127.0.0.1:9092", {})
+    hosts = Closing()
+    given = InstructedAgent.from_config(config, model=hosts)
+    asyncio.run(given.aclose())
+    assert hosts.closed == 0  # the host closes the spec's model once, itself
+    own = InstructedAgent(agent="a/b", instructions="Answer.", model=Closing())
+    asyncio.run(own.aclose())
+    assert isinstance(own.model, Closing) and own.model.closed == 1
