@@ -68,6 +68,17 @@ def test_a_quiet_plan_injects_nothing_and_an_incident_plan_its_incident() -> Non
     assert {r.key for r in records} >= {"ACME"}
     with pytest.raises(KeyError, match="there are: trading"):
         scenario("nowhere")
+    # maintenance sets its scene on the scenario's day: a run to move and a firm one
+    plant = scenario("maintenance").plan(seconds=600)
+    slots = [(c.name, c.arguments["slot_id"], c.arguments["firm"]) for c in plant.setup]
+    assert slots == [
+        ("plan_production_slot", "press-01-run-a", False),
+        ("plan_production_slot", "press-01-run-b", True),
+    ]
+    assert plant.setup[0].arguments["start"] == "2026-01-05T10:00+00:00"
+    assert scenario("maintenance").plan(quiet=True).setup == ()
+    # support: two unhappy customers
+    assert [i.entity for i in scenario("support").plan().incidents] == ["cust-001", "cust-003"]
 
 
 @pytest.mark.unit

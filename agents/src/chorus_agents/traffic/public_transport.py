@@ -42,10 +42,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cached_property
 
 from chorus_agents.domain import GatedInstructedAgent
 from chorus_agents.handler import Context, DomainEvent
-from chorus_agents.models import ModelProvider
 from chorus_agents.traffic.common import ADVISORIES, INCIDENTS
 
 """The scripted model's rules for this agent."""
@@ -102,16 +102,10 @@ class PublicTransportAgent(GatedInstructedAgent):
     USES_TOOLS = False
     DEFAULT_MAX_STEPS = 2
 
-    def __init__(
-        self,
-        model: ModelProvider | None = None,
-        *,
-        max_steps: int | None = None,
-        topic_prefix: str = "",
-    ) -> None:
-        super().__init__(model, max_steps=max_steps, topic_prefix=topic_prefix)
-        self.in_force: dict[str, InForce] = {}
+    @cached_property
+    def in_force(self) -> dict[str, InForce]:
         """The advisory in force per site (see the module docstring)."""
+        return {}
 
     def shown_in_force(self, site: str, incident: str, ends: datetime | None) -> InForce | None:
         """The advisory in force for ``site`` as the model is shown it for ``incident``."""

@@ -90,7 +90,7 @@ SCRIPT_FROM_ONLY_FOR_SCRIPTED = Rule(
 
 ONE_SCRIPT = Rule(
     rule="!has(self.script) || !has(self.scriptFrom)",
-    message="give script or scriptFrom, not both",
+    message="set script or scriptFrom, not both",
     field_path=".scriptFrom",
     reason="FieldValueForbidden",
 )
