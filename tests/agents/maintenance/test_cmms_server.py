@@ -93,6 +93,7 @@ def test_mcp_server_opens_work_orders_refuses_by_rule_and_reads_back(
         "complete_work_order",
         "get_inventory",
         "get_production_schedule",
+        "plan_production_slot",
         "move_production_slot",
     }
     assert out["opened"]["status"] == "open"

@@ -162,6 +162,7 @@ def test_mcp_server_lists_tools_places_orders_and_reports_refusals(
         "place_order",
         "cancel_order",
         "get_positions",
+        "list_orders",
         "restrict_symbol",
         "lift_restriction",
     }

@@ -20,6 +20,7 @@ EXCHANGE_TOOLS = {
     "place_order",
     "cancel_order",
     "get_positions",
+    "list_orders",
     "restrict_symbol",
     "lift_restriction",
 }
