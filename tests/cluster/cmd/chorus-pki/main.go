@@ -100,6 +100,8 @@ func run(dir, server string, ips []string, node, nodeIP string) error {
 	}
 	clients := []identity{
 		{"admin", "chorus-admin", []string{"system:masters"}},
+		// Holds no group with rights, as tests/kube's: tests bind it to what they check.
+		{"restricted", "chorus-restricted", nil},
 		{"controller-manager", "system:kube-controller-manager", nil},
 		{"scheduler", "system:kube-scheduler", nil},
 		{"kube-proxy", "system:kube-proxy", nil},

@@ -26,6 +26,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -88,6 +89,7 @@ func retry(name string, budget time.Duration, run func() (string, error)) result
 		if time.Since(start) > budget {
 			return result{name, false, err.Error(), elapsed, attempts}
 		}
+		fmt.Printf("RETRY %s (attempt %d): %v\n", name, attempts, err)
 		time.Sleep(time.Second)
 	}
 }
@@ -99,8 +101,18 @@ func checkDNS(name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return fmt.Sprintf("%s -> %v (nameservers %v)", name, addrs, nameservers()), nil
+}
+
+func nameservers() []string {
 	conf, _ := os.ReadFile("/etc/resolv.conf")
-	return fmt.Sprintf("%s -> %v (resolv.conf: %q)", name, addrs, bytes.TrimSpace(conf)), nil
+	var found []string
+	for _, line := range strings.Split(string(conf), "\n") {
+		if fields := strings.Fields(line); len(fields) == 2 && fields[0] == "nameserver" {
+			found = append(found, fields[1])
+		}
+	}
+	return found
 }
 
 func checkAPI(base string) (string, error) {
