@@ -4,12 +4,14 @@ A one-node cluster touches the host in a few places no directory can hold: a bri
 rules (kube-proxy's Services, the CNI bridge plugin's masquerading, the kubelet's canaries),
 sysctls (the CNI plugin turns on forwarding; the kubelet sets ``kernel.panic``,
 ``kernel.panic_on_oops``, ``vm.overcommit_memory`` and others when it starts), mounts (pod
-network namespaces, overlay root filesystems) and a few fixed paths (containerd 1.6 puts
-its shims' sockets in ``/run/containerd/s``, the kubelet its log links in
-``/var/log/containers``). Before starting, :func:`snapshot` records the sysctls and
-iptables rules; :func:`restore` puts back the sysctls and removes every iptables rule and
-chain that was not there before, and :func:`unmount_under` and :func:`delete_bridge` the
-rest.
+network namespaces, overlay root filesystems), cgroups (containerd puts the containers
+of the ``k8s.io`` namespace under ``/k8s.io`` in every hierarchy; a kubelet with QoS
+cgroups makes ``/kubepods``) and a few fixed paths (containerd 1.6 puts its shims' sockets
+in ``/run/containerd/s``, the kubelet its log links in ``/var/log/containers``). Before
+starting, :func:`snapshot` records the sysctls, iptables rules, top-level cgroups and which
+system paths exist; :func:`restore` puts back the sysctls and removes every iptables rule,
+chain, cgroup and emptied system path that was not there before, and :func:`unmount_under`
+and :func:`delete_bridge` the rest.
 """
 
 from __future__ import annotations
@@ -39,8 +41,13 @@ SYSCTLS = (
     "kernel/panic_on_oops",
     "kernel/keys/root_maxkeys",
     "kernel/keys/root_maxbytes",
+    # kube-proxy sets these unless its conntrack settings are zero (ours are).
+    "net/netfilter/nf_conntrack_max",
+    "net/netfilter/nf_conntrack_tcp_timeout_established",
+    "net/netfilter/nf_conntrack_tcp_timeout_close_wait",
 )
 IPTABLES = ("iptables", "ip6tables")
+CGROUPS = Path("/sys/fs/cgroup")
 CONTAINER_LOG_LINKS = Path("/var/log/containers")
 """The kubelet's links to the container logs (a constant in the kubelet)."""
 SYSTEM_PATHS = tuple(
@@ -109,6 +116,11 @@ class HostSnapshot:
     """``iptables-save`` and ``ip6tables-save`` output."""
     absent: list[str] = field(default_factory=list)
     """Which of :data:`SYSTEM_PATHS` did not exist."""
+    cgroups: list[str] = field(default_factory=list)
+    """The cgroups directly under each hierarchy's root (``memory/system.slice``...)."""
+    nft_tables: list[str] = field(default_factory=list)
+    """``nft list tables`` (``table ip filter``...), when nft is installed: iptables-nft
+    makes a table on first use, and a table no rule is left in is removed at the end."""
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=1))
@@ -131,7 +143,46 @@ def snapshot() -> HostSnapshot:
         if shutil.which(f"{tool}-save"):
             taken.iptables[tool] = _save(tool)
     taken.absent = [str(path) for path in SYSTEM_PATHS if not path.exists()]
+    taken.cgroups = [str(path) for path in _top_cgroups()]
+    taken.nft_tables = _nft_tables()
     return taken
+
+
+def _nft_tables() -> list[str]:
+    if shutil.which("nft") is None:
+        return []
+    listed = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True)
+    return [line.strip() for line in listed.stdout.splitlines() if line.startswith("table ")]
+
+
+def _nft_table_is_empty(table: str) -> bool:
+    """No rule and no chain but the base chains iptables-nft makes (hook and policy only)."""
+    listed = subprocess.run(["nft", "list", *table.split()], capture_output=True, text=True)
+    for line in listed.stdout.splitlines():
+        words = line.split()
+        if not words or words[0] in {"table", "}"} or words[0] == "type":
+            continue
+        if words[0] == "chain" and words[1] in {
+            "INPUT",
+            "OUTPUT",
+            "FORWARD",
+            "PREROUTING",
+            "POSTROUTING",
+        }:
+            continue
+        return False
+    return listed.returncode == 0
+
+
+def _top_cgroups() -> list[Path]:
+    """The cgroups one level below each hierarchy (v1 controllers and the unified one)."""
+    unified = (CGROUPS / "cgroup.procs").exists()  # cgroup v2 alone, mounted at the root
+    hierarchies = [CGROUPS] if unified else [p for p in CGROUPS.iterdir() if p.is_dir()]
+    found: list[Path] = []
+    for hierarchy in hierarchies:
+        with contextlib.suppress(OSError):
+            found += [child for child in hierarchy.iterdir() if child.is_dir()]
+    return sorted(found)
 
 
 def set_sysctl(name: str, value: str) -> None:
@@ -187,12 +238,27 @@ def restore(taken: HostSnapshot) -> tuple[list[str], list[str]]:
                 )
                 if result.returncode == 0:
                     done.append(f"{tool} -t {table}: removed chain {chain}")
+    for table in _nft_tables():
+        if table not in taken.nft_tables and _nft_table_is_empty(table):
+            deleted = subprocess.run(["nft", "delete", *table.split()], capture_output=True)
+            if deleted.returncode == 0:
+                done.append(f"removed the empty nftables {table} (made by iptables-nft)")
     for name, value in taken.sysctls.items():
         with contextlib.suppress(OSError):
             if _sysctl_path(name).read_text().strip() != value:
                 set_sysctl(name, value)
                 done.append(f"sysctl {name.replace('/', '.')} back to {value}")
     left: list[str] = []
+    cgroups_before = set(map(Path, taken.cgroups))
+    for cgroup in (path for path in _top_cgroups() if path not in cgroups_before):
+        # Deepest first; a cgroup with a process in it refuses (and is reported).
+        for directory, _, _ in sorted(os.walk(cgroup), key=lambda entry: -len(entry[0])):
+            with contextlib.suppress(OSError):
+                os.rmdir(directory)
+        if cgroup.exists():
+            left.append(f"cgroup {cgroup}: still holds processes")
+        else:
+            done.append(f"removed cgroup {cgroup}")
     for path in map(Path, taken.absent):
         if not path.exists():
             continue
