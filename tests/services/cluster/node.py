@@ -131,11 +131,19 @@ class Node:
         return process
 
     def _wait(
-        self, name: str, check: Callable[[], bool], process: subprocess.Popen[bytes], timeout: float
+        self,
+        name: str,
+        check: Callable[[], bool],
+        process: subprocess.Popen[bytes],
+        timeout: float,
+        *,
+        what: str = "",
     ) -> None:
+        """Waits for ``check``, failing early (with the end of its log) if the process of
+        component ``name`` exits."""
         wait_until(
             check,
-            what=f"cluster: {name}",
+            what=f"cluster: {what or name}",
             timeout=timeout,
             process=process,
             log=self.layout.log(name),
@@ -198,8 +206,20 @@ class Node:
             self._wait("kube-proxy", lambda: _http_ok(url), proxy, 120)
         with step("CoreDNS (available)", say):
             self.api.apply(coredns_manifests(images["coredns"]))
-            self._wait("kubelet", self._coredns_available, kubelet, 180)
+            try:
+                self._wait(
+                    "kubelet", self._coredns_available, kubelet, 180, what="CoreDNS available"
+                )
+            except ServiceError as exc:
+                raise ServiceError(f"{exc}\n{self._events('kube-system')}") from exc
         return Cluster(self.api, layout, images)
+
+    def _events(self, namespace: str) -> str:
+        """The namespace's events, oldest first: why a pod did not start."""
+        result = self.api.kubectl(
+            "-n", namespace, "get", "events", "--sort-by=.lastTimestamp", check=False
+        )
+        return f"events in {namespace}:\n{result.stdout or result.stderr}"
 
     def _apiserver_ready(self) -> bool:
         if not self.layout.kubeconfig("admin").exists():
