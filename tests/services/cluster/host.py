@@ -194,7 +194,7 @@ def _save(tool: str) -> str:
     return result.stdout
 
 
-def _rules(save: str) -> dict[str, tuple[set[str], list[str]]]:
+def saved_rules(save: str) -> dict[str, tuple[set[str], list[str]]]:
     """Per table: its chains, and its rules (``-A`` lines) in order."""
     tables: dict[str, tuple[set[str], list[str]]] = {}
     table = ""
@@ -217,8 +217,8 @@ def restore(taken: HostSnapshot) -> tuple[list[str], list[str]]:
     files now): the teardown report."""
     done: list[str] = []
     for tool, before_save in taken.iptables.items():
-        before = _rules(before_save)
-        after = _rules(_save(tool))
+        before = saved_rules(before_save)
+        after = saved_rules(_save(tool))
         for table, (chains, rules) in after.items():
             old_chains, old_rules = before.get(table, (set(), []))
             added_rules = [rule for rule in rules if rule not in set(old_rules)]
