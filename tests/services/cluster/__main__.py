@@ -38,8 +38,7 @@ def build() -> None:
     except ServiceError as exc:
         _say(str(exc))
         raise typer.Exit(1) from exc
-    built = {**report.binaries, **report.images}
-    _say(", ".join(f"{k} {v:.0f}s" for k, v in built.items()) or "nothing to build")
+    _say(report.summary())
 
 
 @app.command()

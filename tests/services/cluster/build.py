@@ -152,6 +152,16 @@ class BuildReport:
     binaries: dict[str, float] = field(default_factory=dict)
     images: dict[str, float] = field(default_factory=dict)
 
+    def summary(self) -> str:
+        """``kubelet 35s, ..., image coredns 3s``, or that nothing was built."""
+        built = [f"{name} {s:.0f}s" for name, s in self.binaries.items()]
+        built += [f"image {name} {s:.0f}s" for name, s in self.images.items()]
+        return ", ".join(built) or f"nothing to build: {bin_dir()} and {images_dir()} are built"
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.binaries.values()) + sum(self.images.values())
+
 
 def install(say: Say = print) -> BuildReport:
     """Builds what is missing: the binaries, then the images; drops builds of other hashes."""

@@ -187,17 +187,7 @@ def gonogo(console: Console) -> bool:
     started = time.monotonic()
     try:
         report = build.install(say)
-        built = {**report.binaries, **report.images}
-        rows.append(
-            Row(
-                "build (binaries, images)",
-                True,
-                sum(built.values()) if built else None,
-                "built " + ", ".join(f"{k} {v:.0f}s" for k, v in built.items())
-                if built
-                else f"cached: {build.bin_dir()}",
-            )
-        )
+        rows.append(Row("build (binaries, images)", True, report.seconds or None, report.summary()))
         with running_cluster(say, record) as cluster:
             rows += [Row(step, True, s, "") for step, s in record.steps.items()]
             kafka_started = time.monotonic()
@@ -231,6 +221,10 @@ def gonogo(console: Console) -> bool:
     if probe_log:
         console.rule("probe log")
         say(probe_log.rstrip())
+    if record.teardown is not None:
+        console.rule("teardown: what was undone")
+        for line in record.teardown.done:
+            say(f"  {line}")
     console.print(_table(rows, time.monotonic() - started))
     verdict = "[bold green]GO[/]" if go else "[bold red]NO-GO[/]"
     can = "can" if go else "cannot"
