@@ -47,6 +47,7 @@ SYSCTLS = (
     "net/netfilter/nf_conntrack_tcp_timeout_close_wait",
 )
 IPTABLES = ("iptables", "ip6tables")
+BASE_CHAINS = {"INPUT", "OUTPUT", "FORWARD", "PREROUTING", "POSTROUTING"}
 CGROUPS = Path("/sys/fs/cgroup")
 CONTAINER_LOG_LINKS = Path("/var/log/containers")
 """The kubelet's links to the container logs (a constant in the kubelet)."""
@@ -160,15 +161,9 @@ def _nft_table_is_empty(table: str) -> bool:
     listed = subprocess.run(["nft", "list", *table.split()], capture_output=True, text=True)
     for line in listed.stdout.splitlines():
         words = line.split()
-        if not words or words[0] in {"table", "}"} or words[0] == "type":
+        if not words or words[0] in {"table", "}", "type"}:
             continue
-        if words[0] == "chain" and words[1] in {
-            "INPUT",
-            "OUTPUT",
-            "FORWARD",
-            "PREROUTING",
-            "POSTROUTING",
-        }:
+        if words[0] == "chain" and words[1] in BASE_CHAINS:
             continue
         return False
     return listed.returncode == 0
@@ -230,6 +225,8 @@ def restore(taken: HostSnapshot) -> tuple[list[str], list[str]]:
                 )
                 if result.returncode == 0:
                     done.append(f"{tool} -t {table}: removed {rule}")
+            # A table that is new has new base chains too: they go with the table (below).
+            added_chains -= BASE_CHAINS
             for chain in sorted(added_chains):
                 subprocess.run([tool, "-w", "-t", table, "-F", chain], capture_output=True)
             for chain in sorted(added_chains):

@@ -19,7 +19,7 @@ import ssl
 import subprocess
 import time
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -356,9 +356,10 @@ def teardown(say: Say = print) -> TeardownReport:
             _ctr(layout, "tasks", "delete", "--force", task)
             report.done.append(f"killed container {task[:12]} (left by the kubelet)")
     stop("containerd")
-    for pid in _processes_under(layout.work):  # shims whose containers outlived containerd
+    # Shims whose containers outlived containerd: they name its socket (-address).
+    for pid in _processes_naming(layout.containerd_socket, besides=pids.values()):
         _kill(pid)
-        report.done.append(f"stopped pid {pid} (its command line names {layout.work})")
+        report.done.append(f"stopped pid {pid} (a shim of this run's containerd)")
     stop("kube-apiserver")
     stop("etcd")
     report.done += host.unmount_under(layout.work)
@@ -375,7 +376,10 @@ def teardown(say: Say = print) -> TeardownReport:
     report.left += [
         f"process {name} (pid {pid}) still alive" for name, pid in pids.items() if pid_alive(pid)
     ]
-    report.left += [f"pid {pid} still alive" for pid in _processes_under(layout.work)]
+    report.left += [
+        f"pid {pid} still alive (it names {layout.work})"
+        for pid in _processes_naming(layout.work, besides=())
+    ]
     STATE.unlink(missing_ok=True)
     report.seconds = time.monotonic() - started
     say(
@@ -403,13 +407,13 @@ def _kill(pid: int, grace: float = 5.0) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-def _processes_under(work: Path) -> list[int]:
-    """Processes whose command line names ``work``: containerd's shims (``-address``) and
-    the containers they hold, when containerd went first."""
+def _processes_naming(path: Path, *, besides: Iterable[int]) -> list[int]:
+    """Processes whose command line names ``path``, except this one and ``besides``."""
     found = []
-    marker = str(work).encode()
+    marker = str(path).encode()
+    skip = {os.getpid(), *besides}
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+        if not entry.name.isdigit() or int(entry.name) in skip:
             continue
         with contextlib.suppress(OSError):
             if marker in (entry / "cmdline").read_bytes():
