@@ -210,7 +210,7 @@ disabled_plugins = [
   [{cri}]
     sandbox_image = "{sandbox_image}"
     # No container gets an oom_score_adj below containerd's own (the kubelet asks for
-    # -997 for the sandboxes): found necessary on this machine, see docs/cluster-gonogo.md.
+    # -998 for the sandboxes): found necessary on this machine, see docs/cluster-gonogo.md.
     restrict_oom_score_adj = true
     netns_mounts_under_state_dir = true
     disable_apparmor = true
