@@ -14,6 +14,9 @@ whose SCRAM credential is written at format time (``kafka-storage format --add-s
 Users and ACLs are then made with the Admin API (:func:`create_user`, :func:`grant`), as
 Strimzi's user operator does. :meth:`KafkaBroker.client_config` is how every test
 builds its clients, so a test runs on either broker unchanged.
+
+A subclass that sets :attr:`KafkaService.pod_host` (the test cluster's bridge address) gets a
+broker that also listens there, for pods: see :func:`server_properties`.
 """
 
 from __future__ import annotations
@@ -98,6 +101,8 @@ class KafkaBroker:
     sasl_mechanism: str | None = None
     username: str | None = None
     password: str | None = None
+    pod_bootstrap_servers: str | None = None
+    """The listener pods reach (``host:port`` on the test cluster's bridge), when there is one."""
 
     def client_config(self, **overrides: Any) -> dict[str, Any]:
         """librdkafka settings for a client of this broker, plus ``overrides``."""
@@ -199,9 +204,19 @@ def cluster_id() -> str:
 
 
 def server_properties(
-    *, port: int, controller_port: int, data: Path, secured: bool = False
+    *,
+    port: int,
+    controller_port: int,
+    data: Path,
+    secured: bool = False,
+    pod_listener: str | None = None,
 ) -> dict[str, str]:
     """The broker's configuration: one node that is broker and controller, replication 1.
+
+    ``pod_listener`` (``host:port``): a second client listener, ``POD``, with the same
+    security, on an address pods reach (the test cluster's bridge), advertised as it is.
+    Kafka answers each client with the addresses of the listener it came in on, so a pod
+    that bootstraps there is never told about loopback.
 
     ``secured``: the client (and inter-broker) listener is SASL_PLAINTEXT with
     SCRAM-SHA-512 on loopback, and the StandardAuthorizer denies what no ACL allows.
@@ -211,15 +226,20 @@ def server_properties(
     listener accepts no unauthenticated connection.
     """
     client = "SASL_PLAINTEXT" if secured else "PLAINTEXT"
+    listeners = [f"{client}://127.0.0.1:{port}"]
+    protocols = f"{client}:{client},CONTROLLER:PLAINTEXT"
+    if pod_listener is not None:
+        listeners.append(f"{POD_LISTENER}://{pod_listener}")
+        protocols += f",{POD_LISTENER}:{client}"
     properties = {
         "process.roles": "broker,controller",
         "node.id": "1",
         "controller.quorum.bootstrap.servers": f"127.0.0.1:{controller_port}",
         "controller.listener.names": "CONTROLLER",
-        "listeners": f"{client}://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
-        "advertised.listeners": f"{client}://127.0.0.1:{port}",
+        "listeners": ",".join([*listeners, f"CONTROLLER://127.0.0.1:{controller_port}"]),
+        "advertised.listeners": ",".join(listeners),
         "inter.broker.listener.name": client,
-        "listener.security.protocol.map": f"{client}:{client},CONTROLLER:PLAINTEXT",
+        "listener.security.protocol.map": protocols,
         "log.dirs": str(data),
         "num.partitions": "1",
         # One node: internal topics cannot be replicated, and few partitions start faster.
@@ -249,6 +269,7 @@ def server_properties(
 
 SCRAM = "SCRAM-SHA-512"
 ADMIN = "admin"
+POD_LISTENER = "POD"
 """The secured broker's super user: the harness, as Strimzi's operators are."""
 
 
@@ -263,6 +284,9 @@ class KafkaService(Service[KafkaBroker]):
     name = "kafka"
     handle_type = KafkaBroker
     secured = False
+    pod_host: str | None = None
+    """An address of this machine that pods reach: the broker listens there too (listener
+    ``POD``), and the handle's ``pod_bootstrap_servers`` names it. It must exist first."""
 
     @property
     def home(self) -> Path:
@@ -287,17 +311,23 @@ class KafkaService(Service[KafkaBroker]):
 
     def launch(self, workdir: Path) -> tuple[subprocess.Popen[bytes], KafkaBroker]:
         port, controller_port = free_port(), free_port()
+        pod_listener = f"{self.pod_host}:{free_port()}" if self.pod_host else None
         data = workdir / "data"
         config = workdir / "server.properties"
         properties = server_properties(
-            port=port, controller_port=controller_port, data=data, secured=self.secured
+            port=port,
+            controller_port=controller_port,
+            data=data,
+            secured=self.secured,
+            pod_listener=pod_listener,
         )
         password = secrets.token_urlsafe(18)
         scram: list[str] = []
         if self.secured:
-            properties[f"listener.name.sasl_plaintext.{SCRAM.lower()}.sasl.jaas.config"] = _jaas(
-                ADMIN, password
-            )
+            for listener in ["sasl_plaintext"] + ([POD_LISTENER.lower()] if pod_listener else []):
+                properties[f"listener.name.{listener}.{SCRAM.lower()}.sasl.jaas.config"] = _jaas(
+                    ADMIN, password
+                )
             scram = ["--add-scram", f"{SCRAM}=[name={ADMIN},password={password}]"]
         config.write_text("".join(f"{key}={value}\n" for key, value in properties.items()))
         log4j = workdir / "log4j2.properties"
@@ -323,7 +353,10 @@ class KafkaService(Service[KafkaBroker]):
         console = workdir / "console.log"
         process = spawn([*java, *JVM_OPTS, BROKER_MAIN, str(config)], log=console, cwd=workdir)
         broker = KafkaBroker(
-            bootstrap_servers=f"127.0.0.1:{port}", pid=process.pid, log_file=str(server_log)
+            bootstrap_servers=f"127.0.0.1:{port}",
+            pid=process.pid,
+            log_file=str(server_log),
+            pod_bootstrap_servers=pod_listener,
         )
         if self.secured:
             broker = replace(
