@@ -175,6 +175,32 @@ def flink() -> Iterator[FlinkEnv]:
 
 
 @pytest.fixture(scope="session")
+def cluster() -> Iterator[Any]:
+    """The one-node cluster (tests/services/cluster), torn down after the session. Outside
+    CI a machine without root or the packages skips, naming what is missing; in CI it fails."""
+    from tests.services.cluster import build, host
+    from tests.services.cluster.node import running_cluster
+
+    try:
+        host.preflight()
+        build.check()
+    except ServiceError as exc:
+        if in_ci():
+            pytest.fail(f"the cluster cannot start:\n{exc}", pytrace=False)
+        pytest.skip(f"the cluster cannot start: {exc}")
+    with running_cluster(print) as started:
+        yield started
+
+
+@pytest.fixture(scope="session")
+def pod_kafka() -> Iterator[KafkaBroker]:
+    """A broker that also listens (and advertises) on the cluster's bridge, for pods."""
+    from tests.services.cluster.gonogo import PodKafkaService
+
+    yield from _serve(PodKafkaService())
+
+
+@pytest.fixture(scope="session")
 def helm() -> Helm:
     """helm v3, installed before pytest with `go install` into the cache (a tool)."""
     from tests.services.helm import check_helm

@@ -48,6 +48,13 @@ E2E = Tier(
     "e2e", "a whole domain run end to end (`chorus dev up`: Kafka, Flink, MCP servers, agents)", 150
 )
 
+CLUSTER = Tier(
+    "cluster",
+    "pods on a real one-node cluster (apiserver, controllers, scheduler, kubelet, containerd, "
+    "kube-proxy, CoreDNS) built here; needs root",
+    240,
+)
+
 RUNTIME = Tier(
     "runtime",
     "the agent loop under SIGKILLs, rebalances, floods and slow handlers (real broker, agent "
@@ -60,10 +67,12 @@ STAGES = (
     Stage((INTEGRATION,), workers=3, services=("kafka", "kafka-secured", "kube", "flink")),
     Stage((RUNTIME,), workers=4, services=("kafka",)),
     Stage((E2E,), workers=2, services=("kafka",)),
+    Stage((CLUSTER,)),
 )
 """In the order the test command runs them. Integration and e2e run apart: together they
 asked more CPU of the two cores than either alone, and took longer than both one after the
-other (measured: docs/benchmarks.md)."""
+other (measured: docs/benchmarks.md). The cluster tier starts its cluster and its broker in
+its own fixtures (one cluster per machine: its bridge is fixed)."""
 
 TIERS = tuple(tier for stage in STAGES for tier in stage.tiers)
 MARKERS = {tier.name: tier.about for tier in TIERS}

@@ -51,6 +51,26 @@ def _helm_step() -> Step:
     )
 
 
+def _cluster_step() -> Step:
+    from tests.services.cluster import build, host
+
+    def install() -> None:
+        host.preflight()  # root and the Debian packages, named when missing
+        build.install(print)
+
+    def check() -> None:
+        host.preflight()
+        build.check()
+
+    return Step(
+        "cluster",
+        "the one-node cluster's binaries and images (go build of k8s.io/kubernetes, CoreDNS)",
+        "about 15 minutes on 2 cores",
+        install,
+        check,
+    )
+
+
 def steps() -> list[Step]:
     """Everything the test command needs, cheapest first."""
     return [
@@ -64,6 +84,7 @@ def steps() -> list[Step]:
             "kube-apiserver and kubectl (go build of k8s.io/kubernetes)",
             "5 to 10 minutes on 2 cores",
         ),
+        _cluster_step(),
     ]
 
 

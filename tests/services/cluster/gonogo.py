@@ -90,11 +90,12 @@ def kafka_service(broker: KafkaBroker) -> list[dict[str, Any]]:
     ]
 
 
-def probe_pod(image: str) -> dict[str, Any]:
+def probe_pod(image: str, *, name: str = "probe", dns: str | None = None) -> dict[str, Any]:
+    """The probe pod; ``dns`` is the name it resolves (default: the ``kafka`` Service's)."""
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": "probe", "namespace": NAMESPACE},
+        "metadata": {"name": name, "namespace": NAMESPACE},
         "spec": {
             "restartPolicy": "Never",
             "containers": [
@@ -103,7 +104,7 @@ def probe_pod(image: str) -> dict[str, Any]:
                     "image": image,
                     "imagePullPolicy": "Never",
                     "args": [
-                        f"--dns=kafka.{NAMESPACE}.svc.{CLUSTER_DOMAIN}",
+                        f"--dns={dns or f'kafka.{NAMESPACE}.svc.{CLUSTER_DOMAIN}'}",
                         "--api=https://kubernetes.default.svc",
                         f"--kafka=kafka:{KAFKA_SERVICE_PORT}",
                     ],
@@ -120,8 +121,11 @@ def probe_pod(image: str) -> dict[str, Any]:
     }
 
 
-def run_probe(cluster: Cluster, broker: KafkaBroker, say: Say) -> tuple[list[Row], str]:
-    """Runs the probe pod to its end; its rows, and its log."""
+def run_probe(
+    cluster: Cluster, broker: KafkaBroker, say: Say, *, name: str = "probe", dns: str | None = None
+) -> tuple[list[Row], str]:
+    """Runs a probe pod (``name``, resolving ``dns``: see :func:`probe_pod`) to its end;
+    its rows, and its log."""
     api = cluster.api
     api.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
     api.apply(kafka_service(broker))
@@ -132,18 +136,18 @@ def run_probe(cluster: Cluster, broker: KafkaBroker, say: Say) -> tuple[list[Row
         timeout=60,
     )
     started = time.monotonic()
-    api.apply(probe_pod(cluster.images["chorus-probe"]))
+    api.apply(probe_pod(cluster.images["chorus-probe"], name=name, dns=dns))
     say("  probe pod created; waiting for it to finish")
 
     def phase() -> str:
         return api.kubectl(
-            "-n", NAMESPACE, "get", "pod", "probe", "-o", "jsonpath={.status.phase}", check=False
+            "-n", NAMESPACE, "get", "pod", name, "-o", "jsonpath={.status.phase}", check=False
         ).stdout.strip()
 
     wait_until(lambda: phase() in {"Succeeded", "Failed"}, what="gonogo: probe pod", timeout=240)
     seconds = time.monotonic() - started
-    logs = api.kubectl("-n", NAMESPACE, "logs", "probe", check=False)
-    text = logs.stdout if logs.returncode == 0 else _log_file(cluster.layout.pod_logs)
+    logs = api.kubectl("-n", NAMESPACE, "logs", name, check=False)
+    text = logs.stdout if logs.returncode == 0 else _log_file(cluster.layout.pod_logs, name)
     rows = [Row("probe pod ran (created to finished)", phase() == "Succeeded", seconds, phase())]
     if logs.returncode != 0:
         rows.append(Row("kubectl logs (apiserver to kubelet)", False, None, logs.stderr.strip()))
@@ -164,11 +168,11 @@ def _results(log: str) -> dict[str, dict[str, Any]]:
     return {}
 
 
-def _log_file(pod_logs: Path) -> str:
+def _log_file(pod_logs: Path, name: str = "probe") -> str:
     """The probe's output read from the kubelet's log files (CRI format: time, stream, tag,
     line), when ``kubectl logs`` could not get it."""
     lines = []
-    for path in sorted(pod_logs.glob(f"{NAMESPACE}_probe_*/probe/*.log")):
+    for path in sorted(pod_logs.glob(f"{NAMESPACE}_{name}_*/probe/*.log")):
         for line in path.read_text(errors="replace").splitlines():
             parts = line.split(" ", 3)
             lines.append(parts[3] if len(parts) == 4 else line)
