@@ -105,3 +105,27 @@ def test_the_teardown_removes_only_the_rules_and_chains_added_since_the_snapshot
     assert [rule for rule in rules if rule not in old_rules] == [
         '-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES'
     ]
+
+
+def test_the_build_is_found_again_from_another_checkout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The binaries' cache key covers the sources and flags, not where the checkout is: a
+    fresh clone (CI) finds the build a first one made."""
+    import shutil
+
+    from tests.services.cluster import build
+
+    here = build.bin_dir()
+    copy = tmp_path / "elsewhere" / "tests" / "cluster"
+    shutil.copytree(build.MODULE, copy)
+    monkeypatch.setattr(build, "MODULE", copy)
+    targets = tuple(
+        build.Target(t.name, t.package, copy / t.module.relative_to(build.TARGETS[0].module),
+                     t.static, t.stamped)
+        for t in build.TARGETS
+    )  # fmt: skip
+    monkeypatch.setattr(build, "TARGETS", targets)
+    assert build.bin_dir() == here
+    (copy / "cmd" / "pause" / "main.go").write_text("package main\n")
+    assert build.bin_dir() != here  # a changed source is a new build

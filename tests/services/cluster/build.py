@@ -111,8 +111,10 @@ def build_command(target: Target, out: Path) -> list[str]:
 def _sources_digest() -> hashlib._Hash:
     digest = hashlib.sha256()
     for target in TARGETS:
+        # Everything but the checkout's own path: a fresh clone must find the same build.
         command = build_command(target, Path("-"))
-        digest.update(f"{target} {command}".encode())
+        module = target.module.relative_to(MODULE)
+        digest.update(f"{target.name} {target.package} {module} {target.static} {command}".encode())
     sources = sorted(
         path
         for path in MODULE.rglob("*")
