@@ -32,6 +32,8 @@ class Step:
     install: Callable[[], object]
     check: Callable[[], object]
     """Raises ServiceError unless installed; what it returns is not used."""
+    by_default: bool = True
+    """Whether ``prepare`` with no names installs it; if not, only when named."""
 
 
 def _service_step(name: str, what: str, first_time: str) -> Step:
@@ -51,6 +53,20 @@ def _helm_step() -> Step:
     )
 
 
+def _images_step() -> Step:
+    from tests.services.images.build import check, install
+
+    return Step(
+        "images",
+        "the stand-in python base (debootstrap) and the agent and operator images (buildah)",
+        "about 4 minutes on 2 cores",
+        install,
+        check,
+        # Opt-in: it needs root, buildah and debootstrap, and only the images tier uses it.
+        by_default=False,
+    )
+
+
 def steps() -> list[Step]:
     """Everything the test command needs, cheapest first."""
     return [
@@ -64,6 +80,7 @@ def steps() -> list[Step]:
             "kube-apiserver and kubectl (go build of k8s.io/kubernetes)",
             "5 to 10 minutes on 2 cores",
         ),
+        _images_step(),
     ]
 
 
@@ -93,9 +110,10 @@ def heartbeat(console: Console, what: str, every: float = 30.0) -> Iterator[None
 
 
 def prepare(names: Sequence[str], console: Console) -> list[tuple[str, str]]:
-    """Installs and checks the named steps (all when empty); returns ``(name, error)`` of
-    each that failed, after trying every one."""
-    chosen = [step for step in steps() if not names or step.name in names]
+    """Installs and checks the named steps (when empty: every step that is
+    :attr:`Step.by_default`); returns ``(name, error)`` of each that failed, after trying
+    every one."""
+    chosen = [step for step in steps() if step.name in names or (not names and step.by_default)]
     unknown = set(names) - {step.name for step in chosen}
     if unknown:
         raise KeyError(f"nothing to prepare called {', '.join(sorted(unknown))}")
