@@ -55,11 +55,19 @@ RUNTIME = Tier(
     90,
 )
 
+IMAGES = Tier(
+    "images",
+    "the agent and operator images, built by buildah from their Dockerfiles on a python "
+    "stand-in, run; opt-in: they skip until `python -m tests.services images prepare` built them",
+    30,
+)
+
 STAGES = (
     Stage((UNIT,)),
     Stage((INTEGRATION,), workers=3, services=("kafka", "kafka-secured", "kube", "flink")),
     Stage((RUNTIME,), workers=4, services=("kafka",)),
     Stage((E2E,), workers=2, services=("kafka",)),
+    Stage((IMAGES,)),
 )
 """In the order the test command runs them. Integration and e2e run apart: together they
 asked more CPU of the two cores than either alone, and took longer than both one after the
