@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import tarfile
-from typing import Any
+from typing import IO, Any
 
 import pytest
 from chorus_api.runtime import DEFAULT_CONFIG_PATH
@@ -20,6 +20,8 @@ from tests.services.images.build import INPUTS_LABEL, Built, agent_ref, check
 from tests.services.images.standin import FOR_LABEL, PYTHON_LABEL
 
 pytestmark = pytest.mark.images
+
+ACCOUNTS = ("passwd", "group", "shadow", "gshadow", ".pwd.lock")
 
 
 @pytest.fixture(scope="module")
@@ -148,27 +150,41 @@ def test_the_operator_image_defaults_to_the_agent_image_built_here(built: Built)
 # --- the archives --------------------------------------------------------------------------
 
 
-def _archived_config(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The index's one manifest entry and the image configuration of an OCI archive."""
+def _archived(path: str) -> tuple[dict[str, Any], dict[str, Any], list[list[str]]]:
+    """An OCI archive's one index entry, its image configuration, and the paths in each of
+    its layers."""
     with tarfile.open(path) as archive:
 
-        def blob(digest: str) -> dict[str, Any]:
+        def blob(digest: str) -> IO[bytes]:
             member = archive.extractfile(f"blobs/sha256/{digest.removeprefix('sha256:')}")
             assert member is not None
-            found: dict[str, Any] = json.load(member)
-            return found
+            return member
 
         index_file = archive.extractfile("index.json")
         assert index_file is not None
         entry: dict[str, Any] = json.load(index_file)["manifests"][0]
-        manifest = blob(entry["digest"])
-        return entry, blob(manifest["config"]["digest"])
+        manifest = json.load(blob(entry["digest"]))
+        config: dict[str, Any] = json.load(blob(manifest["config"]["digest"]))
+        layers = []
+        for layer in manifest["layers"]:
+            with tarfile.open(fileobj=blob(layer["digest"]), mode="r|*") as files:
+                layers.append([member.name.removeprefix("./") for member in files])
+        return entry, config, layers
 
 
 @pytest.mark.parametrize("name", ["agent", "operator"])
 def test_each_image_is_an_oci_archive_naming_it(built: Built, name: str) -> None:
-    entry, config = _archived_config(str(built.archives[name]))
+    entry, config, layers = _archived(str(built.archives[name]))
     assert entry["annotations"]["org.opencontainers.image.ref.name"] == built.images[name].ref
     assert config["config"]["Labels"][INPUTS_LABEL] == built.keys[name]
     assert config["config"]["User"] == "10001:10001"
     assert built.keys[name] in built.archives[name].name
+    # The build's own mounts (the machine's CA bundle, the steps' /root, the files a runtime
+    # mounts over) left nothing in the layers above the base; the runtime stage's RUN
+    # (groupadd, useradd) changed the account files only (and /run's times: the runtime
+    # mounts a tmpfs there).
+    above_base = {path for paths in layers[1:] for path in paths}
+    assert not {p for p in above_base if p.startswith(("root/", "etc/uv", "etc/ssl"))}
+    assert not above_base & {"etc/hosts", "etc/hostname", "etc/resolv.conf"}
+    accounts = {f"etc/{name}{suffix}" for name in ACCOUNTS for suffix in ("", "-")}
+    assert set(layers[1]) <= {"etc", "run", *accounts}
