@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tests.services.base import ServiceError
+from tests.services.base import REPO, ServiceError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
 console = Console(highlight=False)
@@ -43,7 +43,8 @@ def status() -> None:
 
     for image in images():
         path = archive(image)
-        _say(f"{image.name}: {image.ref} from {image.dockerfile.name}, inputs {key(image)}")
+        source = image.dockerfile.relative_to(REPO)
+        _say(f"{image.name}: {image.ref} from {source}, inputs {key(image)}")
         _say(f"  archive: {path}{'' if path.is_file() else ' (not built)'}")
     try:
         check()

@@ -50,9 +50,9 @@ given to buildah would stay in the image."""
 
 # A private mount namespace: /var/lib overlaid by a tmpfs (the lower /var/lib stays as is).
 _PRIVATE_VAR_LIB = (
-    'mount -t tmpfs -o mode=0700,size=64m chorus-images "$0"; '
+    'mount -n -t tmpfs -o mode=0700,size=64m chorus-images "$0"; '
     'mkdir "$0/upper" "$0/work"; '
-    "mount -t overlay chorus-images "
+    "mount -n -t overlay chorus-images "
     '-o lowerdir=/var/lib,upperdir="$0/upper",workdir="$0/work" /var/lib; '
     'exec "$@"'
 )

@@ -209,7 +209,9 @@ def shape(rootfs: Path, python: str) -> str:
     returns its Python's version (``3.11.2``)."""
     interpreter = rootfs / "usr" / "bin" / f"python{python}"
     default = rootfs / "usr" / "bin" / "python3"
-    if not interpreter.is_file() or os.readlink(default) != f"python{python}":
+    if not interpreter.is_file() or not (
+        default.is_symlink() and os.readlink(default) == f"python{python}"
+    ):
         raise ServiceError(
             f"images: this Debian release's python3 is not python{python}: pip would not be "
             "that Python's, so the stand-in cannot meet the official image's contract"
