@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Checks the machine has what Chorus builds with; says what is missing and how to get it.
+#   scripts/prereqs.sh            what every test run needs (the cluster tier's packages: listed)
+#   scripts/prereqs.sh --install  and installs the cluster tier's Debian packages (as root)
 set -euo pipefail
 missing=0
 need() {  # need <command> <what it is for> <how to install>
@@ -18,17 +20,20 @@ if command -v python3 >/dev/null 2>&1; then
   python3 -c 'import venv, ensurepip' 2>/dev/null || {
     echo "missing: python3 venv/ensurepip. Install: apt-get install python3-venv" >&2; missing=1; }
 fi
-# The cluster tier (a real one-node cluster: tests/services/cluster) also needs root and these
-# Debian packages. Without them that tier skips outside CI, naming what is missing, and fails
-# in CI. `scripts/prereqs.sh --install` installs them (as root).
-cluster_packages=(containerd runc buildah containernetworking-plugins iptables iproute2 conntrack)
+# The cluster tier (a real one-node cluster: tests/services/cluster, and the images it runs,
+# built by buildah on a python stand-in made by debootstrap: tests/services/images) also needs
+# root and these Debian packages. Without them that tier skips outside CI, naming what is
+# missing, and fails in CI. `scripts/prereqs.sh --install` installs them (as root).
+cluster_packages=(containerd runc buildah containernetworking-plugins iptables iproute2 conntrack
+  debootstrap util-linux)
 absent=()
 for package in "${cluster_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || absent+=("$package")
 done
 if [ "${#absent[@]}" -gt 0 ]; then
   if [ "${1:-}" = "--install" ]; then
-    apt-get install -y --no-install-recommends "${absent[@]}"
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${absent[@]}"
   else
     echo "the cluster tier needs: ${absent[*]} (install: scripts/prereqs.sh --install, as root)" >&2
     ci="${CI:-}"

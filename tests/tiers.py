@@ -51,7 +51,7 @@ E2E = Tier(
 CLUSTER = Tier(
     "cluster",
     "pods on a real one-node cluster (apiserver, controllers, scheduler, kubelet, containerd, "
-    "kube-proxy, CoreDNS) built here; needs root",
+    "kube-proxy, CoreDNS) built here, and the images it runs, built by buildah; needs root",
     240,
 )
 

@@ -44,7 +44,9 @@ def status_table(names: list[str]) -> Table:
 
 
 def main(
-    name: Annotated[str, typer.Argument(help=f"{', '.join(SERVICES)}, helm, status or prepare")],
+    name: Annotated[
+        str, typer.Argument(help=f"{', '.join(SERVICES)}, helm, images, status or prepare")
+    ],
     action: Annotated[Action, typer.Argument()] = Action.status,
 ) -> None:
     """Install (once) and start a service (`up`), stop it (`down`), show what runs, or

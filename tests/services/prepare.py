@@ -71,6 +71,18 @@ def _cluster_step() -> Step:
     )
 
 
+def _images_step() -> Step:
+    from tests.services.images.build import check, install
+
+    return Step(
+        "images",
+        "the stand-in python base (debootstrap) and the agent and operator images (buildah)",
+        "about 4 minutes on 2 cores",
+        install,
+        check,
+    )
+
+
 def steps() -> list[Step]:
     """Everything the test command needs, cheapest first."""
     return [
@@ -85,6 +97,7 @@ def steps() -> list[Step]:
             "5 to 10 minutes on 2 cores",
         ),
         _cluster_step(),
+        _images_step(),
     ]
 
 
