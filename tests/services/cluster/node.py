@@ -68,6 +68,15 @@ class Cluster:
     """Binary name -> image reference, for the images in :data:`build.IMAGE_NAMES`."""
 
 
+def load_images(cluster: Cluster, archives: Iterable[Path]) -> None:
+    """Imports OCI archives (the project's images, built by buildah) into the cluster's
+    containerd, under the references they carry: pods then run them with ``Never`` pull."""
+    for archive in archives:
+        result = _ctr(cluster.layout, "images", "import", str(archive), timeout=300)
+        if result.returncode != 0:
+            raise ServiceError(f"cluster: ctr images import {archive}: {result.stderr}")
+
+
 @dataclass
 class Record:
     """What a run did: seconds per start step, in order, and its teardown."""
