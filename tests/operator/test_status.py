@@ -13,6 +13,7 @@ from chorus_operator.status import (
     child_health,
     merge_conditions,
     phase,
+    pod_trouble,
     ready_condition,
     status_changed,
     transitions,
@@ -123,6 +124,53 @@ def test_agent_conditions_group_children_by_aspect() -> None:
         "WorkloadReady": ("True", "Ready"),
         "StreamsReady": ("True", "NoStreams"),
     }
+
+
+def crashing_pod(reason: str = "CrashLoopBackOff") -> dict[str, Any]:
+    """An agent pod as the kubelet reports a container that keeps failing."""
+    return {
+        "metadata": {"name": "greeter-7d9-abc"},
+        "status": {
+            "conditions": [{"type": "PodScheduled", "status": "True"}],
+            "containerStatuses": [
+                {
+                    "name": "agent",
+                    "ready": False,
+                    "restartCount": 3,
+                    "state": {"waiting": {"reason": reason, "message": "back-off 40s"}},
+                    "lastState": {"terminated": {"reason": "Error", "exitCode": 127}},
+                }
+            ],
+        },
+    }
+
+
+@pytest.mark.unit
+def test_an_unavailable_workload_says_the_kubelets_reason() -> None:
+    def workload(available: int, pods: list[dict[str, Any]]) -> tuple[str, str, str]:
+        by_type = {
+            c.type: c for c in agent_conditions([("Deployment", "d", deployment(available))], pods)
+        }
+        found = by_type["WorkloadReady"]
+        return found.status, found.reason, found.message
+
+    status, reason, message = workload(0, [crashing_pod()])
+    assert (status, reason) == ("False", "CrashLoopBackOff")
+    assert "container agent: CrashLoopBackOff: back-off 40s" in message
+    assert "last run: Error, exit code 127" in message
+    assert workload(0, [crashing_pod("ErrImageNeverPull")])[1] == "ErrImageNeverPull"
+    # a pod the scheduler cannot place
+    unplaced = {"metadata": {"name": "p"}, "status": {"conditions": [
+        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+         "message": "0/1 nodes are available"}]}}  # fmt: skip
+    assert workload(0, [unplaced])[1:] == ("Unschedulable", "pod p: 0/1 nodes are available")
+    # no reason from the pods (still starting): the Deployment's own word
+    assert workload(0, [])[1] == "Unavailable"
+    starting = crashing_pod("ContainerCreating")
+    assert workload(0, [starting])[1] == "Unavailable"
+    # an available workload stays Ready whatever an old pod says
+    assert workload(1, [crashing_pod()])[:2] == ("True", "Ready")
+    assert pod_trouble([]) is None
 
 
 @pytest.mark.unit

@@ -2,7 +2,8 @@
 runs the operator image built here from operator/Dockerfile. The kubelet starts it and its
 probes pass; in the cluster, with its ServiceAccount's rights only, it reconciles an Agent
 into the children the operator writes (the Deployment, Service and ConfigMap of the agent,
-and its KafkaTopics in the Kafka namespace)."""
+and its KafkaTopics in the Kafka namespace). An Agent whose image cannot run (one without the
+runtime's entry point) reports ``WorkloadReady=False`` with the kubelet's reason."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from chorus_operator.status import KUBELET_FAILURES
 
 from tests.services.base import REPO, ServiceError, in_ci
 from tests.services.cluster.node import load_images
@@ -55,6 +57,8 @@ def operator(cluster: Any, built: Built, helm: Helm) -> Iterator[dict[str, Any]]
         "--set", "image.pullPolicy=Never", "--set", "replicas=1",
         "--set", "podDisruptionBudget.enabled=false",
         "--set", f"agent.image={built.images['agent'].ref}",
+        # re-reconcile every 5 s: an agent's pod status is read on the next pass
+        "--set", "reconcile.recheckInterval=5",
         timeout=180,
     )  # fmt: skip
     try:
@@ -117,3 +121,40 @@ def test_the_operator_in_the_cluster_reconciles_an_agent_into_its_children(
     assert any("greeter" in t for t in topics), topics
     agent = json.loads(api.kubectl("-n", AGENTS, "get", "agent", "greeter", "-o", "json").stdout)
     assert agent["status"]["conditions"], agent["status"]
+
+
+def test_an_agent_whose_image_cannot_run_reports_the_kubelets_reason(
+    cluster: Any, operator: dict[str, Any]
+) -> None:
+    from tests.operator.harness import wait_for
+
+    api = cluster.api
+    api.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": AGENTS}})
+    api.apply(
+        {
+            "apiVersion": "chorus.dev/v1alpha1",
+            "kind": "Agent",
+            "metadata": {"name": "broken", "namespace": AGENTS},
+            "spec": {
+                "instructions": "Greet whoever writes to you, by name.",
+                "model": {"provider": "scripted"},
+                # the pause image: no `chorus` in it, so the container cannot start
+                "image": cluster.images["pause"],
+            },
+        }
+    )
+
+    def workload() -> dict[str, Any] | None:
+        found = api.kubectl("-n", AGENTS, "get", "agent", "broken", "-o", "json", check=False)
+        if found.returncode != 0:
+            return None
+        conditions = json.loads(found.stdout).get("status", {}).get("conditions") or []
+        ready = next((c for c in conditions if c["type"] == "WorkloadReady"), None)
+        return ready if ready and ready["reason"] in KUBELET_FAILURES else None
+
+    condition = wait_for(workload, what="WorkloadReady with the kubelet's reason", timeout=150)
+    assert condition["status"] == "False"
+    assert "container agent" in condition["message"], condition
+    (pod,) = pods(api, AGENTS, "app.kubernetes.io/instance=broken")
+    waiting = pod["status"]["containerStatuses"][0]["state"].get("waiting") or {}
+    assert waiting.get("reason") in KUBELET_FAILURES  # the kubelet's own word, as reported

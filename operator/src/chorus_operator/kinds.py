@@ -70,6 +70,8 @@ CRD = Kind(
 EVENT = Kind("v1", "Event", "events", ("create", "patch"), builtin=True)
 EVENT_V1 = Kind("events.k8s.io/v1", "Event", "events", ("create", "patch"), builtin=True)
 NAMESPACE = Kind("v1", "Namespace", "namespaces", ("list", "watch"), builtin=True)
+POD = Kind("v1", "Pod", "pods", ("list",), builtin=True)
+"""Read only to tell why an agent's workload is not available (the kubelet's reason)."""
 CLUSTER_PEERING = Kind(
     "kopf.dev/v1",
     "ClusterKopfPeering",
@@ -102,6 +104,7 @@ KINDS: tuple[Kind, ...] = (
     EVENT,
     EVENT_V1,
     NAMESPACE,
+    POD,
     CLUSTER_PEERING,
     PEERING,
 )

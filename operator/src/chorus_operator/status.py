@@ -158,6 +158,48 @@ def aspect_condition(
     return Condition(type_, status, first.reason, first.message + more)
 
 
+KUBELET_FAILURES = frozenset(
+    {
+        "CrashLoopBackOff",
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "ErrImageNeverPull",
+        "InvalidImageName",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "RunContainerError",
+        "StartError",
+    }
+)
+"""Why the kubelet cannot keep a container running: a waiting (or last terminated) reason."""
+
+
+def pod_trouble(pods: Iterable[Mapping[str, Any]]) -> Health | None:
+    """The kubelet's reason a pod of the workload is not running, if any (pure): the first
+    container waiting for a reason of :data:`KUBELET_FAILURES`, with what its last run
+    ended in, or a pod the scheduler cannot place."""
+    for pod in pods:
+        name = (pod.get("metadata") or {}).get("name", "?")
+        status = pod.get("status") or {}
+        for container in status.get("containerStatuses") or ():
+            waiting = (container.get("state") or {}).get("waiting") or {}
+            reason = waiting.get("reason")
+            if reason not in KUBELET_FAILURES:
+                continue
+            message = f"pod {name}, container {container.get('name')}: {reason}"
+            if waiting.get("message"):
+                message += f": {waiting['message']}"
+            ended = (container.get("lastState") or {}).get("terminated") or {}
+            if ended:
+                message += f" (last run: {ended.get('reason')}, exit code {ended.get('exitCode')})"
+            return Health(False, str(reason), message)
+        for condition in status.get("conditions") or ():
+            if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+                why = condition.get("reason") or "Unschedulable"
+                return Health(False, str(why), f"pod {name}: {condition.get('message', why)}")
+    return None
+
+
 _NONE = {
     "TopicsReady": ("NoTopics", "the agent has no topics"),
     "AccessReady": ("NoKafkaUser", "the Kafka cluster needs no user (no authentication)"),
@@ -168,14 +210,19 @@ _NONE = {
 
 def agent_conditions(
     children: Iterable[tuple[str, str, Mapping[str, Any] | None]],
+    pods: Iterable[Mapping[str, Any]] = (),
 ) -> list[Condition]:
-    """TopicsReady, AccessReady, WorkloadReady, StreamsReady from ``(kind, name, live)``."""
+    """TopicsReady, AccessReady, WorkloadReady, StreamsReady from ``(kind, name, live)``;
+    a workload that is not available says the kubelet's reason when its ``pods`` give one."""
     by_kind: dict[str, list[Health]] = {}
     for kind, name, live in children:
         by_kind.setdefault(kind, []).append(child_health(live, kind, name))
+    trouble = pod_trouble(pods)
     result = []
     for type_, child_kinds in AGENT_ASPECTS.items():
         healths = [h for kind in child_kinds for h in by_kind.get(kind, [])]
+        if type_ == "WorkloadReady" and trouble is not None and not all(h.ready for h in healths):
+            healths = [trouble]
         reason, message = _NONE[type_]
         result.append(aspect_condition(type_, healths, none_reason=reason, none_message=message))
     return result

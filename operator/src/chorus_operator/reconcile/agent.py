@@ -23,7 +23,7 @@ from chorus_operator.model.cleanup import cleanup_steps, remote_selector
 from chorus_operator.model.errors import DependencyNotReady, ModelError, SpecInvalid
 from chorus_operator.model.inputs import AgentInputs, ResolvedTool
 from chorus_operator.model.kafka import OUTPUT_TOPIC, SHARED_LABEL
-from chorus_operator.model.labels import AGENT_LABEL, tool_selector
+from chorus_operator.model.labels import AGENT_LABEL, agent_selector, tool_selector
 from chorus_operator.model.tool import tool_endpoint
 from chorus_operator.reconcile.common import (
     Context,
@@ -40,6 +40,7 @@ from chorus_operator.status import (
     Condition,
     agent_conditions,
     blocked_conditions,
+    child_health,
     merge_conditions,
     phase,
     with_ready,
@@ -213,7 +214,7 @@ async def reconcile_agent(ctx: Context, body: Mapping[str, Any]) -> Outcome:
     kafka = await kafka_cluster(ctx)
     own = [child for child in live if _owned(child, plan.children)]
     conditions = [Condition("ToolsResolved", "True", "Resolved", _tools_message(agent))]
-    aspects = agent_conditions(own)
+    aspects = agent_conditions(own, await _pods_if_unavailable(ctx, namespace, name, own))
     kafka_problem = _kafka_condition(kafka, ctx)
     if kafka_problem is not None:
         aspects = [kafka_problem if c.type == "TopicsReady" else c for c in aspects]
@@ -231,6 +232,22 @@ async def reconcile_agent(ctx: Context, body: Mapping[str, Any]) -> Outcome:
     }
     changes = await write_status(ctx, kinds.AGENT, namespace, name, old_status, new_status)
     return Outcome(error=None, transitions=changes, status=new_status, written=written)
+
+
+async def _pods_if_unavailable(
+    ctx: Context, namespace: str, name: str, own: list[tuple[str, str, Any]]
+) -> list[dict[str, Any]]:
+    """The agent's pods when its Deployment is not available (to tell the kubelet's
+    reason); none otherwise, so a healthy agent costs no pod list."""
+    deployments = [live for kind, _, live in own if kind == "Deployment"]
+    if not deployments or all(child_health(live, "Deployment", name).ready for live in deployments):
+        return []
+    resource = kinds.resource(kinds.POD)
+    labels: dict[str, Any] = dict(agent_selector(name))
+    return [
+        apply.as_dict(pod)
+        async for pod in ctx.client.list(resource, namespace=namespace, labels=labels)
+    ]
 
 
 def _owned(child: tuple[str, str, Any], children: tuple[dict[str, Any], ...]) -> bool:
