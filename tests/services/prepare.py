@@ -145,13 +145,20 @@ def heartbeat(console: Console, what: str, every: float = 30.0) -> Iterator[None
             thread.join()
 
 
-def prepare(names: Sequence[str], console: Console) -> list[tuple[str, str]]:
-    """Installs and checks the named steps (when empty: all but the opt-in ones); returns
-    ``(name, error)`` of each that failed, after trying every one."""
+def chosen_steps(names: Sequence[str]) -> list[Step]:
+    """The steps called ``names``, in order; when none is named, every step but the opt-in
+    ones. A KeyError names any step there is not."""
     chosen = [step for step in steps() if step.name in names or not (names or step.opt_in)]
     unknown = set(names) - {step.name for step in chosen}
     if unknown:
         raise KeyError(f"nothing to prepare called {', '.join(sorted(unknown))}")
+    return chosen
+
+
+def prepare(names: Sequence[str], console: Console) -> list[tuple[str, str]]:
+    """Installs and checks the named steps (when empty: all but the opt-in ones); returns
+    ``(name, error)`` of each that failed, after trying every one."""
+    chosen = chosen_steps(names)
     failures: list[tuple[str, str]] = []
     table = Table("prepared", "state", "seconds")
     for step in chosen:
