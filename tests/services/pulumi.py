@@ -217,7 +217,11 @@ def _build(target: Path, what: str, build: Callable[[Path, Path, Say], None], sa
     log.unlink(missing_ok=True)
     started = time.monotonic()
     say(f"pulumi: building {what} into {target} (log: {log})")
-    build(staging, log, say)
+    try:
+        build(staging, log, say)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)  # a few hundred MB; the log stays
+        raise
     say(f"pulumi: built {what} in {_minutes(time.monotonic() - started)}")
     log.unlink()
     _drop_others(target.parent, keep=target.name)
@@ -246,7 +250,9 @@ def _build_provider(staging: Path, log: Path, say: Say) -> None:
         check=False,
     )
     if found.returncode != 0:
-        raise ServiceError(f"pulumi: go mod download {PROVIDER} failed:\n{found.stdout}")
+        raise ServiceError(
+            f"pulumi: go mod download {PROVIDER} failed:\n{found.stdout}{found.stderr}"
+        )
     upstream = Path(json.loads(found.stdout)["Dir"]) / PROVIDER_CMD
     for name in PROVIDER_FILES:
         # copyfile, not copy: the module cache's files are read-only.
