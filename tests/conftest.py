@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from tests.services.helm import Helm
     from tests.services.kafka import KafkaBroker
     from tests.services.kube import KubeCluster
+    from tests.services.pulumi import PulumiEngine
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -211,3 +212,17 @@ def helm() -> Helm:
         if in_ci():
             pytest.fail(f"helm is not installed:\n{exc}", pytrace=False)
         pytest.skip(f"helm is not installed: {str(exc).splitlines()[0]}")
+
+
+@pytest.fixture(scope="session")
+def pulumi_engine() -> PulumiEngine:
+    """The real Pulumi CLI with its Kubernetes provider installed in a ``PULUMI_HOME``, built
+    before pytest by the opt-in `python -m tests.services pulumi prepare` (not the test
+    command's plain prepare: about 25 minutes cold). Until it is built, the tests that use it
+    skip, in CI too."""
+    from tests.services.pulumi import check_pulumi
+
+    try:
+        return check_pulumi()
+    except ServiceError as exc:
+        pytest.skip(f"the Pulumi engine is not built: {str(exc).splitlines()[0]}")

@@ -5,6 +5,7 @@ python -m tests.services kafka down
 python -m tests.services status        # a table of every service
 python -m tests.services prepare       # install every service and tool (what test.sh does)
 python -m tests.services kube prepare  # install one
+python -m tests.services pulumi prepare  # the Pulumi engine: opt-in, never in a plain prepare
 """
 
 from __future__ import annotations
@@ -45,12 +46,14 @@ def status_table(names: list[str]) -> Table:
 
 def main(
     name: Annotated[
-        str, typer.Argument(help=f"{', '.join(SERVICES)}, helm, images, status or prepare")
+        str,
+        typer.Argument(help=f"{', '.join(SERVICES)}, helm, images, pulumi, status or prepare"),
     ],
     action: Annotated[Action, typer.Argument()] = Action.status,
 ) -> None:
     """Install (once) and start a service (`up`), stop it (`down`), show what runs, or
-    install every service and tool before a test run (`prepare`; exit 1 if one failed)."""
+    install every service and tool before a test run (`prepare`; exit 1 if one failed;
+    the Pulumi engine only when named: `pulumi prepare`)."""
     if name == "status":
         console.print(status_table(list(SERVICES)))
         return
