@@ -1,4 +1,4 @@
-"""How the Pulumi engine is built (tests/services/pulumi.py), without building it: opt-in,
+"""How the Pulumi engine is built (tests/services/pulumi.py), without building it:
 stamped with the versions it must answer to, and named with its fix when missing."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from tests.services.base import ServiceError
 pytestmark = pytest.mark.unit
 
 
-def test_a_plain_prepare_leaves_the_engine_out_and_naming_it_builds_it() -> None:
-    assert "pulumi" not in [step.name for step in prepare.chosen_steps([])]
+def test_a_plain_prepare_builds_the_engine_and_naming_it_builds_it_alone() -> None:
+    assert "pulumi" in [step.name for step in prepare.chosen_steps([])]
     assert [step.name for step in prepare.chosen_steps(["pulumi"])] == ["pulumi"]
 
 

@@ -3,7 +3,8 @@
 A tiny inline Automation API program, a local file backend, the provider built from the Go
 module proxy and installed as the locked SDK's version: ``up`` creates a Namespace and a
 ConfigMap, a second ``up`` changes nothing, ``refresh`` finds no drift, ``destroy`` removes
-both. Skips until the opt-in `python -m tests.services pulumi prepare` has built the engine.
+both. Without the engine built (`python -m tests.services prepare`) it skips outside CI and
+fails in CI.
 """
 
 from __future__ import annotations

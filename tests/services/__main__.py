@@ -5,7 +5,7 @@ python -m tests.services kafka down
 python -m tests.services status        # a table of every service
 python -m tests.services prepare       # install every service and tool (what test.sh does)
 python -m tests.services kube prepare  # install one
-python -m tests.services pulumi prepare  # the Pulumi engine: opt-in, never in a plain prepare
+python -m tests.services pulumi prepare  # the Pulumi engine alone (about 25 minutes cold)
 """
 
 from __future__ import annotations

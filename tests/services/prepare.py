@@ -5,9 +5,6 @@ from its Go module, Kafka's and Flink's jars from Maven Central) run here, once,
 cached; a pytest fixture then only starts what is installed, within pytest's timeout.
 After installing, each step checks that nothing is missing (:meth:`Service.check`), so a
 service never starts half-made.
-
-An opt-in step (the Pulumi engine: about 25 minutes cold) runs only when named
-(``python -m tests.services pulumi prepare``), never in a plain ``prepare``.
 """
 
 from __future__ import annotations
@@ -35,8 +32,6 @@ class Step:
     install: Callable[[], object]
     check: Callable[[], object]
     """Raises ServiceError unless installed; what it returns is not used."""
-    opt_in: bool = False
-    """Prepared only when named, not by a plain ``prepare`` (the test command's)."""
 
 
 def _service_step(name: str, what: str, first_time: str) -> Step:
@@ -97,7 +92,6 @@ def _pulumi_step() -> Step:
         "about 25 minutes on 2 cores",
         install_pulumi,
         check_pulumi,
-        opt_in=True,
     )
 
 
@@ -146,9 +140,9 @@ def heartbeat(console: Console, what: str, every: float = 30.0) -> Iterator[None
 
 
 def chosen_steps(names: Sequence[str]) -> list[Step]:
-    """The steps called ``names``, in order; when none is named, every step but the opt-in
-    ones. A KeyError names any step there is not."""
-    chosen = [step for step in steps() if step.name in names or not (names or step.opt_in)]
+    """The steps called ``names``, in order (every step when none is named). A KeyError
+    names any step there is not."""
+    chosen = [step for step in steps() if not names or step.name in names]
     unknown = set(names) - {step.name for step in chosen}
     if unknown:
         raise KeyError(f"nothing to prepare called {', '.join(sorted(unknown))}")
@@ -156,7 +150,7 @@ def chosen_steps(names: Sequence[str]) -> list[Step]:
 
 
 def prepare(names: Sequence[str], console: Console) -> list[tuple[str, str]]:
-    """Installs and checks the named steps (when empty: all but the opt-in ones); returns
+    """Installs and checks the named steps (when empty: all of them); returns
     ``(name, error)`` of each that failed, after trying every one."""
     chosen = chosen_steps(names)
     failures: list[tuple[str, str]] = []

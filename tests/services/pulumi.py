@@ -177,7 +177,7 @@ def check_pulumi() -> PulumiEngine:
         raise ServiceError(
             f"pulumi: missing {', '.join(map(str, missing))}; build it with "
             "`.venv/bin/python -m tests.services pulumi prepare` (about 25 minutes the first "
-            "time; scripts/test.sh does not, it is opt-in)"
+            "time; scripts/test.sh's prepare builds it too)"
         )
     return PulumiEngine(
         root=str(cli_dir()),
