@@ -71,6 +71,24 @@ def operator(cluster: Any, built: Built, helm: Helm) -> Iterator[dict[str, Any]]
         helm.run("uninstall", "chorus-operator", kubeconfig, "--namespace", NAMESPACE, check=False)
 
 
+def apply_agent(api: Any, name: str, **spec: Any) -> None:
+    """A scripted greeter Agent called ``name`` in :data:`AGENTS` (its namespace made first),
+    with ``spec``'s fields besides."""
+    api.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": AGENTS}})
+    api.apply(
+        {
+            "apiVersion": "chorus.dev/v1alpha1",
+            "kind": "Agent",
+            "metadata": {"name": name, "namespace": AGENTS},
+            "spec": {
+                "instructions": "Greet whoever writes to you, by name.",
+                "model": {"provider": "scripted"},
+                **spec,
+            },
+        }
+    )
+
+
 def pods(api: Any, namespace: str, selector: str) -> list[dict[str, Any]]:
     found = api.kubectl("-n", namespace, "get", "pods", "-l", selector, "-o", "json").stdout
     items: list[dict[str, Any]] = json.loads(found)["items"]
@@ -96,18 +114,7 @@ def test_the_operator_in_the_cluster_reconciles_an_agent_into_its_children(
     from tests.operator.harness import wait_for
 
     api = cluster.api
-    api.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": AGENTS}})
-    api.apply(
-        {
-            "apiVersion": "chorus.dev/v1alpha1",
-            "kind": "Agent",
-            "metadata": {"name": "greeter", "namespace": AGENTS},
-            "spec": {
-                "instructions": "Greet whoever writes to you, by name.",
-                "model": {"provider": "scripted"},
-            },
-        }
-    )
+    apply_agent(api, "greeter")
 
     def children() -> bool:
         made = [
@@ -129,20 +136,8 @@ def test_an_agent_whose_image_cannot_run_reports_the_kubelets_reason(
     from tests.operator.harness import wait_for
 
     api = cluster.api
-    api.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": AGENTS}})
-    api.apply(
-        {
-            "apiVersion": "chorus.dev/v1alpha1",
-            "kind": "Agent",
-            "metadata": {"name": "broken", "namespace": AGENTS},
-            "spec": {
-                "instructions": "Greet whoever writes to you, by name.",
-                "model": {"provider": "scripted"},
-                # the pause image: no `chorus` in it, so the container cannot start
-                "image": cluster.images["pause"],
-            },
-        }
-    )
+    # the pause image: no `chorus` in it, so the container cannot start
+    apply_agent(api, "broken", image=cluster.images["pause"])
 
     def workload() -> dict[str, Any] | None:
         found = api.kubectl("-n", AGENTS, "get", "agent", "broken", "-o", "json", check=False)

@@ -204,9 +204,6 @@ def register(registry: kopf.OperatorRegistry, stand_in: StandIn) -> None:
         settings.persistence.finalizer = FINALIZER
         settings.posting.enabled = False
 
-    @kopf.on.resume(STRIMZI_GROUP, STRIMZI_VERSION, "kafkas", backoff=BACKOFF, registry=registry)
-    @kopf.on.create(STRIMZI_GROUP, STRIMZI_VERSION, "kafkas", backoff=BACKOFF, registry=registry)
-    @kopf.on.update(STRIMZI_GROUP, STRIMZI_VERSION, "kafkas", backoff=BACKOFF, registry=registry)
     async def kafka(
         name: str, spec: Mapping[str, Any], meta: Mapping[str, Any], patch: Any, **_: Any
     ) -> None:
@@ -216,30 +213,6 @@ def register(registry: kopf.OperatorRegistry, stand_in: StandIn) -> None:
         status = kafka_status(spec, meta.get("generation"), stand_in.client_bootstrap, cluster_id)
         patch.status.update(status)
 
-    @kopf.on.resume(
-        STRIMZI_GROUP,
-        STRIMZI_VERSION,
-        "kafkatopics",
-        labels=ours,
-        backoff=BACKOFF,
-        registry=registry,
-    )
-    @kopf.on.create(
-        STRIMZI_GROUP,
-        STRIMZI_VERSION,
-        "kafkatopics",
-        labels=ours,
-        backoff=BACKOFF,
-        registry=registry,
-    )
-    @kopf.on.update(
-        STRIMZI_GROUP,
-        STRIMZI_VERSION,
-        "kafkatopics",
-        labels=ours,
-        backoff=BACKOFF,
-        registry=registry,
-    )
     async def topic(
         name: str, spec: Mapping[str, Any], meta: Mapping[str, Any], patch: Any, **_: Any
     ) -> None:
@@ -251,41 +224,9 @@ def register(registry: kopf.OperatorRegistry, stand_in: StandIn) -> None:
             return
         patch.status.update(ready(generation, topicName=topic_name))
 
-    @kopf.on.delete(
-        STRIMZI_GROUP,
-        STRIMZI_VERSION,
-        "kafkatopics",
-        labels=ours,
-        backoff=BACKOFF,
-        registry=registry,
-    )
     async def topic_gone(name: str, spec: Mapping[str, Any], **_: Any) -> None:
         await asyncio.to_thread(_delete_topic, stand_in, str(spec.get("topicName") or name))
 
-    @kopf.on.resume(
-        STRIMZI_GROUP,
-        STRIMZI_VERSION,
-        "kafkausers",
-        labels=ours,
-        backoff=BACKOFF,
-        registry=registry,
-    )
-    @kopf.on.create(
-        STRIMZI_GROUP,
-        STRIMZI_VERSION,
-        "kafkausers",
-        labels=ours,
-        backoff=BACKOFF,
-        registry=registry,
-    )
-    @kopf.on.update(
-        STRIMZI_GROUP,
-        STRIMZI_VERSION,
-        "kafkausers",
-        labels=ours,
-        backoff=BACKOFF,
-        registry=registry,
-    )
     async def user(
         name: str,
         namespace: str | None,
@@ -318,14 +259,6 @@ def register(registry: kopf.OperatorRegistry, stand_in: StandIn) -> None:
             )
         patch.status.update(ready(generation, username=name, secret=name))
 
-    @kopf.on.delete(
-        STRIMZI_GROUP,
-        STRIMZI_VERSION,
-        "kafkausers",
-        labels=ours,
-        backoff=BACKOFF,
-        registry=registry,
-    )
     async def user_gone(name: str, namespace: str | None, **_: Any) -> None:
         await asyncio.to_thread(_delete_user, stand_in, name)
         assert namespace is not None  # KafkaUsers are namespaced
@@ -335,6 +268,25 @@ def register(registry: kopf.OperatorRegistry, stand_in: StandIn) -> None:
             except ApiError as exc:
                 if exc.status.code != 404:
                     raise
+
+    def on_changes(plural: str, handler: Any, labels: Mapping[str, str] | None = None) -> None:
+        """``handler`` for every change of ``plural``: resumed, created, updated."""
+        for on in (kopf.on.resume, kopf.on.create, kopf.on.update):
+            on(
+                STRIMZI_GROUP, STRIMZI_VERSION, plural,
+                labels=labels, backoff=BACKOFF, registry=registry,
+            )(handler)  # fmt: skip
+
+    def on_delete(plural: str, handler: Any) -> None:
+        kopf.on.delete(
+            STRIMZI_GROUP, STRIMZI_VERSION, plural, labels=ours, backoff=BACKOFF, registry=registry
+        )(handler)
+
+    on_changes("kafkas", kafka)
+    on_changes("kafkatopics", topic, ours)
+    on_delete("kafkatopics", topic_gone)
+    on_changes("kafkausers", user, ours)
+    on_delete("kafkausers", user_gone)
 
 
 class kube:

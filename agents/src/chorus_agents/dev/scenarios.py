@@ -160,10 +160,11 @@ def _maintenance(seconds: float, quiet: bool) -> Plan:
         else (BearingFailure(MACHINES[0], at_seconds=round(seconds / 4), ramp_seconds=120.0),)
     )
     # The failing machine's production on the scenario's day, inside the repair window
-    # that opens at the first full hour after the alert: a run the scheduler moves, and a
-    # firm one (a committed run) that it leaves to the planner.
+    # that opens at the first full hour after the alert (10:00; an hour long at least,
+    # whichever failure mode the diagnosis finds): a firm run (a committed one) that the
+    # scheduler leaves to the planner, and a run it moves.
     day = START.replace(hour=0, minute=0)
-    runs = (("run-a", 10, 12, False), ("run-b", 12, 14, True))
+    runs = (("run-b", 600, 630, True), ("run-a", 630, 750, False))
     setup = tuple(
         ToolCall(
             "cmms",
@@ -172,8 +173,8 @@ def _maintenance(seconds: float, quiet: bool) -> Plan:
                 "slot_id": f"{f.machine_id}-{name}",
                 "machine_id": f.machine_id,
                 "product": "body-panel",
-                "start": (day + timedelta(hours=begin)).isoformat(timespec="minutes"),
-                "end": (day + timedelta(hours=end)).isoformat(timespec="minutes"),
+                "start": (day + timedelta(minutes=begin)).isoformat(timespec="minutes"),
+                "end": (day + timedelta(minutes=end)).isoformat(timespec="minutes"),
                 "firm": firm,
             },
         )
