@@ -33,16 +33,15 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
-import threading
 import time
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.services.base import CACHE, REPO, ServiceError, log_tail, run_checked
+from tests.services.base import CACHE, REPO, ServiceError, run_checked
+from tests.services.gobuild import minutes, run_go
 
 HOME = CACHE / "pulumi"
 CLI_MODULE = REPO / "tests" / "pulumi" / "cli"
@@ -222,7 +221,7 @@ def _build(target: Path, what: str, build: Callable[[Path, Path, Say], None], sa
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)  # a few hundred MB; the log stays
         raise
-    say(f"pulumi: built {what} in {_minutes(time.monotonic() - started)}")
+    say(f"pulumi: built {what} in {minutes(time.monotonic() - started)}")
     log.unlink()
     _drop_others(target.parent, keep=target.name)
     try:
@@ -232,7 +231,9 @@ def _build(target: Path, what: str, build: Callable[[Path, Path, Say], None], sa
 
 
 def _build_cli(staging: Path, log: Path, say: Say) -> None:
-    _run_go(cli_build_command(staging), what="CLI: go build", cwd=CLI_MODULE, log=log, say=say)
+    run_go(
+        cli_build_command(staging), what="pulumi: CLI: go build", cwd=CLI_MODULE, log=log, say=say
+    )
 
 
 def _build_provider(staging: Path, log: Path, say: Say) -> None:
@@ -257,16 +258,20 @@ def _build_provider(staging: Path, log: Path, say: Say) -> None:
     for name in PROVIDER_FILES:
         # copyfile, not copy: the module cache's files are read-only.
         shutil.copyfile(upstream / name, scratch / name)
-    _run_go(
+    run_go(
         _generate_command(),
-        what="provider schema: go run generate.go",
+        what="pulumi: provider schema: go run generate.go",
         cwd=scratch,
         log=log,
         say=say,
         env={**os.environ, "VERSION": sdk_kubernetes_version()},
     )
-    _run_go(
-        provider_build_command(staging), what="provider: go build", cwd=scratch, log=log, say=say
+    run_go(
+        provider_build_command(staging),
+        what="pulumi: provider: go build",
+        cwd=scratch,
+        log=log,
+        say=say,
     )
     shutil.rmtree(scratch)
     (staging / "source.json").write_text(
@@ -324,63 +329,3 @@ def _drop_others(parent: Path, *, keep: str) -> None:
     for old in parent.iterdir():
         if old.is_dir() and "." not in old.name and old.name != keep:
             shutil.rmtree(old, ignore_errors=True)
-
-
-def _run_go(
-    cmd: list[str],
-    *,
-    what: str,
-    cwd: Path,
-    log: Path,
-    say: Say,
-    env: dict[str, str] | None = None,
-) -> None:
-    """Runs ``go build -v`` (or ``go run -v``), saying every 30 s how long it has run and
-    how many packages it has compiled (``-v`` names each on stderr); fails with the log's
-    tail."""
-    compiled = 0
-    with log.open("ab") as out:
-        out.write(f"$ (cd {cwd} && {' '.join(cmd)})\n".encode())
-        out.flush()
-        # A session of its own: an interrupted build is killed with every compiler it ran.
-        process = subprocess.Popen(
-            cmd,
-            cwd=cwd,
-            env=env,
-            stdout=out,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        assert process.stderr is not None
-        stderr = process.stderr
-
-        def pump() -> None:
-            nonlocal compiled
-            for line in stderr:
-                out.write(line)
-                compiled += 1
-
-        reader = threading.Thread(target=pump, daemon=True)
-        reader.start()
-        started = time.monotonic()
-        report_at = started + 30
-        try:
-            while process.poll() is None:
-                time.sleep(1)
-                if time.monotonic() >= report_at:
-                    report_at += 30
-                    elapsed = _minutes(time.monotonic() - started)
-                    say(f"  pulumi: {what}: {elapsed}, {compiled} packages so far")
-        except BaseException:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-            raise
-        reader.join()
-    if process.returncode != 0:
-        raise ServiceError(f"pulumi: {what} failed ({process.returncode}):\n{log_tail(log)}")
-
-
-def _minutes(seconds: float) -> str:
-    whole = int(seconds)
-    return f"{whole // 60}m{whole % 60:02d}s"

@@ -17,15 +17,14 @@ import hashlib
 import os
 import re
 import shutil
-import subprocess
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.services.base import REPO, ServiceError, log_tail, run_checked
+from tests.services.base import REPO, ServiceError, run_checked
 from tests.services.cluster import HOME
+from tests.services.gobuild import run_go
 
 MODULE = REPO / "tests" / "cluster"
 IMAGES = MODULE / "images"
@@ -201,9 +200,9 @@ def _build_binaries(say: Say) -> dict[str, float]:
     for index, target in enumerate(TARGETS, 1):
         env = {**os.environ, **({"CGO_ENABLED": "0"} if target.static else {})}
         started = time.monotonic()
-        _go_build(
+        run_go(
             build_command(target, staging),
-            what=f"[{index}/{len(TARGETS)}] {target.name}",
+            what=f"cluster: go build [{index}/{len(TARGETS)}] {target.name}",
             cwd=target.module,
             env=env,
             log=log,
@@ -220,42 +219,6 @@ def _build_binaries(say: Say) -> dict[str, float]:
     except OSError:  # another run finished the same build first
         shutil.rmtree(staging, ignore_errors=True)
     return times
-
-
-def _go_build(
-    cmd: list[str], *, what: str, cwd: Path, env: dict[str, str], log: Path, say: Say
-) -> None:
-    """Runs ``go build -v``, saying every 30 s how long it has run and how many packages
-    it has compiled so far (``-v`` prints each one's path)."""
-    compiled = 0
-    with log.open("ab") as out:
-        out.write(f"$ (cd {cwd} && {' '.join(cmd)})\n".encode())
-        out.flush()
-        process = subprocess.Popen(
-            cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
-        )
-        assert process.stderr is not None
-        stderr = process.stderr
-
-        def pump() -> None:
-            nonlocal compiled
-            for line in stderr:
-                out.write(line)
-                compiled += 1
-
-        reader = threading.Thread(target=pump, daemon=True)
-        reader.start()
-        started = time.monotonic()
-        report_at = started + 30
-        while process.poll() is None:
-            time.sleep(1)
-            if time.monotonic() >= report_at:
-                report_at += 30
-                elapsed = int(time.monotonic() - started)
-                say(f"  {what}: {elapsed // 60}m{elapsed % 60:02d}s, {compiled} packages so far")
-        reader.join()
-    if process.returncode != 0:
-        raise ServiceError(f"cluster: go build {what} failed:\n{log_tail(log)}")
 
 
 def _build_images(say: Say) -> dict[str, float]:
