@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Generator, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Generator, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
 from tests.services.base import Service, ServiceError, in_ci
 from tests.tiers import MARKERS, RUNTIME, STAGES
 
+T = TypeVar("T")
+
 if TYPE_CHECKING:
     from tests.services.flink import FlinkEnv
     from tests.services.helm import Helm
+    from tests.services.images.build import Built
     from tests.services.kafka import KafkaBroker
     from tests.services.kube import KubeCluster
     from tests.services.pulumi import PulumiEngine
@@ -122,6 +125,17 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         log.write(json.dumps(line) + "\n")
 
 
+def _required(check: Callable[[], T], missing: str) -> T:
+    """What ``check`` returns; when it raises ServiceError (something is not built or not
+    installed), the test fails in CI and skips elsewhere, saying ``missing`` and why."""
+    try:
+        return check()
+    except ServiceError as exc:
+        if in_ci():
+            pytest.fail(f"{missing}:\n{exc}", pytrace=False)
+        pytest.skip(f"{missing}: {str(exc).splitlines()[0]}")
+
+
 def _serve(service: Service[Any]) -> Generator[Any, None, None]:
     try:
         # Installed before pytest (scripts/test.sh: `python -m tests.services prepare`):
@@ -182,15 +196,18 @@ def cluster() -> Iterator[Any]:
     from tests.services.cluster import build, host
     from tests.services.cluster.node import running_cluster
 
-    try:
-        host.preflight()
-        build.check()
-    except ServiceError as exc:
-        if in_ci():
-            pytest.fail(f"the cluster cannot start:\n{exc}", pytrace=False)
-        pytest.skip(f"the cluster cannot start: {exc}")
+    _required(host.preflight, "the cluster cannot start")
+    _required(build.check, "the cluster cannot start")
     with running_cluster(print) as started:
         yield started
+
+
+@pytest.fixture(scope="session")
+def built_images() -> Built:
+    """The agent and operator images, built by buildah before pytest (``prepare``)."""
+    from tests.services.images.build import check
+
+    return _required(check, "the images are not built")
 
 
 @pytest.fixture(scope="session")
@@ -206,12 +223,7 @@ def helm() -> Helm:
     """helm v3, installed before pytest with `go install` into the cache (a tool)."""
     from tests.services.helm import check_helm
 
-    try:
-        return check_helm()
-    except ServiceError as exc:
-        if in_ci():
-            pytest.fail(f"helm is not installed:\n{exc}", pytrace=False)
-        pytest.skip(f"helm is not installed: {str(exc).splitlines()[0]}")
+    return _required(check_helm, "helm is not installed")
 
 
 @pytest.fixture(scope="session")
@@ -221,9 +233,4 @@ def pulumi_engine() -> PulumiEngine:
     the tests that use it skip outside CI, naming the command, and fail in CI."""
     from tests.services.pulumi import check_pulumi
 
-    try:
-        return check_pulumi()
-    except ServiceError as exc:
-        if in_ci():
-            pytest.fail(f"the Pulumi engine is not built:\n{exc}", pytrace=False)
-        pytest.skip(f"the Pulumi engine is not built: {str(exc).splitlines()[0]}")
+    return _required(check_pulumi, "the Pulumi engine is not built")

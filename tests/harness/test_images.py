@@ -16,8 +16,7 @@ from typing import IO, Any
 import pytest
 from chorus_api.runtime import DEFAULT_CONFIG_PATH
 
-from tests.services.base import ServiceError, in_ci
-from tests.services.images.build import INPUTS_LABEL, Built, agent_ref, check
+from tests.services.images.build import INPUTS_LABEL, Built, agent_ref
 from tests.services.images.standin import FOR_LABEL, PYTHON_LABEL
 
 pytestmark = pytest.mark.cluster
@@ -26,13 +25,8 @@ ACCOUNTS = ("passwd", "group", "shadow", "gshadow", ".pwd.lock")
 
 
 @pytest.fixture(scope="module")
-def built() -> Built:
-    try:
-        return check()
-    except ServiceError as exc:
-        if in_ci():
-            pytest.fail(f"the images are not built:\n{exc}", pytrace=False)
-        pytest.skip(str(exc).splitlines()[0])
+def built(built_images: Built) -> Built:
+    return built_images
 
 
 def run(built: Built, image: str, *argv: str, entrypoint: bool = False) -> tuple[int, str]:

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from chorus_operator.status import KUBELET_FAILURES
 
-from tests.services.base import REPO, ServiceError, in_ci
+from tests.services.base import REPO
 from tests.services.cluster.node import load_images
 from tests.services.helm import Helm
-from tests.services.images.build import Built, check
+from tests.services.images.build import Built
 from tests.services.kube import THIRD_PARTY_CRDS
 
 pytestmark = pytest.mark.cluster
@@ -28,13 +28,8 @@ CHART = REPO / "charts" / "chorus-operator"
 
 
 @pytest.fixture(scope="module")
-def built() -> Built:
-    try:
-        return check()
-    except ServiceError as exc:
-        if in_ci():
-            pytest.fail(f"the images are not built:\n{exc}", pytrace=False)
-        pytest.skip(str(exc).splitlines()[0])
+def built(built_images: Built) -> Built:
+    return built_images
 
 
 @pytest.fixture(scope="module")
