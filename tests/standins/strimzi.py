@@ -29,7 +29,8 @@ import asyncio
 import base64
 import logging
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -289,17 +290,14 @@ def register(registry: kopf.OperatorRegistry, stand_in: StandIn) -> None:
     on_delete("kafkausers", user_gone)
 
 
-class kube:
+@asynccontextmanager
+async def kube(stand_in: StandIn) -> AsyncIterator[AsyncClient]:
     """A lightkube client of the stand-in's kubeconfig, closed on exit."""
-
-    def __init__(self, stand_in: StandIn) -> None:
-        self.client = AsyncClient(config=KubeConfig.from_file(stand_in.kubeconfig))
-
-    async def __aenter__(self) -> AsyncClient:
-        return self.client
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.client.close()
+    client = AsyncClient(config=KubeConfig.from_file(stand_in.kubeconfig))
+    try:
+        yield client
+    finally:
+        await client.close()
 
 
 async def known_password(client: AsyncClient, user: str, namespace: str) -> str | None:
